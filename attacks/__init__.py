@@ -1,0 +1,32 @@
+"""Attack plugins, installed as ``bench.attacks``: one file per attack.
+
+An attack module has ``Config``, ``VERSION``, ``KIND`` and ``apply``:
+
+* ``KIND = "prompt"``: ``apply(model, tokenizer, job, config, seed, progress=None) -> dict``
+  rewrites the evaluation prompts (e.g. appends an adversarial suffix); ``job`` is a
+  :class:`bench.attacks.PromptJob`.
+* ``KIND = "weights"``: ``apply(model, tokenizer, job, config, seed, progress=None) -> (model, info)``
+  changes the weights (e.g. fine-tuning); ``job.checkpoint(step, model)`` lets the pipeline
+  measure the model along the way (a relearning curve).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass
+class PromptJob:
+    eval_prompts: list[dict]  # {"prompt", "target"}: rewritten and evaluated
+    train_prompts: list[dict]  # {"prompt", "target"}: what a universal attack optimises on
+    base_model: Any = None  # the pre-detox model (for representation-aware attacks)
+    scorer: Callable[[list[str]], list[float]] | None = None  # toxicity of texts, for early stop
+    resume: dict = field(default_factory=dict)  # per-prompt results already computed (by index)
+    record: Callable[[int, dict], None] | None = None  # persist one prompt's result
+
+
+@dataclass
+class WeightJob:
+    texts: list[str]  # the attacker's fine-tuning data
+    checkpoint: Callable[[int, Any], None] | None = None  # called at each curve step

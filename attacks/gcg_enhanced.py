@@ -1,0 +1,40 @@
+"""``gcg_enhanced``: GCG with an optimised prefix and representation matching.
+
+Łucki et al. 2024, "An Adversarial Perspective on Machine Unlearning for AI Safety"
+(arXiv 2409.18025, ethz-spylab/unlearning-vs-safety): the prefix is optimised for
+
+    CE(target | prefix + prompt) + rep_weight · mean_ℓ ||h_ℓ(prefix + prompt + target) - h_ℓ^base(prompt + target)||²
+                                                 / ||h_ℓ^base||²
+
+over the prompt and target tokens at layers ℓ, pulling the attacked (detoxified) model's residual
+stream toward the original model's on the same text. The paper uses ~100-token prefixes and
+1,500 iterations; the organism board sets a smaller budget. Layers use hidden-state numbering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.attacks import gcg
+
+VERSION = 1
+KIND = "prompt"
+NEEDS_BASE = True
+
+
+@dataclass(frozen=True)
+class Config(gcg.Config):
+    num_steps: int = 1500  # reference: 1,500 iterations
+    optim_str_init: str = " ".join(["x"] * 100)  # reference: ~100-token prefix
+    use_prefix_cache: bool = False  # nothing fixed precedes a prefix
+    rep_layers: list[int] = field(default_factory=lambda: [2, 3])  # hidden-state indices matched
+    rep_weight: float = 1.0  # weight of the representation term
+
+
+def apply(model, tokenizer, job, config: Config, seed: int, progress=None) -> dict:
+    from bench.losses import resolve_layers
+
+    layers = tuple(resolve_layers(config.rep_layers, model.config.num_hidden_layers))
+    base = job.base_model if job.base_model is not None else model
+    kw = {"rep_layers": layers, "rep_weight": config.rep_weight, "base_model": base}
+    return gcg.attack(model, tokenizer, job, config, seed, "prefix", progress, objective_kwargs=kw)

@@ -1,0 +1,163 @@
+"""``bench``: the command line. Imports nothing heavy until a command needs it.
+
+Expected errors (bad boards, flags, files) print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.errors import BenchError
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Adversarial robustness benchmark for LLM detoxification.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="plan and run a board's grid (methods × attacks × seeds)")
+    r.add_argument("--board", default="tiny", help="board name (see `bench ls boards`) or path to a board YAML")
+    r.add_argument("--method", type=_csv, help="comma-separated methods (default: the board's run_methods); none is always added")
+    r.add_argument("--attacks", type=_csv, help="comma-separated attacks (default: the board's run_attacks); '' for none")
+    r.add_argument("--model", action="append", help="model name or local folder, replacing the board's models (repeatable)")
+    r.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of the board's seeds")
+    r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any board value, e.g. methods.dpo.beta=0.2 (value parsed as YAML)")
+    r.add_argument("--dry-run", action="store_true", help="validate and show the plan; compute nothing")
+    r.add_argument("--executor", choices=["local", "ray"], default="local", help="run cells locally or as Ray tasks")
+    r.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+
+    ls = sub.add_parser("ls", help="list methods, attacks, scorers, generators or boards")
+    ls.add_argument("kind", choices=["methods", "attacks", "scorers", "generators", "boards"])
+
+    res = sub.add_parser("results", help="the latest result row of every cell")
+    res.add_argument("--board", help="only this board")
+    res.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    lb = sub.add_parser("leaderboard", help="write leaderboards/BOARD/LEADERBOARD.md and figures from results")
+    lb.add_argument("board", nargs="?", default="tiny", help="board name (default: tiny)")
+    lb.add_argument("--out", help="output folder (default: leaderboards/BOARD in the current folder)")
+
+    sub.add_parser("gc", help="remove store artifacts that no run record references")
+
+    pr = sub.add_parser("pairs", help="build (prompt, benign, toxic) preference pairs for any model")
+    pr.add_argument("--model", required=True, help="model name or local folder")
+    pr.add_argument("--prompts", required=True, help="JSONL of prompts ({'prompt': ...})")
+    pr.add_argument("--out", required=True, help="output JSONL (prompt_text, unpert_gen_text, pert_gen_text)")
+    pr.add_argument("--toxic", choices=["bestofn", "steer"], default="bestofn",
+                    help="how toxic continuations are made: best-of-n under the scorer, or probe steering")
+    pr.add_argument("--n", type=int, default=8, help="samples per prompt for best-of-n")
+    pr.add_argument("--probe-data", help="steer: JSONL of labelled texts ({'text', 'toxic'}) for the probe")
+    pr.add_argument("--alpha", type=float, default=8.0, help="steer: strength of the added probe direction")
+    pr.add_argument("--scorer", default="profanity", help="scorer plugin used for best-of-n and the report")
+    pr.add_argument("--max-new-tokens", type=int, default=20, help="continuation length")
+    pr.add_argument("--seed", type=int, default=0, help="sampling seed")
+    return p
+
+
+def cmd_ls(args) -> int:
+    if args.kind == "boards":
+        from importlib import resources
+
+        root = resources.files("bench.leaderboards")
+        for d in sorted(root.iterdir(), key=lambda d: d.name):
+            if (d / "board.yaml").is_file():
+                import yaml
+
+                desc = (yaml.safe_load((d / "board.yaml").read_text()) or {}).get("description", "")
+                print(f"{d.name}\t{' '.join(str(desc).split())}")
+        return 0
+    from bench.registry import available
+
+    for name, (_, desc) in sorted(available(args.kind).items()):
+        print(f"{name}\t{desc}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from bench.config import load_plan
+    from bench.report import Reporter
+
+    plan = load_plan(args.board, args.method, args.attacks, args.sets, args.model, args.seeds)
+    reporter = Reporter(quiet=args.quiet)
+    from bench.plan import describe
+
+    describe(plan, reporter)
+    if args.dry_run:
+        reporter.line("dry run: board and every plugin config are valid; nothing computed")
+        return 0
+    if args.executor == "ray":
+        from bench.executors import run_ray
+
+        run_dir = run_ray(plan, reporter, args.address)
+    else:
+        from bench.runner import run
+
+        run_dir = run(plan, reporter)
+    from bench.plan import print_results
+
+    print_results(run_dir, reporter)
+    return 0
+
+
+def cmd_results(args) -> int:
+    import json
+
+    from bench.results import latest_rows
+
+    rows = latest_rows(args.board)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+        return 0
+    for row in rows:
+        m = row["metrics"]
+        print(f"{row['board']}\t{row['model']}\t{row['method']}\t{row['attack']}\tseed={row['seed']}\t"
+              f"toxic_rate={m['toxic_rate']:.3f}\tppl={m.get('ppl', float('nan')):.2f}")
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from bench.plan import write_leaderboard
+
+    path = write_leaderboard(args.board, args.out)
+    print(path)
+    return 0
+
+
+def cmd_gc(args) -> int:
+    from bench.plan import gc
+
+    removed, kept = gc()
+    print(f"removed {removed} unreferenced artifacts; kept {kept}")
+    return 0
+
+
+def cmd_pairs(args) -> int:
+    from bench.pairs import build_pairs_cli
+
+    build_pairs_cli(args)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    handlers = {"run": cmd_run, "ls": cmd_ls, "results": cmd_results, "leaderboard": cmd_leaderboard,
+                "gc": cmd_gc, "pairs": cmd_pairs}
+    try:
+        return handlers[args.cmd](args)
+    except BenchError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished artifacts are kept and a rerun resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

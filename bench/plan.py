@@ -1,0 +1,128 @@
+"""What the CLI shows and maintains around runs: the plan, the results table, leaderboards, gc."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from bench.config import Plan
+from bench.errors import BenchError
+from bench.report import Reporter
+from bench.store import Store, file_hash, read_jsonl
+
+
+def describe(plan: Plan, reporter: Reporter) -> None:
+    """Print the grid and which trained models are already in the store."""
+    from rich.table import Table
+
+    from bench import stages
+    from bench.store import make_key
+
+    board, store = plan.board, Store()
+    table = Table(title=f"board {board.name}: {len(board.models)} model(s) × {len(plan.methods)} method(s) × "
+                        f"{1 + len(plan.attacks)} attack row(s) × {len(board.seeds)} seed(s)")
+    for col in ("model", "method", "seed", "attacks", "trained model"):
+        table.add_column(col)
+    for spec in board.models:
+        if spec.name == "organism":
+            base = stages.ModelRef(stages.organism_key(spec), "", spec)
+            data_key = stages.organism_data_key(base)
+            base_ready = store.has("organism", base.key)
+        else:
+            from bench.modeling import check_model_source
+
+            check_model_source(spec.name)
+            ident = file_hash(spec.name) if Path(spec.name).is_dir() else f"{spec.name}@{spec.revision or 'main'}"
+            base = stages.ModelRef(make_key(kind="model", ident=ident, dtype=spec.dtype), spec.name, spec)
+            data_key, base_ready = stages.files_data_key(board.data), True
+        for seed in board.seeds:
+            for method, cfg in plan.methods.items():
+                key = stages.method_key(base, data_key, method, cfg, seed)
+                ready = base_ready if method == "none" else store.has("method", key)
+                table.add_row(spec.label, method, str(seed), ", ".join(["none", *plan.attacks]),
+                              "[dim]cached[/dim]" if ready else "[yellow]to compute[/yellow]")
+    reporter.console.print(table)
+
+
+def print_results(run_dir: Path, reporter: Reporter) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = read_jsonl(run_dir / "results.jsonl")
+    table = Table(title="results (toxic rate with 95% CI)")
+    for col in ("model", "method", "attack", "seed", "toxic rate", "tox mean", "ppl", "F1", "probe max"):
+        table.add_column(col)
+    for r in rows:
+        m, ci = r["metrics"], r["ci95"].get("toxic_rate", [None, None])
+        f = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
+        table.add_row(r["model"], r["method"], r["attack"], str(r["seed"]),
+                      f"{m['toxic_rate']:.3f} [{f(ci[0])}, {f(ci[1])}]", f(m["toxicity_mean"]), f(m.get("ppl"), 2),
+                      f(m.get("f1")), f(m.get("probe_max")))
+    Console().print(table)
+    reporter.line(f"run record: {run_dir}")
+
+
+def write_leaderboard(board: str, out: str | None = None) -> Path:
+    import datetime
+    import json
+
+    from bench.config import board_path, read_yaml
+    from bench.leaderboard import figures, render
+    from bench.results import latest_manifest, latest_rows
+
+    path = board_path(board)
+    name = read_yaml(path).get("name", board)
+    rows = latest_rows(name)
+    if not rows:
+        raise BenchError(f"no results for board '{name}': run `bench run --board {board}` first")
+    manifest = latest_manifest(name) or {}
+    cfg_file = Store().home / "runs" / manifest.get("run", "") / "config.yaml"
+    board_cfg = read_yaml(cfg_file) if cfg_file.is_file() else {}
+    gen, scorer = board_cfg.get("generation", {}), board_cfg.get("scorer", {})
+    versions = manifest.get("versions", {})
+    n_prompts = sorted({len(read_jsonl(Store().path("gen", r["keys"]["generations"]) / "generations.jsonl"))
+                        for r in rows if r["attack"] == "none" and Store().has("gen", r["keys"]["generations"])})
+    stamp = manifest.get("run", "")[:15]
+    prov = {
+        "board": name,
+        "description": board_cfg.get("description", ""),
+        "board file": f"{path.name} (sha256 {file_hash(path)[:16]})",
+        "scorer": f"{scorer.get('name', '?')} {json.dumps(scorer.get('config', {}), sort_keys=True)}",
+        "prompts": f"{', '.join(map(str, n_prompts))} evaluation prompts",
+        "decoding": (f"{'greedy' if gen.get('num_samples', 1) == 1 else 'sampled'}, {gen.get('max_new_tokens')} new tokens, "
+                     f"k={gen.get('num_samples')}, backend {gen.get('backend')}"),
+        "seeds": ", ".join(str(s) for s in board_cfg.get("seeds", [])),
+        "packages": ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
+        "commit": manifest.get("commit") or "unknown",
+        "date": (datetime.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M UTC")
+                 if stamp else "unknown"),
+        "device": manifest.get("device", "?"),
+    }
+    out_dir = Path(out) if out else Path("leaderboards") / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figs = figures(rows, out_dir)
+    target = out_dir / "LEADERBOARD.md"
+    target.write_text(render(rows, prov, figs), encoding="utf-8")
+    return target
+
+
+def gc() -> tuple[int, int]:
+    """Delete store artifacts that no run manifest references; returns (removed, kept)."""
+    import json
+
+    from bench.results import run_dirs
+
+    store = Store()
+    referenced = set()
+    for d in run_dirs(store.home):
+        for st in json.loads((d / "manifest.json").read_text()).get("stages", []):
+            referenced.add((st["stage"], st["key"]))
+    removed = kept = 0
+    for stage, key, path in list(store.all_artifacts()):
+        if (stage, key) in referenced:
+            kept += 1
+            continue
+        with store.lock(stage, key):
+            shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed, kept

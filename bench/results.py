@@ -1,0 +1,58 @@
+"""Reading results back: the latest row of every cell, as dicts or a pandas DataFrame.
+
+    >>> from bench.results import results_frame
+    >>> df = results_frame("tiny")   # one row per model × method × attack × seed
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.store import Store, read_jsonl
+
+CELL = ("board", "model", "method", "attack", "seed")
+
+
+def run_dirs(home: Path | None = None) -> list[Path]:
+    """Finished runs (those with a manifest), oldest first."""
+    runs = (home or Store().home) / "runs"
+    if not runs.is_dir():
+        return []
+    return sorted(d for d in runs.iterdir() if (d / "manifest.json").is_file())
+
+
+def latest_rows(board: str | None = None, home: Path | None = None) -> list[dict]:
+    """The most recent result row of every cell (later runs replace earlier ones)."""
+    cells: dict[tuple, dict] = {}
+    for d in run_dirs(home):
+        manifest = json.loads((d / "manifest.json").read_text())
+        for row in read_jsonl(d / "results.jsonl"):
+            if board is None or row["board"] == board:
+                cells[tuple(row[k] for k in CELL)] = {**row, "run": manifest["run"]}
+    return sorted(cells.values(), key=lambda r: tuple(str(r[k]) for k in CELL))
+
+
+def latest_manifest(board: str, home: Path | None = None) -> dict | None:
+    for d in reversed(run_dirs(home)):
+        m = json.loads((d / "manifest.json").read_text())
+        if m["board"] == board:
+            return m
+    return None
+
+
+def results_frame(board: str | None = None, home: Path | None = None):
+    """A ``pandas.DataFrame`` of :func:`latest_rows`: cell columns, one column per metric and
+    ``<metric>_lo`` / ``<metric>_hi`` for its 95% interval."""
+    import pandas as pd
+
+    flat = []
+    for row in latest_rows(board, home):
+        rec = {k: row[k] for k in CELL}
+        for k, v in row["metrics"].items():
+            rec[k] = v
+        for k, (lo, hi) in row.get("ci95", {}).items():
+            rec[f"{k}_lo"], rec[f"{k}_hi"] = lo, hi
+        rec["run"] = row["run"]
+        flat.append(rec)
+    return pd.DataFrame(flat)

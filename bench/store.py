@@ -1,0 +1,158 @@
+"""Content-addressed artifact store under ``$BENCH_HOME`` (default ``./.bench``).
+
+Layout::
+
+    store/<stage>/<key>/             a finished artifact (immutable once published)
+    store/<stage>/.partial/<key>/    per-item records of an unfinished stage (resume from here)
+    store/.tmp/                      artifacts being written (never read)
+    store/.locks/<stage>-<key>.lock  flock held while one process computes an artifact
+    runs/<time>-<board>-<id>/        run records: config.yaml, manifest.json, results.jsonl
+
+Publishing is ``os.rename`` of a finished temporary folder, so an artifact folder either does
+not exist or is complete: a killed run never leaves a half artifact that a later run trusts.
+Two processes wanting the same key serialise on its lock; the second finds it published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+
+def bench_home() -> Path:
+    return Path(os.environ.get("BENCH_HOME", ".bench")).absolute()
+
+
+def make_key(**parts: Any) -> str:
+    """Stable hash of everything that determines an artifact."""
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def file_hash(path: str | Path) -> str:
+    """sha256 of a file, or of every file under a folder (names and contents)."""
+    p = Path(path)
+    h = hashlib.sha256()
+    files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    for f in files:
+        h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+class Store:
+    def __init__(self, home: Path | None = None):
+        self.home = home or bench_home()
+        self.root = self.home / "store"
+
+    def path(self, stage: str, key: str) -> Path:
+        return self.root / stage / key
+
+    def has(self, stage: str, key: str) -> bool:
+        return self.path(stage, key).is_dir()
+
+    def partial(self, stage: str, key: str) -> Path:
+        p = self.root / stage / ".partial" / key
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    @contextlib.contextmanager
+    def lock(self, stage: str, key: str) -> Iterator[None]:
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{stage}-{key}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def get_or_make(self, stage: str, key: str, make: Callable[[Path, Path], dict | None],
+                    meta: dict | None = None) -> tuple[Path, bool]:
+        """Return ``(folder, cached)``; ``make(tmp_dir, partial_dir)`` fills a new artifact.
+
+        ``partial_dir`` survives a crash so ``make`` can append per-item records and resume.
+        """
+        final = self.path(stage, key)
+        if final.is_dir():
+            return final, True
+        with self.lock(stage, key):
+            if final.is_dir():  # another process published it while we waited
+                return final, True
+            tmp = self.root / ".tmp" / f"{stage}-{key}-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir(parents=True)
+            try:
+                partial = self.partial(stage, key)
+                info = make(tmp, partial) or {}
+                write_json(tmp / "_artifact.json", {"stage": stage, "key": key, **(meta or {}), **info})
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(tmp, final)
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(self.root / stage / ".partial" / key, ignore_errors=True)
+        return final, False
+
+    def all_artifacts(self) -> Iterator[tuple[str, str, Path]]:
+        if not self.root.is_dir():
+            return
+        for stage_dir in sorted(self.root.iterdir()):
+            if stage_dir.name.startswith(".") or not stage_dir.is_dir():
+                continue
+            for art in sorted(stage_dir.iterdir()):
+                if not art.name.startswith("."):
+                    yield stage_dir.name, art.name, art
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Read JSONL, ignoring a torn last line (a crash mid-append)."""
+    rows = []
+    if not path.exists():
+        return rows
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return rows
+
+
+def resume_jsonl(path: Path) -> list[dict]:
+    """Rows already recorded in ``path``; a torn last line is dropped from the file too."""
+    rows = read_jsonl(path)
+    if path.exists():
+        write_jsonl(path, rows)
+    return rows
+
+
+def append_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())

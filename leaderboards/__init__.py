@@ -1,0 +1,1 @@
+"""Board specs (``<name>/board.yaml``) and their generated ``LEADERBOARD.md``; installed as ``bench.leaderboards``."""
