@@ -12,8 +12,9 @@ An attack module has ``Config``, ``VERSION``, ``KIND`` and ``apply``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass

@@ -284,8 +284,9 @@ def attack(model, tokenizer, job, cfg, seed: int, position: str = "suffix", prog
                     cost[k] += rec[k]
     prompts = [join(it["prompt"], s, position) if s else it["prompt"] for it, s in zip(job.eval_prompts, strings)]
     lowered = sum(p["loss"] < p["init_loss"] for p in per_prompt)
+    optimised_on = cost.get("train_prompts", len(per_prompt))  # prompts the optimisation ran on
     return {"prompts": prompts, "per_prompt": per_prompt, "string": universal,
-            "cost": cost | {"per_prompt_forward_passes": cost["forward_passes"] / max(1, len(per_prompt))},
+            "cost": cost | {"per_prompt_forward_passes": cost["forward_passes"] / max(1, optimised_on)},
             "loss_lowered_share": lowered / max(1, len(per_prompt))}
 
 

@@ -83,8 +83,10 @@ def cmd_run(args) -> int:
     from bench.config import load_plan
     from bench.report import Reporter
 
-    plan = load_plan(args.board, args.method, args.attacks, args.sets, args.model, args.seeds)
+    plan = load_plan(args.board, args.method, args.attacks, args.sets, args.model, args.seeds, args.dry_run)
     reporter = Reporter(quiet=args.quiet)
+    for warning in plan.warnings:
+        reporter.line(f"[yellow]warning:[/yellow] {warning}")
     from bench.plan import describe
 
     describe(plan, reporter)

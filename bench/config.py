@@ -7,7 +7,6 @@ Every plugin config in the selected grid is validated before any model is loaded
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,10 +183,12 @@ class Plan:
     methods: dict[str, Any]  # method name -> validated Config
     attacks: dict[str, Any]  # attack name -> validated Config
     scorer_config: Any
+    warnings: list[str] = field(default_factory=list)  # non-fatal findings of a dry run
 
 
 def load_plan(board: str, methods: list[str] | None = None, attacks: list[str] | None = None,
-              sets: list[str] = (), models: list[str] | None = None, seeds: int | None = None) -> Plan:
+              sets: list[str] = (), models: list[str] | None = None, seeds: int | None = None,
+              dry_run: bool = False) -> Plan:
     """Load a board, pick the grid, apply ``--set`` overrides and validate every plugin config."""
     from bench import registry
 
@@ -224,10 +225,30 @@ def load_plan(board: str, methods: list[str] | None = None, attacks: list[str] |
             for n in attacks}
     scfg = from_dict(registry.load("scorers", final.scorer.name).Config, final.scorer.config,
                      "scorer.config", source)
+    warnings = validate_data(final.data, missing_ok=dry_run)
     final.methods = {n: final.methods[n] for n in methods}
     final.attacks = {n: final.attacks[n] for n in attacks}
-    return Plan(board=final, path=path, methods=mcfg, attacks=acfg, scorer_config=scfg)
+    return Plan(board=final, path=path, methods=mcfg, attacks=acfg, scorer_config=scfg, warnings=warnings)
 
 
-def fields_of(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls)]
+def validate_data(spec: DataSpec, missing_ok: bool = False) -> list[str]:
+    """Read every local data file once, so bad data fails before any model is loaded.
+
+    With ``missing_ok`` (dry runs) absent files are returned as warnings instead of errors.
+    """
+    warnings: list[str] = []
+    if spec.source != "files":
+        return warnings
+    from bench import data as loaders
+
+    checks = (("pairs", loaders.load_pairs), ("eval_prompts", loaders.load_eval_prompts),
+              ("relearn", loaders.load_texts), ("benign_text", loaders.load_texts),
+              ("continuations", loaders.load_continuations), ("probe", loaders.load_pairs))
+    for name, load in checks:
+        value = getattr(spec, name)
+        if value and (Path(value).suffix in (".jsonl", ".txt", ".json") or Path(value).exists()):
+            if missing_ok and not Path(value).exists():
+                warnings.append(f"data.{name}: {value} does not exist yet (needed before a real run)")
+                continue
+            load(value)
+    return warnings

@@ -150,8 +150,9 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
     probes = {k: r["metrics"]["probe_acc"] for k, r in first.items() if k[2] == "none" and r["metrics"].get("probe_acc")}
     if probes:
         fig, ax = plt.subplots(figsize=(6, 4))
+        multi = len({k[0] for k in probes}) > 1
         for (model, method, _), acc in sorted(probes.items()):
-            ax.plot(range(len(acc)), acc, marker="o", label=method)
+            ax.plot(range(len(acc)), acc, marker="o", label=f"{model}/{method}" if multi else method)
         ax.axhline(0.5, color="grey", linestyle=":", label="chance")
         ax.set(xlabel="layer (0 = embeddings)", ylabel="probe accuracy", ylim=(0.4, 1.02),
                title="Erasure: fresh linear probe, toxic vs benign")

@@ -11,6 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from bench.errors import BenchError
 from bench.trainer import forward, side_batch
 
 
@@ -101,6 +102,6 @@ def resolve_layers(layers: list[int], n_layers: int) -> list[int]:
     for layer in layers:
         idx = layer if layer >= 0 else n_layers + 1 + layer
         if not 0 < idx <= n_layers:
-            raise ValueError(f"layer {layer} out of range for a {n_layers}-layer model")
+            raise BenchError(f"layer {layer} out of range for a {n_layers}-layer model (use 1..{n_layers} or negatives)")
         out.append(idx)
     return out

@@ -54,78 +54,121 @@ def toxicity_row(rt, model, items, seed, label, scorer, scorer_version, prompts=
     return metrics, ci, {"generations": gen_key}
 
 
-def run(plan: Plan, reporter: Reporter, store: Store | None = None) -> Path:
+class LazyScorer:
+    """The board's scorer, created on first use, so a fully cached run never loads it."""
+
+    def __init__(self, module, config, device: str):
+        self.module, self.config, self.device, self._scorer = module, config, device, None
+
+    def _get(self):
+        if self._scorer is None:
+            self._scorer = self.module.create(self.config, self.device)
+        return self._scorer
+
+    @property
+    def version(self) -> str:
+        return self._get().version
+
+    def score(self, texts, on_chunk=None):
+        return self._get().score(texts, on_chunk)
+
+    def close(self) -> None:
+        if self._scorer is not None:
+            self._scorer.close()
+
+
+def runtime(plan: Plan, reporter: Reporter, store: Store | None = None) -> stages.Runtime:
     from bench.modeling import pick_device, quiet_transformers
-    from bench import registry
-    from bench.provenance import environment, masked
 
     quiet_transformers()
+    return stages.Runtime(plan.board, store or Store(), reporter, pick_device(plan.board.device))
+
+
+def prepare(rt: stages.Runtime, spec) -> tuple:
+    """Base model, data and eval items of one model spec (builds the organism if needed)."""
+    base, org_dir = stages.base_model(rt, spec)
+    data = stages.board_data(rt, base, org_dir)
+    return base, data, eval_items(rt, base, data)
+
+
+def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepared=None) -> list[dict]:
+    """Every row of one model × method × seed cell: no attack, then each attack."""
+    from bench import registry
+
+    base, data, items = prepared or prepare(rt, spec)
     board = plan.board
-    store = store or Store()
-    device = pick_device(board.device)
-    rt = stages.Runtime(board, store, reporter, device)
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{board.name}-{uuid.uuid4().hex[:6]}"
-    run_dir = store.home / "runs" / run_id
-    t0 = time.time()
     scorer_mod = registry.load("scorers", board.scorer.name)
-    scorer = None
+    scorer = LazyScorer(scorer_mod, plan.scorer_config, rt.device)
     rows: list[dict] = []
-
-    def get_scorer():
-        nonlocal scorer
-        if scorer is None:
-            scorer = scorer_mod.create(plan.scorer_config, device)
-        return scorer
-
-    class LazyScorer:  # created on first use, so a fully cached run never loads the scorer
-        config = plan.scorer_config
-
-        @property
-        def version(self):
-            return get_scorer().version
-
-        def score(self, texts, on_chunk=None):
-            return get_scorer().score(texts, on_chunk)
-
-    lazy = LazyScorer()
     try:
-        for spec in board.models:
-            reporter.line(f"[bold]{board.name}[/bold] · model {spec.label} · device {device}")
-            base, org_dir = stages.base_model(rt, spec)
-            data = stages.board_data(rt, base, org_dir)
-            items = eval_items(rt, base, data)
-            base_outs = None
-            for seed in board.seeds:
-                for method, mcfg in plan.methods.items():
-                    model = stages.method_model(rt, base, data, method, mcfg, seed)
-                    tag = f"{spec.label}/{method}/s{seed}"
-                    util = stages.utility(rt, model, data, tag)
-                    pr = stages.probe(rt, model, base, data, seed, tag)
-                    common = {"board": board.name, "model": spec.label, "method": method, "seed": seed}
-                    shared = method_metrics(util, pr, mcfg)
-                    metrics, ci, keys = toxicity_row(rt, model, items, seed, tag, lazy, scorer_mod.VERSION)
-                    base_rate = None
-                    if method == "none":
-                        base_outs = stages.generations(rt, model, [it["prompt"] for it in items], seed, tag)[1]
-                    rows.append({**common, "attack": "none", "metrics": {**metrics, **shared}, "ci95": ci,
-                                 "keys": {"model": model.key, **keys}, "train": train_stats(store, model)})
-                    for attack, acfg in plan.attacks.items():
-                        row = attack_row(rt, model, base, data, attack, acfg, seed, items, base_outs, tag,
-                                         lazy, scorer_mod.VERSION, metrics, base_rate, rows)
-                        rows.append({**common, "attack": attack, **row,
-                                     "metrics": {**row["metrics"], **shared}})
+        base_outs = None
+        if any(getattr(c, "target", "data") == "base" for c in plan.attacks.values()):
+            base_outs = stages.generations(rt, base, [it["prompt"] for it in items], seed, f"{spec.label}/none/s{seed}")[1]
+        mcfg = plan.methods[method]
+        model = stages.method_model(rt, base, data, method, mcfg, seed)
+        tag = f"{spec.label}/{method}/s{seed}"
+        shared = method_metrics(stages.utility(rt, model, data, tag), stages.probe(rt, model, base, data, seed, tag), mcfg)
+        common = {"board": board.name, "model": spec.label, "method": method, "seed": seed}
+        metrics, ci, keys = toxicity_row(rt, model, items, seed, tag, scorer, scorer_mod.VERSION)
+        rows.append({**common, "attack": "none", "metrics": {**metrics, **shared}, "ci95": ci,
+                     "keys": {"model": model.key, **keys}, "train": train_stats(model)})
+        base_rate = None
+        if method != "none":
+            base_rate = toxicity_row(rt, base, items, seed, f"{spec.label}/none/s{seed}", scorer, scorer_mod.VERSION)[0]["toxic_rate"]
+        for attack, acfg in plan.attacks.items():
+            row = attack_row(rt, model, base, data, attack, acfg, seed, items, base_outs, tag, scorer,
+                             scorer_mod.VERSION, metrics, base_rate if base_rate is not None else metrics["toxic_rate"])
+            rows.append({**common, "attack": attack, **row, "metrics": {**row["metrics"], **shared}})
     finally:
-        if scorer is not None:
-            scorer.close()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_jsonl(run_dir / "results.jsonl", rows)
+        scorer.close()
+    return rows
+
+
+def cells(plan: Plan) -> list[tuple]:
+    return [(i, method, seed) for i, _ in enumerate(plan.board.models) for seed in plan.board.seeds
+            for method in plan.methods]
+
+
+def write_record(plan: Plan, store: Store, rows: list[dict], manifest: list[dict], device: str,
+                 seconds: float, executor: str = "local") -> Path:
     import yaml
 
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(masked(to_dict(board)), sort_keys=False), encoding="utf-8")
-    write_json(run_dir / "manifest.json", {"run": run_id, "board": board.name, "board_file": str(plan.path),
-                                           "seconds": round(time.time() - t0, 2), "device": device,
-                                           "stages": rt.manifest, **environment()})
+    from bench.provenance import environment, masked
+
+    board = plan.board
+    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{board.name}-{uuid.uuid4().hex[:6]}"
+    run_dir = store.home / "runs" / run_id
+    tmp = store.home / "runs" / f".{run_id}"
+    tmp.mkdir(parents=True)
+    order = {c: n for n, c in enumerate(cells(plan))}
+    rows = sorted(rows, key=lambda r: (order.get((_model_index(plan, r["model"]), r["method"], r["seed"]), 0),
+                                       ["none", *plan.attacks].index(r["attack"])))
+    write_jsonl(tmp / "results.jsonl", rows)
+    (tmp / "config.yaml").write_text(yaml.safe_dump(masked(to_dict(board)), sort_keys=False), encoding="utf-8")
+    write_json(tmp / "manifest.json", {"run": run_id, "board": board.name, "board_file": str(plan.path),
+                                       "seconds": round(seconds, 2), "device": device, "executor": executor,
+                                       "stages": manifest, **environment()})
+    tmp.rename(run_dir)  # a run record appears whole or not at all
     return run_dir
+
+
+def _model_index(plan: Plan, label: str) -> int:
+    return next(i for i, m in enumerate(plan.board.models) if m.label == label)
+
+
+def run(plan: Plan, reporter: Reporter, store: Store | None = None) -> Path:
+    """Run the grid in this process and write the run record."""
+    t0 = time.time()
+    rt = runtime(plan, reporter, store)
+    rows: list[dict] = []
+    prepared = {}
+    for i, method, seed in cells(plan):
+        spec = plan.board.models[i]
+        if i not in prepared:
+            reporter.line(f"[bold]{plan.board.name}[/bold] · model {spec.label} · device {rt.device}")
+            prepared[i] = prepare(rt, spec)
+        rows += run_cell(rt, plan, spec, method, seed, prepared[i])
+    return write_record(plan, rt.store, rows, rt.manifest, rt.device, time.time() - t0)
 
 
 def method_metrics(util: dict, pr: dict, cfg) -> dict:
@@ -136,7 +179,7 @@ def method_metrics(util: dict, pr: dict, cfg) -> dict:
             "localisation": pr["localisation"]}
 
 
-def train_stats(store: Store, model) -> dict | None:
+def train_stats(model) -> dict | None:
     meta = Path(model.path).parent / "_artifact.json"
     if not meta.is_file():
         return None
@@ -145,13 +188,13 @@ def train_stats(store: Store, model) -> dict | None:
 
 
 def attack_row(rt, model, base, data, attack, acfg, seed, items, base_outs, tag, scorer, sv,
-               clean_metrics, base_rate, rows) -> dict:
+               clean_metrics, base_rate) -> dict:
+    """One attack's row: toxicity under the attack, its cost, and for weight attacks the curve."""
     from bench.eval.metrics import curve_auc, steps_to_recover
 
     if getattr(acfg, "target", "data") == "base" and base_outs is not None:
         items = [{**it, "target": out[0]} for it, out in zip(items, base_outs)]
-    res = stages.attack(rt, model, base, data, attack, acfg, seed, items, lambda t: scorer.score(t),
-                        f"{tag}")
+    res = stages.attack(rt, model, base, data, attack, acfg, seed, items, scorer.score, tag)
     if res["kind"] == "prompt":
         r = res["result"]
         metrics, ci, keys = toxicity_row(rt, model, items, seed, f"{tag}+{attack}", scorer, sv, r["prompts"])
@@ -163,9 +206,6 @@ def attack_row(rt, model, base, data, attack, acfg, seed, items, base_outs, tag,
     for step, ref in res["curve"]:
         m, _, _ = toxicity_row(rt, ref, items, seed, f"{tag}+{attack}@{step}", scorer, sv)
         curve.append((step, m["toxic_rate"]))
-    base_row = next((r for r in rows if r["method"] == "none" and r["attack"] == "none"
-                     and r["seed"] == seed and r["model"] == model.spec.label), None)
-    base_rate = base_row["metrics"]["toxic_rate"] if base_row else clean_metrics["toxic_rate"]
     metrics.update(steps_to_recover=steps_to_recover(curve, base_rate), curve_auc=curve_auc(curve))
     return {"metrics": metrics, "ci95": ci, "keys": {"model": res["model"].key, "attack": res["key"], **keys},
             "curve": curve, "attack_info": {"train": {k: res["info"]["train"].get(k) for k in ("steps", "seconds")}}}

@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.config import Board, ModelSpec
 from bench.errors import BenchError
 from bench.report import Reporter
-from bench.store import Store, append_jsonl, file_hash, make_key, read_jsonl, resume_jsonl, write_jsonl
+from bench.store import Store, append_jsonl, fault, file_hash, make_key, read_jsonl, resume_jsonl, write_jsonl
 from bench.typed import to_dict
 
 ORGANISM_VERSION = 1
@@ -120,7 +120,12 @@ def base_model(rt: Runtime, spec: ModelSpec) -> tuple[ModelRef, Path | None]:
         for name in SPLITS:
             (tmp / "data" / f"{name}.json").write_text(json.dumps(getattr(data, name)), encoding="utf-8")
         with rt.reporter.task("organism", cfg.steps) as advance:
-            stats = train_organism(cfg, data.corpus, tmp / "model", progress=lambda s, loss: advance(loss=loss))
+            def on_step(step: int, loss: float) -> None:
+                advance(loss=loss)
+                if step == 10:
+                    fault("organism")
+
+            stats = train_organism(cfg, data.corpus, tmp / "model", progress=on_step)
         return {"stats": stats}
 
     path = rt.stage("organism", key, f"organism seed={cfg.seed}", make)
@@ -199,7 +204,7 @@ def method_model(rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed
         model = copy.deepcopy(rt.model(base))
         with rt.reporter.task(f"{name} training", cfg.steps) as advance:
             model, stats = plugin.apply(model, rt.tokenizer(base), MethodData(data["pairs"], data["benign_text"]),
-                                        cfg, seed, progress=lambda s, n, logs: advance(**logs))
+                                        cfg, seed, progress=lambda s, n, logs: (advance(**logs), s == 3 and fault("method")))
         save_model(model, rt.tokenizer(base), tmp / "model")
         return {"train": stats}
 
@@ -235,6 +240,7 @@ def generations(rt: Runtime, model: ModelRef, prompts: list[str], seed: int, lab
                         append_jsonl(partial / "items.jsonl", [{"i": i, "out": o} for i, o in zip(idx, outs)])
                         done.update(zip(idx, outs))
                         advance(len(idx))
+                        fault("gen")
             finally:
                 gen.close()
         write_jsonl(tmp / "generations.jsonl", [{"i": i, "prompt": prompts[i], "out": done[i]} for i in range(len(prompts))])
@@ -255,6 +261,7 @@ def scores(rt: Runtime, gen_key: str, outs: list[list[str]], scorer, version: in
         flat = [t for o in outs for t in o]
         with rt.reporter.task(f"score {label}", len(flat)) as advance:
             vals = scorer.score(flat, on_chunk=advance)
+        fault("score")
         if len(vals) != len(flat) or any(not isinstance(v, float) or math.isnan(v) for v in vals):
             raise BenchError(f"scorer '{rt.board.scorer.name}' returned NaN or a wrong number of scores")
         write_jsonl(tmp / "scores.jsonl", [{"s": vals[i : i + len(o)]} for i, o in
@@ -343,7 +350,7 @@ def attack(rt: Runtime, model: ModelRef, base: ModelRef, data: Splits, name: str
             done = {r["i"]: r for r in resume_jsonl(partial / "prompts.jsonl")}
             job = PromptJob(eval_prompts=eval_items, train_prompts=data["attack_prompts"],
                             base_model=rt.model(base) if needs_base else None, scorer=scorer_fn, resume=done,
-                            record=lambda i, rec: append_jsonl(partial / "prompts.jsonl", [rec]))
+                            record=lambda i, rec: (append_jsonl(partial / "prompts.jsonl", [rec]), fault(name)))
             m = rt.model(model)
             m.requires_grad_(False)
 
@@ -360,6 +367,7 @@ def attack(rt: Runtime, model: ModelRef, base: ModelRef, data: Splits, name: str
             if not out.exists():
                 save_model(copy.deepcopy(live), tok, partial / f".step-{step}")
                 (partial / f".step-{step}").rename(out)
+            fault(name)
 
         m = copy.deepcopy(rt.model(model))
         with rt.reporter.task(f"{name} {label}", n_steps) as advance:

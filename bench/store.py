@@ -22,8 +22,9 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 
 def bench_home() -> Path:
@@ -156,3 +157,15 @@ def append_jsonl(path: Path, rows: list[dict]) -> None:
             fh.write(json.dumps(row, sort_keys=True) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def fault(point: str) -> None:
+    """Crash-test hook: SIGKILL this process when ``BENCH_FAULT`` names ``point``.
+
+    The reliability tests use it to kill a run at an exact place inside a long stage (a real
+    SIGKILL, no cleanup runs) and check that the rerun resumes and ends with the same results.
+    """
+    if os.environ.get("BENCH_FAULT") == point:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

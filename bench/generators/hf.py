@@ -6,8 +6,8 @@ Greedy output of a batch equals one-prompt-at-a-time output (tested), up to floa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

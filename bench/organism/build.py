@@ -9,9 +9,9 @@ later stage loads it exactly the way it loads ``gpt2-medium``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,71 @@
+"""The Ray executor: the grid's independent cells (model × method × seed) as Ray tasks.
+
+Every task opens the same content-addressed store (``BENCH_HOME`` must be a path all workers
+see: a local folder for a local Ray instance, a shared file system on a cluster), so finished
+artifacts are shared and a task that wants an artifact another task is computing waits on its
+lock instead of computing it twice. Base models (the organism) are prepared once, before the
+tasks start. Results are the same as the local executor's: the same stage functions run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from bench.config import Plan
+from bench.errors import BenchError
+from bench.report import Reporter
+
+
+def _cell_task(plan: Plan, index: int, method: str, seed: int, home: str) -> tuple[list[dict], list[dict]]:
+    from bench import runner
+    from bench.store import Store
+
+    os.environ["BENCH_HOME"] = home
+    rt = runner.runtime(plan, Reporter(quiet=True), Store(Path(home)))
+    rows = runner.run_cell(rt, plan, plan.board.models[index], method, seed)
+    return rows, rt.manifest
+
+
+def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
+    try:
+        import ray
+    except ImportError:
+        raise BenchError("--executor ray needs ray: pip install 'detox-bench[ray]'") from None
+    from bench import runner
+
+    t0 = time.time()
+    rt = runner.runtime(plan, reporter)
+    for spec in plan.board.models:  # build shared inputs once
+        runner.prepare(rt, spec)
+    home = str(rt.store.home)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 runtime_env={"env_vars": {"BENCH_HOME": home, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0")}})
+    try:
+        gpus = 1 if rt.device.startswith("cuda") else 0
+        task = ray.remote(num_cpus=1, num_gpus=gpus)(_cell_task)
+        cells = runner.cells(plan)
+        refs = [task.remote(plan, i, method, seed, home) for i, method, seed in cells]
+        rows, manifest = [], list(rt.manifest)
+        with reporter.task("ray cells", len(refs)) as advance:
+            pending = list(refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                try:
+                    r, m = ray.get(done[0])
+                except ray.exceptions.RayTaskError as e:  # surface expected errors as one line
+                    if isinstance(e.cause, BenchError):
+                        raise e.cause from None
+                    raise
+                rows += r
+                manifest += m
+                advance()
+    finally:
+        if started:
+            ray.shutdown()
+    for st in manifest:
+        reporter.line(f"  {'cached  ' if st['cached'] else 'computed'} {st['stage']:<9} {st['label']}")
+    return runner.write_record(plan, rt.store, rows, manifest, rt.device, time.time() - t0, executor="ray")

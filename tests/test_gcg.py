@@ -1,0 +1,118 @@
+"""GCG and enhanced GCG on a tiny model: shapes, determinism, the filter, the prefix cache,
+universal mode, per-prompt resume."""
+
+from __future__ import annotations
+
+import torch
+from bench.attacks import PromptJob, gcg, gcg_enhanced
+
+TARGET = " shut up, you stupid idiot."
+
+
+def _items(data, n):
+    return [{"prompt": it["prompt"], "target": TARGET} for it in data.eval_prompts[:n]]
+
+
+def _cfg(**kw):
+    base = dict(num_steps=3, search_width=16, topk=16, optim_str_init="x x x x x", n_train_prompts=2)
+    return gcg.Config(**{**base, **kw})
+
+
+def test_string_length_and_ids_are_preserved(tiny_lm, tiny_data):
+    model, tok, _ = tiny_lm
+    items = _items(tiny_data, 3)
+    res = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=items), _cfg(), 0)
+    init_len = len(tok(" x x x x x", add_special_tokens=False)["input_ids"])
+    assert len(tok(res["string"], add_special_tokens=False)["input_ids"]) == init_len
+    assert all(p == it["prompt"] + res["string"] for p, it in zip(res["prompts"], items))
+    assert res["cost"]["steps"] == 3 and res["cost"]["forward_passes"] > 0
+
+
+def test_losses_finite_and_deterministic_under_a_seed(tiny_lm, tiny_data):
+    model, tok, _ = tiny_lm
+    items = _items(tiny_data, 2)
+    a = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=items), _cfg(), 7)
+    b = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=items), _cfg(), 7)
+    assert a["string"] == b["string"] and a["per_prompt"] == b["per_prompt"]
+    assert all(torch.isfinite(torch.tensor([p["loss"], p["init_loss"]])).all() for p in a["per_prompt"])
+    assert a["cost"]["train_loss"] <= a["cost"]["train_init_loss"]
+
+
+def test_roundtrip_filter_drops_ids_that_retokenise_differently(tiny_lm):
+    _, tok, _ = tiny_lm
+    word = tok(" the", add_special_tokens=False)["input_ids"]
+    pieces = [tok.convert_tokens_to_ids(c) for c in tok.convert_ids_to_tokens(word)[0]]
+    assert len(word) == 1 and len(pieces) > 1  # " the" is one token, made of several byte tokens
+    good = tok(" x" * 10, add_special_tokens=False)["input_ids"][: len(pieces)]
+    # the byte pieces decode to " the", which re-encodes as one token: a changed candidate
+    assert gcg.roundtrip_ok(tok, torch.tensor([good, pieces])).tolist() == [True, False]
+
+
+def test_prefix_cache_loss_equals_no_cache_loss(tiny_lm, tiny_data):
+    model, tok, _ = tiny_lm
+    prompt = tiny_data.eval_prompts[0]["prompt"]
+    cached = gcg.Objective(model, tok, prompt, TARGET, use_cache=True)
+    plain = gcg.Objective(model, tok, prompt, TARGET, use_cache=False)
+    cands = torch.randint(5, len(tok), (6, 5))
+    with torch.no_grad():
+        a = cached.losses(model.get_input_embeddings()(cands))
+        b = plain.losses(model.get_input_embeddings()(cands))
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_universal_mode_optimises_over_several_prompts(tiny_lm, tiny_data):
+    model, tok, _ = tiny_lm
+    items = _items(tiny_data, 4)
+    seen = []
+    orig = gcg.batched_losses
+
+    def spy(objectives, cands, bs):
+        seen.append(len(objectives))
+        return orig(objectives, cands, bs)
+
+    gcg.batched_losses = spy
+    try:
+        res = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=items), _cfg(n_train_prompts=3), 0)
+    finally:
+        gcg.batched_losses = orig
+    assert 3 in seen  # candidates scored against 3 prompts at once
+    assert len({p for p in res["prompts"]}) == 4 and res["cost"]["train_prompts"] == 3
+
+
+def test_per_prompt_mode_resumes_from_records(tiny_lm, tiny_data):
+    model, tok, _ = tiny_lm
+    items = _items(tiny_data, 3)
+    recorded = {}
+    cfg = _cfg(mode="per_prompt")
+    full = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=[], record=recorded.__setitem__), cfg, 0)
+    assert sorted(recorded) == [0, 1, 2]
+    partial = {0: recorded[0], 1: recorded[1]}
+    calls = []
+    orig = gcg.optimise
+    gcg.optimise = lambda *a, **k: calls.append(1) or orig(*a, **k)
+    try:
+        again = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=[], resume=partial), cfg, 0)
+    finally:
+        gcg.optimise = orig
+    assert len(calls) == 1  # only the unfinished prompt was optimised
+    assert again["prompts"] == full["prompts"]
+
+
+def test_enhanced_gcg_uses_a_prefix_and_the_base_model(tiny_lm, tiny_data):
+    import copy
+
+    model, tok, _ = tiny_lm
+    base = copy.deepcopy(model)
+    with torch.no_grad():
+        base.transformer.h[0].mlp.c_proj.weight.add_(0.05)
+    items = _items(tiny_data, 2)
+    cfg = gcg_enhanced.Config(num_steps=2, search_width=8, topk=8, optim_str_init="x x x", rep_layers=[1, 2],
+                              n_train_prompts=2)
+    res = gcg_enhanced.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=items, base_model=base), cfg, 0)
+    assert all(p.endswith(it["prompt"]) and p != it["prompt"] for p, it in zip(res["prompts"], items))
+    obj = gcg.Objective(model, tok, items[0]["prompt"], TARGET, position="prefix", rep_layers=(1, 2),
+                        rep_weight=1.0, base_model=base)
+    plain = gcg.Objective(model, tok, items[0]["prompt"], TARGET, position="prefix")
+    e = model.get_input_embeddings()(torch.tensor([[5, 6, 7]]))
+    with torch.no_grad():
+        assert obj.losses(e).item() > plain.losses(e).item()  # the matching term is active

