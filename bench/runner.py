@@ -183,7 +183,9 @@ def train_stats(model) -> dict | None:
     meta = Path(model.path).parent / "_artifact.json"
     if not meta.is_file():
         return None
-    train = json.loads(meta.read_text()).get("train", {})
+    train = json.loads(meta.read_text()).get("train")
+    if not train:
+        return None
     return {k: train.get(k) for k in ("steps", "seconds", "tokens", "tokens_per_s", "stopped_early")}
 
 

@@ -3,9 +3,11 @@ a small organism board, and a helper to run the CLI in a subprocess."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,27 @@ def small_sets() -> list[str]:
     for s in SMALL:
         out += ["--set", s]
     return out
+
+
+GRID = ["run", "--method", "dpo,repo", "--attacks", "gcg,relearn", *small_sets(),
+        "--set", "attacks.gcg.mode=per_prompt", "--set", "attacks.gcg.max_prompts=3",
+        "--set", "generation.batch_size=16"]
+TOKEN = "hf_" + "Zq7" * 12
+
+
+@pytest.fixture(scope="session")
+def small_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("e2e") / "home"
+    t0 = time.time()
+    # a token planted in the environment and in the board: neither may reach the store or records
+    out = run_cli(*GRID, "--set", f"description=uses {TOKEN}", home=home, env={"HF_TOKEN": TOKEN})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return home, time.time() - t0
+
+
+@pytest.fixture(scope="session")
+def organism_dir(small_home):
+    home, _ = small_home
+    art = next((home / "store" / "organism").iterdir())
+    data = {n: json.loads((art / "data" / f"{n}.json").read_text()) for n in ("eval_prompts",)}
+    return str(art / "model"), data

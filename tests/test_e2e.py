@@ -11,12 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import run_cli, small_sets
-
-GRID = ["run", "--method", "dpo,repo", "--attacks", "gcg,relearn", *small_sets(),
-        "--set", "attacks.gcg.mode=per_prompt", "--set", "attacks.gcg.max_prompts=3",
-        "--set", "generation.batch_size=16"]
-TOKEN = "hf_" + "Zq7" * 12
+from tests.conftest import GRID, TOKEN, run_cli, small_sets
 
 
 def results(home):
@@ -28,23 +23,6 @@ def results(home):
 def comparable(rows):
     return sorted(json.dumps({k: r[k] for k in ("method", "attack", "seed", "metrics", "ci95", "keys")},
                              sort_keys=True) for r in rows)
-
-
-@pytest.fixture(scope="session")
-def small_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("e2e") / "home"
-    t0 = time.time()
-    out = run_cli(*GRID, home=home, env={"HF_TOKEN": TOKEN})
-    assert out.returncode == 0, out.stderr[-3000:]
-    return home, time.time() - t0
-
-
-@pytest.fixture(scope="session")
-def organism_dir(small_home):
-    home, _ = small_home
-    art = next((home / "store" / "organism").iterdir())
-    data = {n: json.loads((art / "data" / f"{n}.json").read_text()) for n in ("eval_prompts",)}
-    return str(art / "model"), data
 
 
 def test_first_run_produces_every_cell(small_home):
@@ -198,3 +176,49 @@ def test_ray_executor_gives_the_local_results(small_home, tmp_path):
     run, rows = results(fresh)
     assert json.loads((run / "manifest.json").read_text())["executor"] == "ray"
     assert comparable(rows) == comparable(_first_run_rows(home))
+
+
+PLUGIN = '''
+"""An out-of-tree method: unlikelihood on toxic continuations, shipped by another package."""
+from dataclasses import dataclass
+from bench import losses
+from bench.trainer import TrainConfig, train
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Config(TrainConfig):
+    steps: int = 3
+
+
+def apply(model, tokenizer, data, config, seed, progress=None):
+    def loss_fn(model, ref, batch, ctx):
+        enc = losses.encode_sides(tokenizer, batch, ("toxic",), config.max_length)
+        return -losses.nll(losses.run(model, enc)["toxic"]).clamp(max=20), {}
+    return train(model, tokenizer, data.pairs, config, loss_fn, seed, "unlikely", use_ref=False, progress=progress)
+'''
+
+
+def test_out_of_tree_plugin_via_entry_points(small_home, tmp_path):
+    """A package installed beside bench (simulated by its dist-info metadata) adds --method unlikely."""
+    home, _ = small_home
+    site = tmp_path / "site"
+    (site / "myplug").mkdir(parents=True)
+    (site / "myplug" / "__init__.py").write_text("")
+    (site / "myplug" / "unlikely.py").write_text(PLUGIN)
+    dist = site / "myplug-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplug\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[bench.methods]\nunlikely = myplug.unlikely\n")
+    import os
+
+    env = {"PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    listing = run_cli("ls", "methods", home=tmp_path / "h", env=env)
+    assert "unlikely\t(plugin from myplug)" in listing.stdout
+    fresh = tmp_path / "plug"
+    shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
+    out = run_cli("run", "--method", "unlikely", "--attacks", "", *small_sets(), home=fresh, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    _, rows = results(fresh)
+    assert {r["method"] for r in rows} == {"none", "unlikely"}
