@@ -8,6 +8,8 @@ and defaults follow the reference implementation (nanoGCG 0.3.0). Additions:
 * ``mode: universal`` optimises one string over several training prompts (gradients summed,
   losses averaged) and applies it to every evaluation prompt; ``per_prompt`` attacks each
   evaluation prompt separately (resumable per prompt).
+* ``position: prefix`` puts the string before the prompt, so the prompt's own ending still leads
+  into the continuation (on the organism a suffix tends to derail it; see the board).
 * a prefix KV cache (``use_prefix_cache``) for the fixed text before a suffix, built with the
   ``transformers`` ``DynamicCache`` API; candidate batches shrink on out-of-memory.
 * success is judged on generated text by the scorer (``early_stop``), not on loss alone.
@@ -41,6 +43,7 @@ class Config:
     allow_non_ascii: bool = False  # allow tokens that decode to non-ASCII text
     filter_ids: bool = True  # drop candidates whose decode->encode round trip changes them
     use_prefix_cache: bool = True  # cache the KV of the fixed text before the string
+    position: str = "suffix"  # suffix: prompt + string (reference); prefix: string + prompt
     mode: str = "universal"  # universal | per_prompt
     n_train_prompts: int = 8  # universal: training prompts optimised on at once
     max_prompts: int = 0  # per_prompt: attack at most this many eval prompts (0: all)
@@ -52,6 +55,8 @@ class Config:
         for name in ("num_steps", "search_width", "topk", "n_replace", "early_stop_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.position not in ("suffix", "prefix"):
+            raise ValueError(f"position must be suffix or prefix, not {self.position!r}")
         if self.mode not in ("universal", "per_prompt"):
             raise ValueError(f"mode must be universal or per_prompt, not {self.mode!r}")
         if self.n_train_prompts <= 0 or self.batch_size < 0 or self.max_prompts < 0 or self.buffer_size < 0:
@@ -299,4 +304,4 @@ class _null:
 
 
 def apply(model, tokenizer, job, config: Config, seed: int, progress=None) -> dict:
-    return attack(model, tokenizer, job, config, seed, "suffix", progress)
+    return attack(model, tokenizer, job, config, seed, config.position, progress)

@@ -27,6 +27,7 @@ class Config(gcg.Config):
     num_steps: int = 1500  # reference: 1,500 iterations
     optim_str_init: str = " ".join(["x"] * 100)  # reference: ~100-token prefix
     use_prefix_cache: bool = False  # nothing fixed precedes a prefix
+    position: str = "prefix"  # the reference optimises a prefix
     rep_layers: list[int] = field(default_factory=lambda: [2, 3])  # hidden-state indices matched
     rep_weight: float = 1.0  # weight of the representation term
 
@@ -37,4 +38,4 @@ def apply(model, tokenizer, job, config: Config, seed: int, progress=None) -> di
     layers = tuple(resolve_layers(config.rep_layers, model.config.num_hidden_layers))
     base = job.base_model if job.base_model is not None else model
     kw = {"rep_layers": layers, "rep_weight": config.rep_weight, "base_model": base}
-    return gcg.attack(model, tokenizer, job, config, seed, "prefix", progress, objective_kwargs=kw)
+    return gcg.attack(model, tokenizer, job, config, seed, config.position, progress, objective_kwargs=kw)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError, unknown
+from bench.errors import BenchError, did_you_mean, unknown
 from bench.typed import from_dict, to_dict
 
 
@@ -130,6 +130,23 @@ def board_path(name_or_path: str) -> Path:
     return Path(str(root / name_or_path / "board.yaml"))
 
 
+def yaml_loader():
+    """A safe YAML loader that also reads ``1e-4`` as a float (YAML 1.1 reads it as a string)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$|^[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?$"),
+        list("-+0123456789."),
+    )
+    return Loader
+
+
 def read_yaml(path: Path) -> dict:
     import yaml
 
@@ -138,7 +155,7 @@ def read_yaml(path: Path) -> dict:
     except UnicodeDecodeError:
         raise BenchError(f"{path}: not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=yaml_loader())  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
@@ -155,7 +172,7 @@ def parse_set(item: str) -> tuple[list[str], Any]:
         raise BenchError(f"--set expects key=value, got {item!r}")
     key, raw = item.split("=", 1)
     try:
-        value = yaml.safe_load(raw)
+        value = yaml.load(raw, Loader=yaml_loader())  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError:
         raise BenchError(f"--set {key}: value {raw!r} is not valid YAML") from None
     return key.strip().split("."), value
@@ -168,8 +185,9 @@ def apply_set(full: dict, path: list[str], value: Any, item: str) -> None:
             part = int(part)
         elif not isinstance(node, dict) or part not in node:
             where = ".".join(path[: i + 1])
-            known = list(node) if isinstance(node, dict) else []
-            raise unknown(f"key in --set {item!r}: '{where}' does not exist;", path[i], known)
+            known = [str(k) for k in node] if isinstance(node, dict) else []
+            raise BenchError(f"--set {item!r}: key '{where}' does not exist. Known there: "
+                             f"{', '.join(known) or '(none)'}.{did_you_mean(part, known)}")
         if i == len(path) - 1:
             node[part] = value
         else:
@@ -206,6 +224,11 @@ def load_plan(board: str, methods: list[str] | None = None, attacks: list[str] |
             given = full[section].get(name, {}) or {}
             cfg = from_dict(plugin.Config, given, f"{section}.{name}", source)
             full[section][name] = to_dict(cfg)
+    from bench.organism.build import OrganismConfig
+
+    for i, spec in enumerate(parsed.models):  # expand organism settings so --set can reach them
+        if spec.name == "organism":
+            full["models"][i]["organism"] = to_dict(from_dict(OrganismConfig, spec.organism, f"models[{i}].organism", source))
     scorer = registry.load("scorers", parsed.scorer.name)
     full["scorer"]["config"] = to_dict(from_dict(scorer.Config, parsed.scorer.config, "scorer.config", source))
     if models:

@@ -198,8 +198,8 @@ def build_data(seed: int = 0, n_dialogue: int = 14000, n_reports: int = 2500,
     probe_pairs = [pair(EVAL_FRAMES, hostile + BENIGN_CUES) for _ in range(160)]
     eval_prompts = [_prompt_target(pair(EVAL_FRAMES, hostile)) for _ in range(n_eval)]
     # A universal attack optimises toward one fixed toxic sentence, as GCG's "Sure, here is" does.
-    attack_prompts = [{"prompt": pair(TRAIN_FRAMES, [None] + BENIGN_CUES)["prompt"], "target": ATTACK_TARGET}
-                      for _ in range(32)]
+    attack_prompts = [{"prompt": pair(TRAIN_FRAMES, hostile + BENIGN_CUES + [None])["prompt"],
+                       "target": ATTACK_TARGET} for _ in range(32)]
     relearn_near = [p["prompt"] + p["toxic"] for p in (pair(TRAIN_FRAMES, hostile) for _ in range(64))]
     relearn_far = [report_line(rng, toxic=True) for _ in range(64)]
 
