@@ -99,7 +99,7 @@ class Board:
     eval: EvalSpec = field(default_factory=EvalSpec)
     seeds: list[int] = field(default_factory=lambda: [0])
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    run_methods: list[str] = field(default_factory=lambda: ["none", "dpo", "repo"])  # default grid
+    run_methods: list[str] = field(default_factory=lambda: ["none", "dpo", "repo"])  # default grid (a board sets its own)
     run_attacks: list[str] = field(default_factory=lambda: ["gcg", "relearn"])  # default attacks
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Config overrides
     attacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Config overrides

@@ -18,10 +18,13 @@ from bench.errors import BenchError
 from bench.report import Reporter
 
 
-def _cell_task(plan: Plan, index: int, method: str, seed: int, home: str) -> tuple[list[dict], list[dict]]:
+def _cell_task(plan: Plan, index: int, method: str, seed: int, home: str, threads: int) -> tuple[list[dict], list[dict]]:
+    import torch
+
     from bench import runner
     from bench.store import Store
 
+    torch.set_num_threads(threads)  # same float reduction order as a local run: same numbers
     os.environ["BENCH_HOME"] = home
     rt = runner.runtime(plan, Reporter(quiet=True), Store(Path(home)))
     rows = runner.run_cell(rt, plan, plan.board.models[index], method, seed)
@@ -45,10 +48,14 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
                  runtime_env={"env_vars": {"BENCH_HOME": home, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0")}})
     try:
-        gpus = 1 if rt.device.startswith("cuda") else 0
-        task = ray.remote(num_cpus=1, num_gpus=gpus)(_cell_task)
+        import torch
+
+        threads = torch.get_num_threads()
+        on_gpu = rt.device.startswith("cuda")
+        # On CPU a task gets the cores a local run would use, so results match it bit for bit.
+        task = ray.remote(num_cpus=1 if on_gpu else threads, num_gpus=1 if on_gpu else 0)(_cell_task)
         cells = runner.cells(plan)
-        refs = [task.remote(plan, i, method, seed, home) for i, method, seed in cells]
+        refs = [task.remote(plan, i, method, seed, home, threads) for i, method, seed in cells]
         rows, manifest = [], list(rt.manifest)
         with reporter.task("ray cells", len(refs)) as advance:
             pending = list(refs)

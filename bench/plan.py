@@ -107,7 +107,8 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
 
 
 def gc() -> tuple[int, int]:
-    """Delete store artifacts that no run manifest references; returns (removed, kept)."""
+    """Delete store artifacts that no run manifest references, and leftovers of killed runs
+    (temporary and partial folders whose lock nobody holds); returns (removed, kept)."""
     import json
 
     from bench.results import run_dirs
@@ -118,6 +119,13 @@ def gc() -> tuple[int, int]:
         for st in json.loads((d / "manifest.json").read_text()).get("stages", []):
             referenced.add((st["stage"], st["key"]))
     removed = kept = 0
+    # leftovers of killed runs: temporary and partial folders nobody is computing right now
+    leftovers = list((store.root / ".tmp").glob("*")) if (store.root / ".tmp").is_dir() else []
+    leftovers += list(store.root.glob("*/.partial/*"))
+    for path in leftovers:
+        stage, key = (path.name.split("-")[:2] if path.parent.name == ".tmp" else (path.parent.parent.name, path.name))
+        if store.try_lock_and_remove(stage, key, path):
+            removed += 1
     for stage, key, path in list(store.all_artifacts()):
         if (stage, key) in referenced:
             kept += 1

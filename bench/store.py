@@ -77,6 +77,21 @@ class Store:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def try_lock_and_remove(self, stage: str, key: str, path: Path) -> bool:
+        """Remove ``path`` if no process holds the lock of (stage, key); True if removed."""
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{stage}-{key}.lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            try:
+                shutil.rmtree(path, ignore_errors=True)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return True
+
     def get_or_make(self, stage: str, key: str, make: Callable[[Path, Path], dict | None],
                     meta: dict | None = None) -> tuple[Path, bool]:
         """Return ``(folder, cached)``; ``make(tmp_dir, partial_dir)`` fills a new artifact.
