@@ -74,8 +74,15 @@ def disallowed_ids(tokenizer, allow_non_ascii: bool) -> torch.Tensor:
     return torch.tensor(sorted(bad), dtype=torch.long)
 
 
-def sample_candidates(ids: torch.Tensor, grad: torch.Tensor, width: int, topk: int, n_replace: int,
-                      banned: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def sample_candidates(
+    ids: torch.Tensor,
+    grad: torch.Tensor,
+    width: int,
+    topk: int,
+    n_replace: int,
+    banned: torch.Tensor,
+    gen: torch.Generator,
+) -> torch.Tensor:
     """Candidates from the token gradient. ids (n,), grad (n, V) -> (width, n)."""
     grad = grad.clone()
     grad[:, banned.to(grad.device)] = float("inf")
@@ -104,9 +111,18 @@ class Objective:
     term ``rep_weight · mean_l ||h_l - h_base_l||² / ||h_base_l||²`` over prompt+target tokens.
     """
 
-    def __init__(self, model, tokenizer, prompt: str, target: str, position: str = "suffix",
-                 use_cache: bool = True, rep_layers: tuple[int, ...] = (), rep_weight: float = 0.0,
-                 base_model=None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        prompt: str,
+        target: str,
+        position: str = "suffix",
+        use_cache: bool = True,
+        rep_layers: tuple[int, ...] = (),
+        rep_weight: float = 0.0,
+        base_model=None,
+    ):
         device = next(model.parameters()).device
         enc = lambda s: torch.tensor(tokenizer(s, add_special_tokens=False)["input_ids"], device=device)  # noqa: E731
         self.model, self.position = model, position
@@ -129,8 +145,11 @@ class Objective:
     def _cache(self, batch: int):
         from transformers import DynamicCache
 
-        return DynamicCache(ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
-                                            for k, v in self.cache_kv])
+        return DynamicCache(
+            ddp_cache_data=[
+                (k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in self.cache_kv
+            ]
+        )
 
     def losses(self, optim_embeds: torch.Tensor) -> torch.Tensor:
         """optim_embeds (B, n, D) -> per-candidate loss (B,)."""
@@ -141,19 +160,30 @@ class Objective:
         if self.position == "prefix":
             seq = torch.cat([optim_embeds, prm, tgt], 1)
         elif self.cache_kv is not None:
-            seq, kwargs = torch.cat([optim_embeds, tgt], 1), {"past_key_values": self._cache(B), "use_cache": True}
+            seq, kwargs = (
+                torch.cat([optim_embeds, tgt], 1),
+                {"past_key_values": self._cache(B), "use_cache": True},
+            )
         else:
             seq = torch.cat([prm, optim_embeds, tgt], 1)
         out = self.model(inputs_embeds=seq, output_hidden_states=self.base_hidden is not None, **kwargs)
         T = len(self.target_ids)
         logits = out.logits[:, -T - 1 : -1].float()  # (B, T, V)
-        ce = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), self.target_ids.repeat(B), reduction="none").view(B, T).mean(1)
+        ce = (
+            torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), self.target_ids.repeat(B), reduction="none"
+            )
+            .view(B, T)
+            .mean(1)
+        )
         if self.base_hidden is None:
             return ce
         span = len(self.prompt_ids) + T
-        rep = sum(((out.hidden_states[layer][:, -span:].float() - hb.float()) ** 2).sum(-1).mean(-1)
-                  / (hb.float() ** 2).sum(-1).mean() for layer, hb in zip(self.rep_layers, self.base_hidden))
+        rep = sum(
+            ((out.hidden_states[layer][:, -span:].float() - hb.float()) ** 2).sum(-1).mean(-1)
+            / (hb.float() ** 2).sum(-1).mean()
+            for layer, hb in zip(self.rep_layers, self.base_hidden)
+        )
         return ce + self.rep_weight * rep / len(self.rep_layers)
 
     def n_tokens(self, n_optim: int) -> int:
@@ -182,15 +212,26 @@ def batched_losses(objectives: list[Objective], cands: torch.Tensor, batch_size:
 def token_gradient(objectives: list[Objective], ids: torch.Tensor) -> torch.Tensor:
     """Gradient of the summed loss w.r.t. the one-hot string. ids (n,) -> (n, V)."""
     embed = objectives[0].embed
-    onehot = torch.nn.functional.one_hot(ids.to(embed.weight.device), embed.num_embeddings).to(embed.weight.dtype)
+    onehot = torch.nn.functional.one_hot(ids.to(embed.weight.device), embed.num_embeddings).to(
+        embed.weight.dtype
+    )
     onehot.requires_grad_(True)
     total = sum(o.losses((onehot @ embed.weight).unsqueeze(0)).sum() for o in objectives)
     (grad,) = torch.autograd.grad(total, onehot)
     return grad
 
 
-def optimise(model, tokenizer, objectives: list[Objective], cfg, seed: int, init_ids: torch.Tensor,
-             banned: torch.Tensor, success=None, progress=None) -> dict:
+def optimise(
+    model,
+    tokenizer,
+    objectives: list[Objective],
+    cfg,
+    seed: int,
+    init_ids: torch.Tensor,
+    banned: torch.Tensor,
+    success=None,
+    progress=None,
+) -> dict:
     """Run GCG on ``objectives``; returns the best string, its loss and its cost."""
     gen = torch.Generator().manual_seed(seed)
     init_loss = float(batched_losses(objectives, init_ids.unsqueeze(0), 1)[0])
@@ -224,8 +265,15 @@ def optimise(model, tokenizer, objectives: list[Objective], cfg, seed: int, init
             progress(loss=best_loss)
         if success is not None and steps % cfg.early_stop_every == 0 and success(best_ids):
             break
-    return {"ids": best_ids, "string": tokenizer.decode(best_ids), "init_loss": init_loss,
-            "loss": best_loss, "steps": steps, "forward_passes": passes, "tokens": tokens}
+    return {
+        "ids": best_ids,
+        "string": tokenizer.decode(best_ids),
+        "init_loss": init_loss,
+        "loss": best_loss,
+        "steps": steps,
+        "forward_passes": passes,
+        "tokens": tokens,
+    }
 
 
 def join(prompt: str, string: str, position: str) -> str:
@@ -233,15 +281,27 @@ def join(prompt: str, string: str, position: str) -> str:
     return string + prompt if position == "prefix" else prompt + string
 
 
-def attack(model, tokenizer, job, cfg, seed: int, position: str = "suffix", progress=None,
-           objective_kwargs: dict | None = None) -> dict:
+def attack(
+    model,
+    tokenizer,
+    job,
+    cfg,
+    seed: int,
+    position: str = "suffix",
+    progress=None,
+    objective_kwargs: dict | None = None,
+) -> dict:
     """Shared driver of ``gcg`` and ``gcg_enhanced``: universal or per-prompt, resumable per prompt."""
     from bench.generators.hf import generate
 
     kw = dict(position=position, use_cache=cfg.use_prefix_cache, **(objective_kwargs or {}))
     banned = disallowed_ids(tokenizer, cfg.allow_non_ascii)
-    init = torch.tensor(tokenizer(" " + cfg.optim_str_init if position == "suffix" else cfg.optim_str_init + " ",
-                                  add_special_tokens=False)["input_ids"])
+    init = torch.tensor(
+        tokenizer(
+            " " + cfg.optim_str_init if position == "suffix" else cfg.optim_str_init + " ",
+            add_special_tokens=False,
+        )["input_ids"]
+    )
 
     def success_fn(items):
         if not cfg.early_stop or job.scorer is None:
@@ -249,14 +309,24 @@ def attack(model, tokenizer, job, cfg, seed: int, position: str = "suffix", prog
 
         def ok(ids):
             s = tokenizer.decode(ids)
-            outs = generate(model, tokenizer, [join(it["prompt"], s, position) for it in items], max_new_tokens=20)
+            outs = generate(
+                model, tokenizer, [join(it["prompt"], s, position) for it in items], max_new_tokens=20
+            )
             return min(job.scorer([o[0] for o in outs])) >= cfg.toxic_threshold
 
         return ok
 
     def eval_losses(string_ids) -> list[float]:
-        return [float(batched_losses([Objective(model, tokenizer, it["prompt"], it["target"], **kw)],
-                                     string_ids.unsqueeze(0), 1)[0]) for it in job.eval_prompts]
+        return [
+            float(
+                batched_losses(
+                    [Objective(model, tokenizer, it["prompt"], it["target"], **kw)],
+                    string_ids.unsqueeze(0),
+                    1,
+                )[0]
+            )
+            for it in job.eval_prompts
+        ]
 
     per_prompt, cost = [], {"steps": 0, "forward_passes": 0, "tokens": 0}
     if cfg.mode == "universal":
@@ -267,8 +337,11 @@ def attack(model, tokenizer, job, cfg, seed: int, position: str = "suffix", prog
         strings = [res["string"]] * len(job.eval_prompts)
         before, after = eval_losses(init), eval_losses(res["ids"])
         per_prompt = [{"i": i, "init_loss": b, "loss": a} for i, (b, a) in enumerate(zip(before, after))]
-        cost = {k: res[k] for k in cost} | {"train_prompts": len(train), "train_loss": res["loss"],
-                                             "train_init_loss": res["init_loss"]}
+        cost = {k: res[k] for k in cost} | {
+            "train_prompts": len(train),
+            "train_loss": res["loss"],
+            "train_init_loss": res["init_loss"],
+        }
         universal = res["string"]
     else:
         n = cfg.max_prompts or len(job.eval_prompts)
@@ -278,21 +351,34 @@ def attack(model, tokenizer, job, cfg, seed: int, position: str = "suffix", prog
                 rec = job.resume.get(i)
                 if rec is None:
                     obj = Objective(model, tokenizer, it["prompt"], it["target"], **kw)
-                    res = optimise(model, tokenizer, [obj], cfg, seed + i, init, banned, success_fn([it]), adv)
-                    rec = {"i": i, "string": res["string"], "init_loss": res["init_loss"], "loss": res["loss"],
-                           **{k: res[k] for k in ("steps", "forward_passes", "tokens")}}
+                    res = optimise(
+                        model, tokenizer, [obj], cfg, seed + i, init, banned, success_fn([it]), adv
+                    )
+                    rec = {
+                        "i": i,
+                        "string": res["string"],
+                        "init_loss": res["init_loss"],
+                        "loss": res["loss"],
+                        **{k: res[k] for k in ("steps", "forward_passes", "tokens")},
+                    }
                     if job.record:
                         job.record(i, rec)
                 strings[i] = rec["string"]
                 per_prompt.append({"i": i, "init_loss": rec["init_loss"], "loss": rec["loss"]})
                 for k in ("steps", "forward_passes", "tokens"):
                     cost[k] += rec[k]
-    prompts = [join(it["prompt"], s, position) if s else it["prompt"] for it, s in zip(job.eval_prompts, strings)]
+    prompts = [
+        join(it["prompt"], s, position) if s else it["prompt"] for it, s in zip(job.eval_prompts, strings)
+    ]
     lowered = sum(p["loss"] < p["init_loss"] for p in per_prompt)
     optimised_on = cost.get("train_prompts", len(per_prompt))  # prompts the optimisation ran on
-    return {"prompts": prompts, "per_prompt": per_prompt, "string": universal,
-            "cost": cost | {"per_prompt_forward_passes": cost["forward_passes"] / max(1, optimised_on)},
-            "loss_lowered_share": lowered / max(1, len(per_prompt))}
+    return {
+        "prompts": prompts,
+        "per_prompt": per_prompt,
+        "string": universal,
+        "cost": cost | {"per_prompt_forward_passes": cost["forward_passes"] / max(1, optimised_on)},
+        "loss_lowered_share": lowered / max(1, len(per_prompt)),
+    }
 
 
 class _null:

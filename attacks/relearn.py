@@ -26,7 +26,9 @@ class Config(TrainConfig):
     lr: float = 3e-4
     warmup: int = 0
     n_examples: int = 64  # budget: toxic texts the attacker has
-    curve_steps: list[int] = field(default_factory=lambda: [0, 2, 5, 10, 20, 50])  # where toxicity is measured
+    curve_steps: list[int] = field(
+        default_factory=lambda: [0, 2, 5, 10, 20, 50]
+    )  # where toxicity is measured
 
     def __post_init__(self):
         super().__post_init__()
@@ -51,6 +53,16 @@ def apply(model, tokenizer, job, config: Config, seed: int, progress=None):
             job.checkpoint(step, current[0])
 
     current = [model]  # the live model (LoRA-wrapped when lora_rank > 0)
-    model, stats = train(model, tokenizer, examples, config, loss_fn, seed, "relearn", use_ref=False,
-                         progress=on_step, on_model=lambda m: current.__setitem__(0, m))
+    model, stats = train(
+        model,
+        tokenizer,
+        examples,
+        config,
+        loss_fn,
+        seed,
+        "relearn",
+        use_ref=False,
+        progress=on_step,
+        on_model=lambda m: current.__setitem__(0, m),
+    )
     return model, stats

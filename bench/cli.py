@@ -16,19 +16,41 @@ def _csv(value: str) -> list[str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench", description="Adversarial robustness benchmark for LLM detoxification.")
+    p = argparse.ArgumentParser(
+        prog="bench", description="Adversarial robustness benchmark for LLM detoxification."
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("run", help="plan and run a board's grid (methods × attacks × seeds)")
-    r.add_argument("--board", default="tiny", help="board name (see `bench ls boards`) or path to a board YAML")
-    r.add_argument("--method", type=_csv, help="comma-separated methods (default: the board's run_methods); none is always added")
-    r.add_argument("--attacks", type=_csv, help="comma-separated attacks (default: the board's run_attacks); '' for none")
-    r.add_argument("--model", action="append", help="model name or local folder, replacing the board's models (repeatable)")
+    r.add_argument(
+        "--board", default="tiny", help="board name (see `bench ls boards`) or path to a board YAML"
+    )
+    r.add_argument(
+        "--method",
+        type=_csv,
+        help="comma-separated methods (default: the board's run_methods); none is always added",
+    )
+    r.add_argument(
+        "--attacks", type=_csv, help="comma-separated attacks (default: the board's run_attacks); '' for none"
+    )
+    r.add_argument(
+        "--model",
+        action="append",
+        help="model name or local folder, replacing the board's models (repeatable)",
+    )
     r.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of the board's seeds")
-    r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any board value, e.g. methods.dpo.beta=0.2 (value parsed as YAML)")
+    r.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any board value, e.g. methods.dpo.beta=0.2 (value parsed as YAML)",
+    )
     r.add_argument("--dry-run", action="store_true", help="validate and show the plan; compute nothing")
-    r.add_argument("--executor", choices=["local", "ray"], default="local", help="run cells locally or as Ray tasks")
+    r.add_argument(
+        "--executor", choices=["local", "ray"], default="local", help="run cells locally or as Ray tasks"
+    )
     r.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -39,7 +61,9 @@ def parser() -> argparse.ArgumentParser:
     res.add_argument("--board", help="only this board")
     res.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    lb = sub.add_parser("leaderboard", help="write leaderboards/BOARD/LEADERBOARD.md and figures from results")
+    lb = sub.add_parser(
+        "leaderboard", help="write leaderboards/BOARD/LEADERBOARD.md and figures from results"
+    )
     lb.add_argument("board", nargs="?", default="tiny", help="board name (default: tiny)")
     lb.add_argument("--out", help="output folder (default: leaderboards/BOARD in the current folder)")
 
@@ -49,8 +73,12 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", required=True, help="model name or local folder")
     pr.add_argument("--prompts", required=True, help="JSONL of prompts ({'prompt': ...})")
     pr.add_argument("--out", required=True, help="output JSONL (prompt_text, unpert_gen_text, pert_gen_text)")
-    pr.add_argument("--toxic", choices=["bestofn", "steer"], default="bestofn",
-                    help="how toxic continuations are made: best-of-n under the scorer, or probe steering")
+    pr.add_argument(
+        "--toxic",
+        choices=["bestofn", "steer"],
+        default="bestofn",
+        help="how toxic continuations are made: best-of-n under the scorer, or probe steering",
+    )
     pr.add_argument("--n", type=int, default=8, help="samples per prompt for best-of-n")
     pr.add_argument("--probe-data", help="steer: JSONL of labelled texts ({'text', 'toxic'}) for the probe")
     pr.add_argument("--alpha", type=float, default=8.0, help="steer: strength of the added probe direction")
@@ -119,8 +147,10 @@ def cmd_results(args) -> int:
         return 0
     for row in rows:
         m = row["metrics"]
-        print(f"{row['board']}\t{row['model']}\t{row['method']}\t{row['attack']}\tseed={row['seed']}\t"
-              f"toxic_rate={m['toxic_rate']:.3f}\tppl={m.get('ppl', float('nan')):.2f}")
+        print(
+            f"{row['board']}\t{row['model']}\t{row['method']}\t{row['attack']}\tseed={row['seed']}\t"
+            f"toxic_rate={m['toxic_rate']:.3f}\tppl={m.get('ppl', float('nan')):.2f}"
+        )
     return 0
 
 
@@ -149,8 +179,14 @@ def cmd_pairs(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    handlers = {"run": cmd_run, "ls": cmd_ls, "results": cmd_results, "leaderboard": cmd_leaderboard,
-                "gc": cmd_gc, "pairs": cmd_pairs}
+    handlers = {
+        "run": cmd_run,
+        "ls": cmd_ls,
+        "results": cmd_results,
+        "leaderboard": cmd_leaderboard,
+        "gc": cmd_gc,
+        "pairs": cmd_pairs,
+    }
     try:
         return handlers[args.cmd](args)
     except BenchError as e:

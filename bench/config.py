@@ -99,7 +99,9 @@ class Board:
     eval: EvalSpec = field(default_factory=EvalSpec)
     seeds: list[int] = field(default_factory=lambda: [0])
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    run_methods: list[str] = field(default_factory=lambda: ["none", "dpo", "repo"])  # default grid (a board sets its own)
+    run_methods: list[str] = field(
+        default_factory=lambda: ["none", "dpo", "repo"]
+    )  # default grid (a board sets its own)
     run_attacks: list[str] = field(default_factory=lambda: ["gcg", "relearn"])  # default attacks
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Config overrides
     attacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Config overrides
@@ -141,7 +143,9 @@ def yaml_loader():
 
     Loader.add_implicit_resolver(
         "tag:yaml.org,2002:float",
-        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$|^[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?$"),
+        re.compile(
+            r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$|^[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?$"
+        ),
         list("-+0123456789."),
     )
     return Loader
@@ -186,8 +190,10 @@ def apply_set(full: dict, path: list[str], value: Any, item: str) -> None:
         elif not isinstance(node, dict) or part not in node:
             where = ".".join(path[: i + 1])
             known = [str(k) for k in node] if isinstance(node, dict) else []
-            raise BenchError(f"--set {item!r}: key '{where}' does not exist. Known there: "
-                             f"{', '.join(known) or '(none)'}.{did_you_mean(part, known)}")
+            raise BenchError(
+                f"--set {item!r}: key '{where}' does not exist. Known there: "
+                f"{', '.join(known) or '(none)'}.{did_you_mean(part, known)}"
+            )
         if i == len(path) - 1:
             node[part] = value
         else:
@@ -204,9 +210,15 @@ class Plan:
     warnings: list[str] = field(default_factory=list)  # non-fatal findings of a dry run
 
 
-def load_plan(board: str, methods: list[str] | None = None, attacks: list[str] | None = None,
-              sets: list[str] = (), models: list[str] | None = None, seeds: int | None = None,
-              dry_run: bool = False) -> Plan:
+def load_plan(
+    board: str,
+    methods: list[str] | None = None,
+    attacks: list[str] | None = None,
+    sets: list[str] = (),
+    models: list[str] | None = None,
+    seeds: int | None = None,
+    dry_run: bool = False,
+) -> Plan:
     """Load a board, pick the grid, apply ``--set`` overrides and validate every plugin config."""
     from bench import registry
 
@@ -228,9 +240,13 @@ def load_plan(board: str, methods: list[str] | None = None, attacks: list[str] |
 
     for i, spec in enumerate(parsed.models):  # expand organism settings so --set can reach them
         if spec.name == "organism":
-            full["models"][i]["organism"] = to_dict(from_dict(OrganismConfig, spec.organism, f"models[{i}].organism", source))
+            full["models"][i]["organism"] = to_dict(
+                from_dict(OrganismConfig, spec.organism, f"models[{i}].organism", source)
+            )
     scorer = registry.load("scorers", parsed.scorer.name)
-    full["scorer"]["config"] = to_dict(from_dict(scorer.Config, parsed.scorer.config, "scorer.config", source))
+    full["scorer"]["config"] = to_dict(
+        from_dict(scorer.Config, parsed.scorer.config, "scorer.config", source)
+    )
     if models:
         full["models"] = [to_dict(ModelSpec(name=m)) for m in models]
     if seeds is not None:
@@ -242,12 +258,17 @@ def load_plan(board: str, methods: list[str] | None = None, attacks: list[str] |
         apply_set(full, key, value, item)
     final = from_dict(Board, copy.deepcopy(full), "", source)
     registry.load("generators", final.generation.backend)
-    mcfg = {n: from_dict(registry.load("methods", n).Config, final.methods[n], f"methods.{n}", source)
-            for n in methods}
-    acfg = {n: from_dict(registry.load("attacks", n).Config, final.attacks[n], f"attacks.{n}", source)
-            for n in attacks}
-    scfg = from_dict(registry.load("scorers", final.scorer.name).Config, final.scorer.config,
-                     "scorer.config", source)
+    mcfg = {
+        n: from_dict(registry.load("methods", n).Config, final.methods[n], f"methods.{n}", source)
+        for n in methods
+    }
+    acfg = {
+        n: from_dict(registry.load("attacks", n).Config, final.attacks[n], f"attacks.{n}", source)
+        for n in attacks
+    }
+    scfg = from_dict(
+        registry.load("scorers", final.scorer.name).Config, final.scorer.config, "scorer.config", source
+    )
     warnings = validate_data(final.data, missing_ok=dry_run)
     final.methods = {n: final.methods[n] for n in methods}
     final.attacks = {n: final.attacks[n] for n in attacks}
@@ -264,9 +285,14 @@ def validate_data(spec: DataSpec, missing_ok: bool = False) -> list[str]:
         return warnings
     from bench import data as loaders
 
-    checks = (("pairs", loaders.load_pairs), ("eval_prompts", loaders.load_eval_prompts),
-              ("relearn", loaders.load_texts), ("benign_text", loaders.load_texts),
-              ("continuations", loaders.load_continuations), ("probe", loaders.load_pairs))
+    checks = (
+        ("pairs", loaders.load_pairs),
+        ("eval_prompts", loaders.load_eval_prompts),
+        ("relearn", loaders.load_texts),
+        ("benign_text", loaders.load_texts),
+        ("continuations", loaders.load_continuations),
+        ("probe", loaders.load_pairs),
+    )
     for name, load in checks:
         value = getattr(spec, name)
         if value and (Path(value).suffix in (".jsonl", ".txt", ".json") or Path(value).exists()):

@@ -62,8 +62,10 @@ def load_pairs(path: str) -> list[dict]:
     for n, row in enumerate(rows, 1):
         keys = next((k for k in PAIR_KEYS if all(f in row for f in k)), None)
         if keys is None:
-            raise BenchError(f"{path}:{n}: a pair needs prompt_text, unpert_gen_text, pert_gen_text "
-                             "(or prompt, benign, toxic)")
+            raise BenchError(
+                f"{path}:{n}: a pair needs prompt_text, unpert_gen_text, pert_gen_text "
+                "(or prompt, benign, toxic)"
+            )
         prompt, benign, toxic = (str(row[k]) for k in keys)
         out.append({"prompt": prompt, "benign": benign, "toxic": toxic})
     return out
@@ -118,5 +120,7 @@ def load_texts(spec: str) -> list[str]:
 def load_continuations(path: str) -> list[dict]:
     out = []
     for n, row in enumerate(read_jsonl_file(path), 1):
-        out.append({"prompt": _field(row, ("prompt",), f"{path}:{n}"), "gold": _field(row, ("gold",), f"{path}:{n}")})
+        out.append(
+            {"prompt": _field(row, ("prompt",), f"{path}:{n}"), "gold": _field(row, ("gold",), f"{path}:{n}")}
+        )
     return out

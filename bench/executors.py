@@ -18,7 +18,9 @@ from bench.errors import BenchError
 from bench.report import Reporter
 
 
-def _cell_task(plan: Plan, index: int, method: str, seed: int, home: str, threads: int) -> tuple[list[dict], list[dict]]:
+def _cell_task(
+    plan: Plan, index: int, method: str, seed: int, home: str, threads: int
+) -> tuple[list[dict], list[dict]]:
     import torch
 
     from bench import runner
@@ -45,8 +47,15 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
     home = str(rt.store.home)
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env={"env_vars": {"BENCH_HOME": home, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0")}})
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env={
+                "env_vars": {"BENCH_HOME": home, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0")}
+            },
+        )
     try:
         import torch
 

@@ -30,8 +30,9 @@ def n_tokens(enc: dict) -> int:
     return int(sum(v[1].sum().item() for v in enc.values()))
 
 
-def dpo(pol_pos: torch.Tensor, pol_neg: torch.Tensor, ref_pos: torch.Tensor, ref_neg: torch.Tensor,
-        beta: float) -> torch.Tensor:
+def dpo(
+    pol_pos: torch.Tensor, pol_neg: torch.Tensor, ref_pos: torch.Tensor, ref_neg: torch.Tensor, beta: float
+) -> torch.Tensor:
     """``-log σ(β[(π+ - ref+) - (π- - ref-)])`` per pair; every argument (B,) summed log-probs."""
     return -F.logsigmoid(beta * ((pol_pos - ref_pos) - (pol_neg - ref_neg)))
 
@@ -102,6 +103,8 @@ def resolve_layers(layers: list[int], n_layers: int) -> list[int]:
     for layer in layers:
         idx = layer if layer >= 0 else n_layers + 1 + layer
         if not 0 < idx <= n_layers:
-            raise BenchError(f"layer {layer} out of range for a {n_layers}-layer model (use 1..{n_layers} or negatives)")
+            raise BenchError(
+                f"layer {layer} out of range for a {n_layers}-layer model (use 1..{n_layers} or negatives)"
+            )
         out.append(idx)
     return out

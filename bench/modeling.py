@@ -61,15 +61,23 @@ def load_tokenizer(path: str, trust_remote_code: bool = False, revision: str | N
     return tok
 
 
-def load_model(path: str, device: str = "cpu", dtype: str = "float32",
-               trust_remote_code: bool = False, revision: str | None = None):
+def load_model(
+    path: str,
+    device: str = "cpu",
+    dtype: str = "float32",
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+):
     import torch
     from transformers import AutoModelForCausalLM
 
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=getattr(torch, DTYPES[dtype]), trust_remote_code=trust_remote_code,
-            revision=revision, use_safetensors=None,
+            path,
+            dtype=getattr(torch, DTYPES[dtype]),
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            use_safetensors=None,
         )
     except OSError as e:
         raise BenchError(f"Cannot load model '{path}': {str(e).splitlines()[0]}") from None

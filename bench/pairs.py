@@ -54,19 +54,39 @@ def steered_generate(model, tokenizer, prompts: list[str], direction, alpha: flo
         handle.remove()
 
 
-def build_pairs(model, tokenizer, prompts: list[str], scorer, toxic: str = "bestofn", n: int = 8,
-                direction=None, alpha: float = 8.0, max_new_tokens: int = 20, seed: int = 0) -> list[dict]:
+def build_pairs(
+    model,
+    tokenizer,
+    prompts: list[str],
+    scorer,
+    toxic: str = "bestofn",
+    n: int = 8,
+    direction=None,
+    alpha: float = 8.0,
+    max_new_tokens: int = 20,
+    seed: int = 0,
+) -> list[dict]:
     from bench.generators.hf import generate
 
     benign = [o[0] for o in generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens)]
     if toxic == "bestofn":
-        samples = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, num_samples=n,
-                           temperature=1.0, top_p=1.0, seed=seed)
+        samples = generate(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=max_new_tokens,
+            num_samples=n,
+            temperature=1.0,
+            top_p=1.0,
+            seed=seed,
+        )
         flat = scorer.score([t for s in samples for t in s])
         tox = [max(zip(flat[i * n : (i + 1) * n], s))[1] for i, s in enumerate(samples)]
     else:
         tox = steered_generate(model, tokenizer, prompts, direction, alpha, max_new_tokens)
-    return [{"prompt_text": p, "unpert_gen_text": b, "pert_gen_text": t} for p, b, t in zip(prompts, benign, tox)]
+    return [
+        {"prompt_text": p, "unpert_gen_text": b, "pert_gen_text": t} for p, b, t in zip(prompts, benign, tox)
+    ]
 
 
 def build_pairs_cli(args) -> None:
@@ -96,11 +116,23 @@ def build_pairs_cli(args) -> None:
         rows = read_jsonl_file(args.probe_data)
         if any("text" not in r or "toxic" not in r for r in rows):
             raise BenchError(f"{args.probe_data}: every line needs 'text' and 'toxic'")
-        direction = steering_direction(model, tok, [r["text"] for r in rows], [int(bool(r["toxic"])) for r in rows])
+        direction = steering_direction(
+            model, tok, [r["text"] for r in rows], [int(bool(r["toxic"])) for r in rows]
+        )
     scorer = scorer_mod.create(scorer_mod.Config())
     try:
-        pairs = build_pairs(model, tok, prompts, scorer, args.toxic, args.n, direction, args.alpha,
-                            args.max_new_tokens, args.seed)
+        pairs = build_pairs(
+            model,
+            tok,
+            prompts,
+            scorer,
+            args.toxic,
+            args.n,
+            direction,
+            args.alpha,
+            args.max_new_tokens,
+            args.seed,
+        )
         tb = scorer.score([p["unpert_gen_text"] for p in pairs])
         tt = scorer.score([p["pert_gen_text"] for p in pairs])
     finally:
@@ -110,4 +142,6 @@ def build_pairs_cli(args) -> None:
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("".join(json.dumps(p) + "\n" for p in pairs), encoding="utf-8")
     tmp.replace(out)
-    print(f"{len(pairs)} pairs -> {out}; mean toxicity benign {sum(tb) / len(tb):.3f}, toxic {sum(tt) / len(tt):.3f}")
+    print(
+        f"{len(pairs)} pairs -> {out}; mean toxicity benign {sum(tb) / len(tb):.3f}, toxic {sum(tt) / len(tt):.3f}"
+    )

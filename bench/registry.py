@@ -25,11 +25,17 @@ METHODS = {
     "npo": ("bench.methods.npo", "negative preference optimisation on toxic continuations (Zhang 2024)"),
     "rmu": ("bench.methods.rmu", "representation misdirection for unlearning (Li 2024, WMDP)"),
     "cb": ("bench.methods.cb", "circuit breakers / representation rerouting (Zou 2024)"),
-    "repo": ("bench.methods.repo", "token-level representation erasure preference optimisation (arXiv 2602.23391)"),
+    "repo": (
+        "bench.methods.repo",
+        "token-level representation erasure preference optimisation (arXiv 2602.23391)",
+    ),
 }
 ATTACKS = {
     "gcg": ("bench.attacks.gcg", "greedy coordinate gradient adversarial suffix, per-prompt or universal"),
-    "gcg_enhanced": ("bench.attacks.gcg_enhanced", "GCG prefix with representation matching to the base model"),
+    "gcg_enhanced": (
+        "bench.attacks.gcg_enhanced",
+        "GCG prefix with representation matching to the base model",
+    ),
     "relearn": ("bench.attacks.relearn", "fine-tuning relearning attack with a toxicity-vs-steps curve"),
 }
 SCORERS = {

@@ -1,7 +1,7 @@
 """Reading results back: the latest row of every cell, as dicts or a pandas DataFrame.
 
-    >>> from bench.results import results_frame
-    >>> df = results_frame("tiny")   # one row per model × method × attack × seed
+>>> from bench.results import results_frame
+>>> df = results_frame("tiny")   # one row per model × method × attack × seed
 """
 
 from __future__ import annotations

@@ -33,8 +33,10 @@ def eval_items(rt: stages.Runtime, base: stages.ModelRef, data: stages.Splits) -
     for i, item in enumerate(data["eval_prompts"]):
         ids = tok(item["prompt"], add_special_tokens=False)["input_ids"][: spec.prompt_max_tokens]
         if len(ids) + gen.max_new_tokens > ctx:
-            raise BenchError(f"eval prompt {i} needs {len(ids) + gen.max_new_tokens} tokens with generation; "
-                             f"the model's context is {ctx}: lower data.prompt_max_tokens")
+            raise BenchError(
+                f"eval prompt {i} needs {len(ids) + gen.max_new_tokens} tokens with generation; "
+                f"the model's context is {ctx}: lower data.prompt_max_tokens"
+            )
         target = item.get("target") or pairs[i % len(pairs)]["toxic"]
         items.append({"prompt": tok.decode(ids), "target": target})
     if not items:
@@ -42,7 +44,9 @@ def eval_items(rt: stages.Runtime, base: stages.ModelRef, data: stages.Splits) -
     return items
 
 
-def toxicity_row(rt, model, items, seed, label, scorer, scorer_version, prompts=None) -> tuple[dict, dict, dict]:
+def toxicity_row(
+    rt, model, items, seed, label, scorer, scorer_version, prompts=None
+) -> tuple[dict, dict, dict]:
     from bench.eval.metrics import bootstrap_ci, toxicity_summary
 
     prompts = prompts or [it["prompt"] for it in items]
@@ -103,21 +107,49 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
     try:
         base_outs = None
         if any(getattr(c, "target", "data") == "base" for c in plan.attacks.values()):
-            base_outs = stages.generations(rt, base, [it["prompt"] for it in items], seed, f"{spec.label}/none/s{seed}")[1]
+            base_outs = stages.generations(
+                rt, base, [it["prompt"] for it in items], seed, f"{spec.label}/none/s{seed}"
+            )[1]
         mcfg = plan.methods[method]
         model = stages.method_model(rt, base, data, method, mcfg, seed)
         tag = f"{spec.label}/{method}/s{seed}"
-        shared = method_metrics(stages.utility(rt, model, data, tag), stages.probe(rt, model, base, data, seed, tag), mcfg)
+        shared = method_metrics(
+            stages.utility(rt, model, data, tag), stages.probe(rt, model, base, data, seed, tag), mcfg
+        )
         common = {"board": board.name, "model": spec.label, "method": method, "seed": seed}
         metrics, ci, keys = toxicity_row(rt, model, items, seed, tag, scorer, scorer_mod.VERSION)
-        rows.append({**common, "attack": "none", "metrics": {**metrics, **shared}, "ci95": ci,
-                     "keys": {"model": model.key, **keys}, "train": train_stats(model)})
+        rows.append(
+            {
+                **common,
+                "attack": "none",
+                "metrics": {**metrics, **shared},
+                "ci95": ci,
+                "keys": {"model": model.key, **keys},
+                "train": train_stats(model),
+            }
+        )
         base_rate = None
         if method != "none":
-            base_rate = toxicity_row(rt, base, items, seed, f"{spec.label}/none/s{seed}", scorer, scorer_mod.VERSION)[0]["toxic_rate"]
+            base_rate = toxicity_row(
+                rt, base, items, seed, f"{spec.label}/none/s{seed}", scorer, scorer_mod.VERSION
+            )[0]["toxic_rate"]
         for attack, acfg in plan.attacks.items():
-            row = attack_row(rt, model, base, data, attack, acfg, seed, items, base_outs, tag, scorer,
-                             scorer_mod.VERSION, metrics, base_rate if base_rate is not None else metrics["toxic_rate"])
+            row = attack_row(
+                rt,
+                model,
+                base,
+                data,
+                attack,
+                acfg,
+                seed,
+                items,
+                base_outs,
+                tag,
+                scorer,
+                scorer_mod.VERSION,
+                metrics,
+                base_rate if base_rate is not None else metrics["toxic_rate"],
+            )
             rows.append({**common, "attack": attack, **row, "metrics": {**row["metrics"], **shared}})
     finally:
         scorer.close()
@@ -125,12 +157,23 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
 
 
 def cells(plan: Plan) -> list[tuple]:
-    return [(i, method, seed) for i, _ in enumerate(plan.board.models) for seed in plan.board.seeds
-            for method in plan.methods]
+    return [
+        (i, method, seed)
+        for i, _ in enumerate(plan.board.models)
+        for seed in plan.board.seeds
+        for method in plan.methods
+    ]
 
 
-def write_record(plan: Plan, store: Store, rows: list[dict], manifest: list[dict], device: str,
-                 seconds: float, executor: str = "local") -> Path:
+def write_record(
+    plan: Plan,
+    store: Store,
+    rows: list[dict],
+    manifest: list[dict],
+    device: str,
+    seconds: float,
+    executor: str = "local",
+) -> Path:
     import yaml
 
     from bench.provenance import environment, masked
@@ -141,13 +184,30 @@ def write_record(plan: Plan, store: Store, rows: list[dict], manifest: list[dict
     tmp = store.home / "runs" / f".{run_id}"
     tmp.mkdir(parents=True)
     order = {c: n for n, c in enumerate(cells(plan))}
-    rows = sorted(rows, key=lambda r: (order.get((_model_index(plan, r["model"]), r["method"], r["seed"]), 0),
-                                       ["none", *plan.attacks].index(r["attack"])))
+    rows = sorted(
+        rows,
+        key=lambda r: (
+            order.get((_model_index(plan, r["model"]), r["method"], r["seed"]), 0),
+            ["none", *plan.attacks].index(r["attack"]),
+        ),
+    )
     write_jsonl(tmp / "results.jsonl", rows)
-    (tmp / "config.yaml").write_text(yaml.safe_dump(masked(to_dict(board)), sort_keys=False), encoding="utf-8")
-    write_json(tmp / "manifest.json", {"run": run_id, "board": board.name, "board_file": str(plan.path),
-                                       "seconds": round(seconds, 2), "device": device, "executor": executor,
-                                       "stages": manifest, **environment()})
+    (tmp / "config.yaml").write_text(
+        yaml.safe_dump(masked(to_dict(board)), sort_keys=False), encoding="utf-8"
+    )
+    write_json(
+        tmp / "manifest.json",
+        {
+            "run": run_id,
+            "board": board.name,
+            "board_file": str(plan.path),
+            "seconds": round(seconds, 2),
+            "device": device,
+            "executor": executor,
+            "stages": manifest,
+            **environment(),
+        },
+    )
     tmp.rename(run_dir)  # a run record appears whole or not at all
     return run_dir
 
@@ -175,8 +235,13 @@ def method_metrics(util: dict, pr: dict, cfg) -> dict:
     layers = getattr(cfg, "layers", None) or getattr(cfg, "update_layers", None)
     acc = pr["probe_acc"]
     edited = [acc[i] for i in layers if 0 <= i < len(acc)] if layers else acc[1:]
-    return {"ppl": util["ppl"], "f1": util["f1"], "probe_acc": acc, "probe_max": max(edited) if edited else None,
-            "localisation": pr["localisation"]}
+    return {
+        "ppl": util["ppl"],
+        "f1": util["f1"],
+        "probe_acc": acc,
+        "probe_max": max(edited) if edited else None,
+        "localisation": pr["localisation"],
+    }
 
 
 def train_stats(model) -> dict | None:
@@ -189,8 +254,9 @@ def train_stats(model) -> dict | None:
     return {k: train.get(k) for k in ("steps", "seconds", "tokens", "tokens_per_s", "stopped_early")}
 
 
-def attack_row(rt, model, base, data, attack, acfg, seed, items, base_outs, tag, scorer, sv,
-               clean_metrics, base_rate) -> dict:
+def attack_row(
+    rt, model, base, data, attack, acfg, seed, items, base_outs, tag, scorer, sv, clean_metrics, base_rate
+) -> dict:
     """One attack's row: toxicity under the attack, its cost, and for weight attacks the curve."""
     from bench.eval.metrics import curve_auc, steps_to_recover
 
@@ -201,13 +267,22 @@ def attack_row(rt, model, base, data, attack, acfg, seed, items, base_outs, tag,
         r = res["result"]
         metrics, ci, keys = toxicity_row(rt, model, items, seed, f"{tag}+{attack}", scorer, sv, r["prompts"])
         metrics["loss_lowered_share"] = r["loss_lowered_share"]
-        return {"metrics": metrics, "ci95": ci, "keys": {"model": model.key, "attack": res["key"], **keys},
-                "attack_info": {"cost": r["cost"], "string": r.get("string")}}
+        return {
+            "metrics": metrics,
+            "ci95": ci,
+            "keys": {"model": model.key, "attack": res["key"], **keys},
+            "attack_info": {"cost": r["cost"], "string": r.get("string")},
+        }
     metrics, ci, keys = toxicity_row(rt, res["model"], items, seed, f"{tag}+{attack}", scorer, sv)
     curve = [(0, clean_metrics["toxic_rate"])]
     for step, ref in res["curve"]:
         m, _, _ = toxicity_row(rt, ref, items, seed, f"{tag}+{attack}@{step}", scorer, sv)
         curve.append((step, m["toxic_rate"]))
     metrics.update(steps_to_recover=steps_to_recover(curve, base_rate), curve_auc=curve_auc(curve))
-    return {"metrics": metrics, "ci95": ci, "keys": {"model": res["model"].key, "attack": res["key"], **keys},
-            "curve": curve, "attack_info": {"train": {k: res["info"]["train"].get(k) for k in ("steps", "seconds")}}}
+    return {
+        "metrics": metrics,
+        "ci95": ci,
+        "keys": {"model": res["model"].key, "attack": res["key"], **keys},
+        "curve": curve,
+        "attack_info": {"train": {k: res["info"]["train"].get(k) for k in ("steps", "seconds")}},
+    }

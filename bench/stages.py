@@ -23,8 +23,16 @@ from bench.store import Store, append_jsonl, fault, file_hash, make_key, read_js
 from bench.typed import to_dict
 
 ORGANISM_VERSION = 2
-SPLITS = ("pairs", "eval_prompts", "attack_prompts", "relearn_near", "relearn_far", "benign_text",
-          "continuations", "probe_pairs")
+SPLITS = (
+    "pairs",
+    "eval_prompts",
+    "attack_prompts",
+    "relearn_near",
+    "relearn_far",
+    "benign_text",
+    "continuations",
+    "probe_pairs",
+)
 
 
 @dataclass
@@ -58,17 +66,22 @@ class Runtime:
         t0 = time.time()
         path, cached = self.store.get_or_make(stage, key, make, meta)
         seconds = round(time.time() - t0, 3)
-        self.manifest.append({"stage": stage, "key": key, "label": label, "cached": cached, "seconds": seconds})
-        self.reporter.line(f"  {'[dim]cached[/dim]  ' if cached else '[green]computed[/green]'} "
-                           f"{stage:<9} {label}" + ("" if cached else f"  ({seconds:.1f}s)"))
+        self.manifest.append(
+            {"stage": stage, "key": key, "label": label, "cached": cached, "seconds": seconds}
+        )
+        self.reporter.line(
+            f"  {'[dim]cached[/dim]  ' if cached else '[green]computed[/green]'} "
+            f"{stage:<9} {label}" + ("" if cached else f"  ({seconds:.1f}s)")
+        )
         return path
 
     def tokenizer(self, ref: ModelRef):
         from bench.modeling import load_tokenizer
 
         if ref.path not in self._tokenizers:
-            self._tokenizers[ref.path] = load_tokenizer(ref.path, ref.spec.trust_remote_code,
-                                                        ref.spec.revision if ref.path == ref.spec.name else None)
+            self._tokenizers[ref.path] = load_tokenizer(
+                ref.path, ref.spec.trust_remote_code, ref.spec.revision if ref.path == ref.spec.name else None
+            )
         return self._tokenizers[ref.path]
 
     def model(self, ref: ModelRef):
@@ -78,8 +91,13 @@ class Runtime:
         if ref.key in self._models:
             self._models.move_to_end(ref.key)
             return self._models[ref.key]
-        model = load_model(ref.path, self.device, ref.spec.dtype, ref.spec.trust_remote_code,
-                           ref.spec.revision if ref.path == ref.spec.name else None)
+        model = load_model(
+            ref.path,
+            self.device,
+            ref.spec.dtype,
+            ref.spec.trust_remote_code,
+            ref.spec.revision if ref.path == ref.spec.name else None,
+        )
         self._models[ref.key] = model
         while len(self._models) > 2:
             self._models.popitem(last=False)
@@ -120,6 +138,7 @@ def base_model(rt: Runtime, spec: ModelSpec) -> tuple[ModelRef, Path | None]:
         for name in SPLITS:
             (tmp / "data" / f"{name}.json").write_text(json.dumps(getattr(data, name)), encoding="utf-8")
         with rt.reporter.task("organism", cfg.steps) as advance:
+
             def on_step(step: int, loss: float) -> None:
                 advance(loss=loss)
                 if step == 10:
@@ -141,8 +160,10 @@ def board_data(rt: Runtime, base: ModelRef, organism_data: Path | None) -> Split
     spec = rt.board.data
     if spec.source == "organism":
         if organism_data is None:
-            raise BenchError("data.source is 'organism' but the model is not the organism; "
-                             "set data.source: files and the data paths")
+            raise BenchError(
+                "data.source is 'organism' but the model is not the organism; "
+                "set data.source: files and the data paths"
+            )
         parts = {n: json.loads((organism_data / f"{n}.json").read_text()) for n in SPLITS}
         parts["relearn"] = parts["relearn_far"]
         return Splits(organism_data_key(base), parts)
@@ -157,9 +178,13 @@ def board_data(rt: Runtime, base: ModelRef, organism_data: Path | None) -> Split
         pairs = loaders.load_pairs(spec.pairs)
         parts = {
             "pairs": pairs,
-            "eval_prompts": loaders.load_eval_prompts(spec.eval_prompts, spec.challenging_only, spec.eval_limit),
+            "eval_prompts": loaders.load_eval_prompts(
+                spec.eval_prompts, spec.challenging_only, spec.eval_limit
+            ),
             "attack_prompts": [{"prompt": p["prompt"], "target": p["toxic"]} for p in pairs[:32]],
-            "relearn": loaders.load_texts(spec.relearn) if spec.relearn else [p["prompt"] + p["toxic"] for p in pairs[-64:]],
+            "relearn": loaders.load_texts(spec.relearn)
+            if spec.relearn
+            else [p["prompt"] + p["toxic"] for p in pairs[-64:]],
             "benign_text": loaders.load_texts(spec.benign_text),
             "continuations": loaders.load_continuations(spec.continuations) if spec.continuations else [],
             "probe_pairs": loaders.load_pairs(spec.probe) if spec.probe else pairs[-400:],
@@ -169,13 +194,26 @@ def board_data(rt: Runtime, base: ModelRef, organism_data: Path | None) -> Split
         return {"sizes": {k: len(v) for k, v in parts.items()}}
 
     path = rt.stage("data", key, "board data", make)
-    names = ("pairs", "eval_prompts", "attack_prompts", "relearn", "benign_text", "continuations", "probe_pairs")
+    names = (
+        "pairs",
+        "eval_prompts",
+        "attack_prompts",
+        "relearn",
+        "benign_text",
+        "continuations",
+        "probe_pairs",
+    )
     return Splits(key, {n: json.loads((path / f"{n}.json").read_text()) for n in names})
 
 
 def files_data_key(spec) -> str:
-    return make_key(kind="data", spec={n: (file_hash(v) if isinstance(v, str) and Path(v).is_file() else v)
-                                       for n, v in to_dict(spec).items()})
+    return make_key(
+        kind="data",
+        spec={
+            n: (file_hash(v) if isinstance(v, str) and Path(v).is_file() else v)
+            for n, v in to_dict(spec).items()
+        },
+    )
 
 
 def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int) -> str:
@@ -184,8 +222,15 @@ def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int) -> str:
     if name == "none":
         return base.key
     plugin = registry.load("methods", name)
-    return make_key(kind="method", parent=base.key, data=data_key, method=name, version=plugin.VERSION,
-                    config=to_dict(cfg), seed=seed)
+    return make_key(
+        kind="method",
+        parent=base.key,
+        data=data_key,
+        method=name,
+        version=plugin.VERSION,
+        config=to_dict(cfg),
+        seed=seed,
+    )
 
 
 def method_model(rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed: int) -> ModelRef:
@@ -203,8 +248,14 @@ def method_model(rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed
         seed_everything(seed)
         model = copy.deepcopy(rt.model(base))
         with rt.reporter.task(f"{name} training", cfg.steps) as advance:
-            model, stats = plugin.apply(model, rt.tokenizer(base), MethodData(data["pairs"], data["benign_text"]),
-                                        cfg, seed, progress=lambda s, n, logs: (advance(**logs), s == 3 and fault("method")))
+            model, stats = plugin.apply(
+                model,
+                rt.tokenizer(base),
+                MethodData(data["pairs"], data["benign_text"]),
+                cfg,
+                seed,
+                progress=lambda s, n, logs: (advance(**logs), s == 3 and fault("method")),
+            )
         save_model(model, rt.tokenizer(base), tmp / "model")
         return {"train": stats}
 
@@ -212,50 +263,74 @@ def method_model(rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed
     return ModelRef(key, str(path / "model"), base.spec)
 
 
-def generations(rt: Runtime, model: ModelRef, prompts: list[str], seed: int, label: str) -> tuple[str, list[list[str]]]:
+def generations(
+    rt: Runtime, model: ModelRef, prompts: list[str], seed: int, label: str
+) -> tuple[str, list[list[str]]]:
     """Continuations of ``prompts`` (resumable per chunk); returns (key, continuations)."""
     from bench import registry
 
     g = rt.board.generation
-    key = make_key(kind="gen", model=model.key, prompts=make_key(p=prompts), backend=g.backend,
-                   max_new_tokens=g.max_new_tokens, k=g.num_samples,
-                   sampling=[g.temperature, g.top_p, seed] if g.num_samples > 1 else None)
+    key = make_key(
+        kind="gen",
+        model=model.key,
+        prompts=make_key(p=prompts),
+        backend=g.backend,
+        max_new_tokens=g.max_new_tokens,
+        k=g.num_samples,
+        sampling=[g.temperature, g.top_p, seed] if g.num_samples > 1 else None,
+    )
 
     def make(tmp: Path, partial: Path) -> dict:
         done = {r["i"]: r["out"] for r in resume_jsonl(partial / "items.jsonl")}
         todo = [i for i in range(len(prompts)) if i not in done]
         if todo:
             gen = registry.load("generators", g.backend).create(
-                model.path, registry.load("generators", g.backend).Config(), device=rt.device,
-                dtype=model.spec.dtype, trust_remote_code=model.spec.trust_remote_code,
-                **({"model": rt.model(model), "tokenizer": rt.tokenizer(model)} if g.backend == "hf" else {}))
+                model.path,
+                registry.load("generators", g.backend).Config(),
+                device=rt.device,
+                dtype=model.spec.dtype,
+                trust_remote_code=model.spec.trust_remote_code,
+                **({"model": rt.model(model), "tokenizer": rt.tokenizer(model)} if g.backend == "hf" else {}),
+            )
             chunk = g.batch_size * 4
             try:
                 with rt.reporter.task(f"generate {label}", len(todo)) as advance:
                     for start in range(0, len(todo), chunk):
                         idx = todo[start : start + chunk]
-                        outs = gen.generate([prompts[i] for i in idx], max_new_tokens=g.max_new_tokens,
-                                            num_samples=g.num_samples, temperature=g.temperature,
-                                            top_p=g.top_p, seed=seed + start, batch_size=g.batch_size)
+                        outs = gen.generate(
+                            [prompts[i] for i in idx],
+                            max_new_tokens=g.max_new_tokens,
+                            num_samples=g.num_samples,
+                            temperature=g.temperature,
+                            top_p=g.top_p,
+                            seed=seed + start,
+                            batch_size=g.batch_size,
+                        )
                         append_jsonl(partial / "items.jsonl", [{"i": i, "out": o} for i, o in zip(idx, outs)])
                         done.update(zip(idx, outs))
                         advance(len(idx))
                         fault("gen")
             finally:
                 gen.close()
-        write_jsonl(tmp / "generations.jsonl", [{"i": i, "prompt": prompts[i], "out": done[i]} for i in range(len(prompts))])
+        write_jsonl(
+            tmp / "generations.jsonl",
+            [{"i": i, "prompt": prompts[i], "out": done[i]} for i in range(len(prompts))],
+        )
         return {"n": len(prompts)}
 
     path = rt.stage("gen", key, label, make)
     return key, [r["out"] for r in read_jsonl(path / "generations.jsonl")]
 
 
-def scores(rt: Runtime, gen_key: str, outs: list[list[str]], scorer, version: int, label: str) -> list[list[float]]:
+def scores(
+    rt: Runtime, gen_key: str, outs: list[list[str]], scorer, version: int, label: str
+) -> list[list[float]]:
     """Toxicity of every continuation, shaped like ``outs``; NaN is refused."""
     import math
 
-    key = make_key(kind="score", gen=gen_key, scorer=rt.board.scorer.name, version=version,
-                   config=to_dict(scorer.config))
+    key = make_key(
+        kind="score", gen=gen_key, scorer=rt.board.scorer.name, version=version, config=to_dict(scorer.config)
+    )
 
     def make(tmp: Path, partial: Path) -> dict:
         flat = [t for o in outs for t in o]
@@ -264,8 +339,7 @@ def scores(rt: Runtime, gen_key: str, outs: list[list[str]], scorer, version: in
         fault("score")
         if len(vals) != len(flat) or any(not isinstance(v, float) or math.isnan(v) for v in vals):
             raise BenchError(f"scorer '{rt.board.scorer.name}' returned NaN or a wrong number of scores")
-        write_jsonl(tmp / "scores.jsonl", [{"s": vals[i : i + len(o)]} for i, o in
-                                           zip(_offsets(outs), outs)])
+        write_jsonl(tmp / "scores.jsonl", [{"s": vals[i : i + len(o)]} for i, o in zip(_offsets(outs), outs)])
         return {"scorer": scorer.version, "n": len(flat)}
 
     path = rt.stage("score", key, label, make)
@@ -283,8 +357,15 @@ def _offsets(outs: list[list[str]]) -> list[int]:
 def utility(rt: Runtime, model: ModelRef, data: Splits, label: str) -> dict:
     """Perplexity on benign held-out text and F1 of greedy continuations against gold."""
     e = rt.board.eval
-    key = make_key(kind="utility", model=model.key, data=data.key, window=e.ppl_window,
-                   max_texts=e.ppl_max_texts, f1_max=e.f1_max, new=rt.board.generation.max_new_tokens)
+    key = make_key(
+        kind="utility",
+        model=model.key,
+        data=data.key,
+        window=e.ppl_window,
+        max_texts=e.ppl_max_texts,
+        f1_max=e.f1_max,
+        new=rt.board.generation.max_new_tokens,
+    )
 
     def make(tmp: Path, partial: Path) -> dict:
         from bench.eval.metrics import f1, perplexity
@@ -297,8 +378,13 @@ def utility(rt: Runtime, model: ModelRef, data: Splits, label: str) -> dict:
         pairs = data["continuations"][: e.f1_max]
         f1s = []
         if pairs:
-            outs = generate(m, tok, [p["prompt"] for p in pairs], max_new_tokens=rt.board.generation.max_new_tokens,
-                            batch_size=rt.board.generation.batch_size)
+            outs = generate(
+                m,
+                tok,
+                [p["prompt"] for p in pairs],
+                max_new_tokens=rt.board.generation.max_new_tokens,
+                batch_size=rt.board.generation.batch_size,
+            )
             f1s = [f1(o[0], p["gold"]) for o, p in zip(outs, pairs)]
         return {"ppl": ppl, "f1": sum(f1s) / len(f1s) if f1s else None, "f1_all": f1s}
 
@@ -309,8 +395,16 @@ def utility(rt: Runtime, model: ModelRef, data: Splits, label: str) -> dict:
 def probe(rt: Runtime, model: ModelRef, base: ModelRef, data: Splits, seed: int, label: str) -> dict:
     """Per-layer probe accuracy, top toxic neurons of the base model, and localisation."""
     e = rt.board.eval
-    key = make_key(kind="probe", model=model.key, base=base.key, data=data.key, seed=seed,
-                   max_pairs=e.probe_max_pairs, k=e.top_neurons, version=1)
+    key = make_key(
+        kind="probe",
+        model=model.key,
+        base=base.key,
+        data=data.key,
+        seed=seed,
+        max_pairs=e.probe_max_pairs,
+        k=e.top_neurons,
+        version=1,
+    )
 
     def make(tmp: Path, partial: Path) -> dict:
         from bench.eval import probes
@@ -327,8 +421,18 @@ def probe(rt: Runtime, model: ModelRef, base: ModelRef, data: Splits, seed: int,
     return json.loads((path / "_artifact.json").read_text())
 
 
-def attack(rt: Runtime, model: ModelRef, base: ModelRef, data: Splits, name: str, cfg, seed: int,
-           eval_items: list[dict], scorer_fn, label: str) -> dict:
+def attack(
+    rt: Runtime,
+    model: ModelRef,
+    base: ModelRef,
+    data: Splits,
+    name: str,
+    cfg,
+    seed: int,
+    eval_items: list[dict],
+    scorer_fn,
+    label: str,
+) -> dict:
     """Run one attack on one model. Prompt attacks return rewritten eval prompts; weight attacks
     return the attacked model and the checkpoints of its curve."""
     from bench import registry
@@ -336,9 +440,17 @@ def attack(rt: Runtime, model: ModelRef, base: ModelRef, data: Splits, name: str
 
     plugin = registry.load("attacks", name)
     needs_base = getattr(plugin, "NEEDS_BASE", False)
-    key = make_key(kind="attack", model=model.key, base=base.key if needs_base else None, data=data.key,
-                   attack=name, version=plugin.VERSION, config=to_dict(cfg), seed=seed,
-                   targets=make_key(t=[it.get("target") for it in eval_items]))
+    key = make_key(
+        kind="attack",
+        model=model.key,
+        base=base.key if needs_base else None,
+        data=data.key,
+        attack=name,
+        version=plugin.VERSION,
+        config=to_dict(cfg),
+        seed=seed,
+        targets=make_key(t=[it.get("target") for it in eval_items]),
+    )
     n_steps = getattr(cfg, "num_steps", getattr(cfg, "steps", 1))
 
     def make(tmp: Path, partial: Path) -> dict:
@@ -348,9 +460,14 @@ def attack(rt: Runtime, model: ModelRef, base: ModelRef, data: Splits, name: str
         tok = rt.tokenizer(model)
         if plugin.KIND == "prompt":
             done = {r["i"]: r for r in resume_jsonl(partial / "prompts.jsonl")}
-            job = PromptJob(eval_prompts=eval_items, train_prompts=data["attack_prompts"],
-                            base_model=rt.model(base) if needs_base else None, scorer=scorer_fn, resume=done,
-                            record=lambda i, rec: (append_jsonl(partial / "prompts.jsonl", [rec]), fault(name)))
+            job = PromptJob(
+                eval_prompts=eval_items,
+                train_prompts=data["attack_prompts"],
+                base_model=rt.model(base) if needs_base else None,
+                scorer=scorer_fn,
+                resume=done,
+                record=lambda i, rec: (append_jsonl(partial / "prompts.jsonl", [rec]), fault(name)),
+            )
             m = rt.model(model)
             m.requires_grad_(False)
 
@@ -371,8 +488,14 @@ def attack(rt: Runtime, model: ModelRef, base: ModelRef, data: Splits, name: str
 
         m = copy.deepcopy(rt.model(model))
         with rt.reporter.task(f"{name} {label}", n_steps) as advance:
-            m, stats = plugin.apply(m, tok, WeightJob(texts=data["relearn"], checkpoint=checkpoint), cfg, seed,
-                                    progress=lambda s, n, logs: advance(**logs))
+            m, stats = plugin.apply(
+                m,
+                tok,
+                WeightJob(texts=data["relearn"], checkpoint=checkpoint),
+                cfg,
+                seed,
+                progress=lambda s, n, logs: advance(**logs),
+            )
         save_model(m, tok, tmp / "model")
         (tmp / "curve").mkdir()
         for step in marks:
@@ -383,7 +506,14 @@ def attack(rt: Runtime, model: ModelRef, base: ModelRef, data: Splits, name: str
     info = json.loads((path / "_artifact.json").read_text())
     if plugin.KIND == "prompt":
         return {"kind": "prompt", "result": json.loads((path / "result.json").read_text()), "key": key}
-    curve = [(s, ModelRef(make_key(parent=key, step=s), str(path / "curve" / f"step-{s}"), model.spec))
-             for s in info["curve_steps"]]
-    return {"kind": "weights", "model": ModelRef(key, str(path / "model"), model.spec), "curve": curve,
-            "info": info, "key": key}
+    curve = [
+        (s, ModelRef(make_key(parent=key, step=s), str(path / "curve" / f"step-{s}"), model.spec))
+        for s in info["curve_steps"]
+    ]
+    return {
+        "kind": "weights",
+        "model": ModelRef(key, str(path / "model"), model.spec),
+        "curve": curve,
+        "info": info,
+        "key": key,
+    }

@@ -92,8 +92,9 @@ class Store:
                 fcntl.flock(fh, fcntl.LOCK_UN)
         return True
 
-    def get_or_make(self, stage: str, key: str, make: Callable[[Path, Path], dict | None],
-                    meta: dict | None = None) -> tuple[Path, bool]:
+    def get_or_make(
+        self, stage: str, key: str, make: Callable[[Path, Path], dict | None], meta: dict | None = None
+    ) -> tuple[Path, bool]:
         """Return ``(folder, cached)``; ``make(tmp_dir, partial_dir)`` fills a new artifact.
 
         ``partial_dir`` survives a crash so ``make`` can append per-item records and resume.

@@ -68,7 +68,7 @@ def encode_example(tokenizer, prompt: str, continuation: str, max_length: int) -
     p = tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
     c = tokenizer(continuation, add_special_tokens=False)["input_ids"]
     c = c[: max(1, max_length // 2)] if len(p) + len(c) > max_length else c
-    p = p[-(max_length - len(c)):] if len(p) + len(c) > max_length else p
+    p = p[-(max_length - len(c)) :] if len(p) + len(c) > max_length else p
     return p + c, len(p)
 
 
@@ -103,8 +103,13 @@ def forward(model, ids, attn, cont, hidden: bool = False) -> dict:
     tok = torch.gather(logp, 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1)
     mask = cont[:, 1:].to(tok.dtype)
     tok = tok * mask
-    return {"tok_logp": tok, "mask": mask, "seq_logp": tok.sum(-1), "logits": logits,
-            "hidden": out.hidden_states if hidden else None}
+    return {
+        "tok_logp": tok,
+        "mask": mask,
+        "seq_logp": tok.sum(-1),
+        "logits": logits,
+        "hidden": out.hidden_states if hidden else None,
+    }
 
 
 def side_batch(tokenizer, examples: list[dict], key: str, max_length: int):
@@ -118,18 +123,32 @@ def _lora_wrap(model, cfg: TrainConfig):
     except ImportError:
         raise BenchError("lora_rank > 0 needs peft: pip install 'detox-bench[peft]'") from None
     targets = list(cfg.lora_targets) or None
-    lcfg = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
-                      target_modules=targets, task_type="CAUSAL_LM")
+    lcfg = LoraConfig(
+        r=cfg.lora_rank,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=0.0,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
     if targets is None and model.config.model_type == "gpt2":
         lcfg.target_modules = ["c_attn", "c_proj", "c_fc"]
     return get_peft_model(model, lcfg)
 
 
-def train(model, tokenizer, examples: list[dict], cfg: TrainConfig, loss_fn: Callable,
-          seed: int, name: str, use_ref: bool = True, extra_modules: tuple = (),
-          trainable: Callable[[str], bool] | None = None,
-          progress: Callable[[int, int, dict], None] | None = None,
-          on_model: Callable[[Any], None] | None = None) -> tuple[Any, dict]:
+def train(
+    model,
+    tokenizer,
+    examples: list[dict],
+    cfg: TrainConfig,
+    loss_fn: Callable,
+    seed: int,
+    name: str,
+    use_ref: bool = True,
+    extra_modules: tuple = (),
+    trainable: Callable[[str], bool] | None = None,
+    progress: Callable[[int, int, dict], None] | None = None,
+    on_model: Callable[[Any], None] | None = None,
+) -> tuple[Any, dict]:
     """Optimise ``loss_fn`` over ``examples`` (dicts: prompt, benign, toxic, text, ...).
 
     ``trainable(param_name)`` limits which parameters move (e.g. RMU's chosen layers);
@@ -196,7 +215,9 @@ def train(model, tokenizer, examples: list[dict], cfg: TrainConfig, loss_fn: Cal
             batch = next_batch()
             loss, logs = loss_fn(model, ref, batch, ctx)
             if not torch.isfinite(loss):
-                raise BenchError(f"{name}: loss became {loss.item()} at step {step}; lower lr or check the data")
+                raise BenchError(
+                    f"{name}: loss became {loss.item()} at step {step}; lower lr or check the data"
+                )
             (loss / cfg.grad_accum).backward()
             total += loss.item() / cfg.grad_accum
             tokens += int(logs.pop("n_tokens", 0))
@@ -210,16 +231,22 @@ def train(model, tokenizer, examples: list[dict], cfg: TrainConfig, loss_fn: Cal
             progress(step + 1, cfg.steps, {"loss": total, **logs})
         if val and (step + 1) % cfg.eval_every == 0:
             with torch.no_grad():
-                vl = sum(loss_fn(model, ref, val[i : i + cfg.batch_size], ctx)[0].item()
-                         for i in range(0, len(val), cfg.batch_size))
+                vl = sum(
+                    loss_fn(model, ref, val[i : i + cfg.batch_size], ctx)[0].item()
+                    for i in range(0, len(val), cfg.batch_size)
+                )
             stats["val"].append(round(vl, 6))
             best, bad = (vl, 0) if vl < best else (best, bad + 1)
             if bad >= cfg.patience:
                 stats["stopped_early"] = True
                 break
     seconds = time.time() - t0
-    stats.update(steps=ctx.step + 1, seconds=round(seconds, 3),
-                 tokens=tokens, tokens_per_s=round(tokens / max(seconds, 1e-9), 1))
+    stats.update(
+        steps=ctx.step + 1,
+        seconds=round(seconds, 3),
+        tokens=tokens,
+        tokens_per_s=round(tokens / max(seconds, 1e-9), 1),
+    )
     if cfg.lora_rank:
         model = model.merge_and_unload()
     model.requires_grad_(False)

@@ -89,9 +89,9 @@ def from_dict(cls: type, data: dict, where: str, source: str):
             )
         kwargs[key] = convert(hints[key], value, path, source)
     missing = [
-        n for n, f in fields.items()
-        if n not in kwargs and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
+        n
+        for n, f in fields.items()
+        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
         raise BenchError(f"{source}: missing key '{(where + '.') if where else ''}{missing[0]}'")

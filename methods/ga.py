@@ -30,5 +30,4 @@ def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
         loss = forget + config.retain_weight * retain
         return loss, {"forget": forget.item(), "retain": retain.item(), "n_tokens": losses.n_tokens(enc)}
 
-    return train(model, tokenizer, data.pairs, config, loss_fn, seed, "ga", use_ref=False,
-                 progress=progress)
+    return train(model, tokenizer, data.pairs, config, loss_fn, seed, "ga", use_ref=False, progress=progress)

@@ -59,9 +59,13 @@ class Config(TrainConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        for name, allowed in (("pref", ("dpo", "npo", "none")), ("erase", ("adversarial", "match")),
-                              ("erase_schedule", ("dann", "constant")), ("adversary", ("linear", "mlp")),
-                              ("adversary_mode", ("confuse", "flip", "reverse"))):
+        for name, allowed in (
+            ("pref", ("dpo", "npo", "none")),
+            ("erase", ("adversarial", "match")),
+            ("erase_schedule", ("dann", "constant")),
+            ("adversary", ("linear", "mlp")),
+            ("adversary_mode", ("confuse", "flip", "reverse")),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
 
@@ -75,8 +79,9 @@ def make_adversary(dim: int, kind: str, hidden: int) -> torch.nn.Module:
 def adversarial_terms(D: torch.nn.Module, h_tox: torch.Tensor, h_ben: torch.Tensor, mode: str):
     """(model term, discriminator loss). h_tox (N-, D), h_ben (N+, D)."""
     ones, zeros = torch.ones(len(h_tox), device=h_tox.device), torch.zeros(len(h_ben), device=h_ben.device)
-    d_loss = (F.binary_cross_entropy_with_logits(D(h_tox.detach()).squeeze(-1), ones)
-              + F.binary_cross_entropy_with_logits(D(h_ben.detach()).squeeze(-1), zeros))
+    d_loss = F.binary_cross_entropy_with_logits(
+        D(h_tox.detach()).squeeze(-1), ones
+    ) + F.binary_cross_entropy_with_logits(D(h_ben.detach()).squeeze(-1), zeros)
     frozen = {k: v.detach() for k, v in D.named_parameters()}
     logit = torch.func.functional_call(D, frozen, (h_tox,)).squeeze(-1)  # (N-,)
     if mode == "confuse":
@@ -110,8 +115,13 @@ def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
         logs = {"n_tokens": losses.n_tokens(enc)}
         loss = torch.zeros((), device=device)
         if config.pref == "dpo":
-            pref = losses.dpo(pol["benign"]["seq_logp"], pol["toxic"]["seq_logp"],
-                              ref_fw["benign"]["seq_logp"], ref_fw["toxic"]["seq_logp"], config.beta).mean()
+            pref = losses.dpo(
+                pol["benign"]["seq_logp"],
+                pol["toxic"]["seq_logp"],
+                ref_fw["benign"]["seq_logp"],
+                ref_fw["toxic"]["seq_logp"],
+                config.beta,
+            ).mean()
         elif config.pref == "npo":
             pref = losses.npo(pol["toxic"]["seq_logp"], ref_fw["toxic"]["seq_logp"], config.beta).mean()
         else:
@@ -125,8 +135,12 @@ def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
                 term, d_loss = adversarial_terms(advs[i], h_tox, h_ben, config.adversary_mode)
                 d_total = d_total + d_loss
             else:
-                h_tox, h_ref = losses.aligned(pol["toxic"]["hidden"][layer], enc["toxic"][2],
-                                              ref_fw["benign"]["hidden"][layer], enc["benign"][2])
+                h_tox, h_ref = losses.aligned(
+                    pol["toxic"]["hidden"][layer],
+                    enc["toxic"][2],
+                    ref_fw["benign"]["hidden"][layer],
+                    enc["benign"][2],
+                )
                 term = match_term(h_tox, h_ref)
             erase = erase + term / len(layers)
         lam = losses.dann_lambda(ctx.progress) if config.erase_schedule == "dann" else 1.0
@@ -139,5 +153,6 @@ def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
             logs["kl"] = kl.item()
         return loss, logs
 
-    return train(model, tokenizer, data.pairs, config, loss_fn, seed, "repo",
-                 extra_modules=(advs,), progress=progress)
+    return train(
+        model, tokenizer, data.pairs, config, loss_fn, seed, "repo", extra_modules=(advs,), progress=progress
+    )

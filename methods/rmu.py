@@ -70,5 +70,14 @@ def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
         loss = forget + config.alpha * retain
         return loss, {"forget": forget.item(), "retain": retain.item(), "n_tokens": losses.n_tokens(enc)}
 
-    return train(model, tokenizer, data.pairs, config, loss_fn, seed, "rmu",
-                 trainable=mlp_out_trainable(config.update_layers), progress=progress)
+    return train(
+        model,
+        tokenizer,
+        data.pairs,
+        config,
+        loss_fn,
+        seed,
+        "rmu",
+        trainable=mlp_out_trainable(config.update_layers),
+        progress=progress,
+    )

@@ -22,5 +22,4 @@ def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
         loss = losses.nll(losses.run(model, enc)["benign"])
         return loss, {"n_tokens": losses.n_tokens(enc)}
 
-    return train(model, tokenizer, data.pairs, config, loss_fn, seed, "sft", use_ref=False,
-                 progress=progress)
+    return train(model, tokenizer, data.pairs, config, loss_fn, seed, "sft", use_ref=False, progress=progress)

@@ -1,6 +1,6 @@
 """HF batched vs one-prompt-at-a-time generation, and vLLM vs HF, on the organism (64 prompts).
 
-    python perf/bench_generation.py
+python perf/bench_generation.py
 """
 
 from __future__ import annotations

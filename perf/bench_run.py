@@ -1,6 +1,6 @@
 """The default command, cold (empty store) and warm (everything cached), side by side.
 
-    python perf/bench_run.py
+python perf/bench_run.py
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ def main() -> None:
         times.append(time.perf_counter() - t0)
         print(f"{label}: {times[-1]:.1f}s", flush=True)
     print(f"machine: {machine()}")
-    print(f"default run cold {times[0]:.1f}s (target <= 300s), warm {times[1]:.1f}s (target <= 20s), "
-          f"ratio {times[0] / times[1]:.0f}x")
+    print(
+        f"default run cold {times[0]:.1f}s (target <= 300s), warm {times[1]:.1f}s (target <= 20s), "
+        f"ratio {times[0] / times[1]:.0f}x"
+    )
 
 
 if __name__ == "__main__":

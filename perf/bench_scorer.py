@@ -1,6 +1,6 @@
 """Batched vs per-text scoring for the profanity scorer (and Detoxify when a checkpoint is given).
 
-    python perf/bench_scorer.py [--detoxify-checkpoint CKPT --sha256 HEX --config-path DIR]
+python perf/bench_scorer.py [--detoxify-checkpoint CKPT --sha256 HEX --config-path DIR]
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ def compare(name: str, cfg, texts: list[str]) -> None:
         t_each = timed(lambda: [scorer.score([t]) for t in texts])
     finally:
         scorer.close()
-    print(f"{name}: batched {len(texts) / t_batch:9.0f} texts/s, per-text {len(texts) / t_each:8.0f} texts/s, "
-          f"ratio {t_each / t_batch:.1f}x (target >= 10x)")
+    print(
+        f"{name}: batched {len(texts) / t_batch:9.0f} texts/s, per-text {len(texts) / t_each:8.0f} texts/s, "
+        f"ratio {t_each / t_batch:.1f}x (target >= 10x)"
+    )
 
 
 def main() -> None:
@@ -38,8 +40,16 @@ def main() -> None:
     compare("profanity", registry.load("scorers", "profanity").Config(), texts)
     if args.detoxify_checkpoint:
         mod = registry.load("scorers", "detoxify")
-        compare("detoxify", mod.Config(checkpoint=args.detoxify_checkpoint, checkpoint_sha256=args.sha256,
-                                       config_path=args.config_path, chunk_size=64), texts[:256])
+        compare(
+            "detoxify",
+            mod.Config(
+                checkpoint=args.detoxify_checkpoint,
+                checkpoint_sha256=args.sha256,
+                config_path=args.config_path,
+                chunk_size=64,
+            ),
+            texts[:256],
+        )
 
 
 if __name__ == "__main__":

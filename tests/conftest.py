@@ -21,11 +21,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # A small organism so end-to-end tests take seconds, not minutes: fewer lines, fewer steps.
 SMALL = [
-    "models.0.organism.steps=60", "models.0.organism.n_dialogue=3000", "models.0.organism.n_reports=500",
-    "methods.dpo.steps=8", "methods.repo.steps=8",
-    "attacks.gcg.num_steps=2", "attacks.gcg.search_width=16", "attacks.gcg.topk=16", "attacks.gcg.n_train_prompts=2",
-    "attacks.relearn.steps=5", "attacks.relearn.curve_steps=[0,2,5]",
-    "eval.bootstrap=50", "eval.probe_max_pairs=60", "eval.ppl_max_texts=50", "eval.f1_max=20",
+    "models.0.organism.steps=60",
+    "models.0.organism.n_dialogue=3000",
+    "models.0.organism.n_reports=500",
+    "methods.dpo.steps=8",
+    "methods.repo.steps=8",
+    "attacks.gcg.num_steps=2",
+    "attacks.gcg.search_width=16",
+    "attacks.gcg.topk=16",
+    "attacks.gcg.n_train_prompts=2",
+    "attacks.relearn.steps=5",
+    "attacks.relearn.curve_steps=[0,2,5]",
+    "eval.bootstrap=50",
+    "eval.probe_max_pairs=60",
+    "eval.ppl_max_texts=50",
+    "eval.f1_max=20",
 ]
 
 
@@ -42,9 +52,19 @@ def tiny_lm(tmp_path_factory):
     data = build_data(0, n_dialogue=300, n_reports=50, prose_repeats=1)
     tok = train_tokenizer(data.corpus, 512, folder)
     torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=4, n_head=2,
-                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                     eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=64,
+        n_embd=32,
+        n_layer=4,
+        n_head=2,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.eos_token_id,
+        pad_token_id=tok.eos_token_id,
+    )
     model = GPT2LMHeadModel(cfg).eval()
     model.save_pretrained(folder)
     return model, tok, folder
@@ -60,8 +80,14 @@ def tiny_data():
 def run_cli(*args, home: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``bench`` in a subprocess with its own BENCH_HOME."""
     e = {**os.environ, "BENCH_HOME": str(home), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
-                          env=e, timeout=timeout, cwd=str(home.parent))
+    return subprocess.run(
+        [sys.executable, "-m", "bench.cli", *args],
+        capture_output=True,
+        text=True,
+        env=e,
+        timeout=timeout,
+        cwd=str(home.parent),
+    )
 
 
 def small_sets() -> list[str]:
@@ -71,9 +97,20 @@ def small_sets() -> list[str]:
     return out
 
 
-GRID = ["run", "--method", "dpo,repo", "--attacks", "gcg,relearn", *small_sets(),
-        "--set", "attacks.gcg.mode=per_prompt", "--set", "attacks.gcg.max_prompts=3",
-        "--set", "generation.batch_size=16"]
+GRID = [
+    "run",
+    "--method",
+    "dpo,repo",
+    "--attacks",
+    "gcg,relearn",
+    *small_sets(),
+    "--set",
+    "attacks.gcg.mode=per_prompt",
+    "--set",
+    "attacks.gcg.max_prompts=3",
+    "--set",
+    "generation.batch_size=16",
+]
 TOKEN = "hf_" + "Zq7" * 12
 
 

@@ -14,11 +14,13 @@ from tests.conftest import run_cli
 
 
 def test_help_and_ls_do_not_import_torch():
-    code = ("import sys; from bench.cli import main\n"
-            "for argv in (['ls', 'methods'], ['ls', 'attacks'], ['ls', 'boards']):\n"
-            "    main(argv)\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    code = (
+        "import sys; from bench.cli import main\n"
+        "for argv in (['ls', 'methods'], ['ls', 'attacks'], ['ls', 'boards']):\n"
+        "    main(argv)\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     names = [line.split()[0] for line in out.stdout.splitlines() if line.strip() and "\t" in line]
@@ -46,15 +48,22 @@ def _model_without_weights(tmp_path):
 def _pairs_board(tmp_path, pairs_text, encoding="utf-8"):
     p = tmp_path / "pairs.jsonl"
     p.write_bytes(pairs_text.encode(encoding) if isinstance(pairs_text, str) else pairs_text)
-    return ["run", "--board", _board(tmp_path, f"""
+    return [
+        "run",
+        "--board",
+        _board(
+            tmp_path,
+            f"""
 data:
   source: files
   pairs: {p}
   eval_prompts: {p}
   benign_text: {p}
 models:
-  - name: {tmp_path / 'missing-model'}
-""")]
+  - name: {tmp_path / "missing-model"}
+""",
+        ),
+    ]
 
 
 CASES = {
@@ -65,27 +74,57 @@ CASES = {
     "malformed yaml": (lambda t: ["run", "--board", _board(t, "seeds: [0\nmodels: x\n")], "line"),
     "yaml not a mapping": (lambda t: ["run", "--board", write(t, "l.yaml", "- a\n- b\n")], "mapping"),
     "unknown top key": (lambda t: ["run", "--board", _board(t, "seedz: [0]\n")], "Did you mean 'seeds'"),
-    "unknown nested key": (lambda t: ["run", "--board", _board(t, "generation: {max_new_token: 5}\n")], "max_new_tokens"),
-    "unknown method key": (lambda t: ["run", "--board", _board(t, "methods: {dpo: {betta: 0.1}}\n"), "--method", "dpo"], "Did you mean 'beta'"),
+    "unknown nested key": (
+        lambda t: ["run", "--board", _board(t, "generation: {max_new_token: 5}\n")],
+        "max_new_tokens",
+    ),
+    "unknown method key": (
+        lambda t: ["run", "--board", _board(t, "methods: {dpo: {betta: 0.1}}\n"), "--method", "dpo"],
+        "Did you mean 'beta'",
+    ),
     "wrong type top": (lambda t: ["run", "--board", _board(t, "seeds: zero\n")], "wrong type"),
-    "wrong type nested": (lambda t: ["run", "--board", _board(t, "generation: {max_new_tokens: ten}\n")], "wrong type"),
-    "wrong type plugin": (lambda t: ["run", "--board", _board(t, "attacks: {gcg: {num_steps: [1]}}\n"), "--attacks", "gcg"], "wrong type"),
+    "wrong type nested": (
+        lambda t: ["run", "--board", _board(t, "generation: {max_new_tokens: ten}\n")],
+        "wrong type",
+    ),
+    "wrong type plugin": (
+        lambda t: ["run", "--board", _board(t, "attacks: {gcg: {num_steps: [1]}}\n"), "--attacks", "gcg"],
+        "wrong type",
+    ),
     "set missing key": (lambda t: ["run", "--set", "generation.nope=1"], "does not exist"),
     "set malformed": (lambda t: ["run", "--set", "generation.max_new_tokens"], "key=value"),
     "set wrong type": (lambda t: ["run", "--set", "generation.max_new_tokens=abc"], "wrong type"),
-    "negative budget": (lambda t: ["run", "--set", "methods.dpo.steps=-5", "--method", "dpo"], "must be positive"),
+    "negative budget": (
+        lambda t: ["run", "--set", "methods.dpo.steps=-5", "--method", "dpo"],
+        "must be positive",
+    ),
     "zero gcg steps": (lambda t: ["run", "--set", "attacks.gcg.num_steps=0"], "must be positive"),
     "zero relearn examples": (lambda t: ["run", "--set", "attacks.relearn.n_examples=0"], "must be positive"),
     "seeds zero": (lambda t: ["run", "--seeds", "0"], "positive"),
-    "unknown model path": (lambda t: ["run", "--model", str(t / "no-such-model"), "--set", "data.source=files"], "not found"),
+    "unknown model path": (
+        lambda t: ["run", "--model", str(t / "no-such-model"), "--set", "data.source=files"],
+        "not found",
+    ),
     "model folder without weights": (_model_without_weights, "no weights"),
     "empty pairs file": (lambda t: _pairs_board(t, ""), "empty"),
-    "pairs missing fields": (lambda t: _pairs_board(t, json.dumps({"prompt_text": "a"}) + "\n"), "pert_gen_text"),
+    "pairs missing fields": (
+        lambda t: _pairs_board(t, json.dumps({"prompt_text": "a"}) + "\n"),
+        "pert_gen_text",
+    ),
     "pairs bad encoding": (lambda t: _pairs_board(t, b"\xff\xfe\x00bad\n"), "UTF-8"),
     "pairs invalid json": (lambda t: _pairs_board(t, "{not json}\n"), "invalid JSON"),
-    "bad dtype": (lambda t: ["run", "--board", _board(t, "models: [{name: organism, dtype: float8}]\n")], "dtype"),
-    "bad repo variant": (lambda t: ["run", "--method", "repo", "--set", "methods.repo.erase=nope"], "erase must be"),
-    "unknown scorer": (lambda t: ["run", "--board", _board(t, "scorer: {name: perspective}\n")], "Unknown scorer"),
+    "bad dtype": (
+        lambda t: ["run", "--board", _board(t, "models: [{name: organism, dtype: float8}]\n")],
+        "dtype",
+    ),
+    "bad repo variant": (
+        lambda t: ["run", "--method", "repo", "--set", "methods.repo.erase=nope"],
+        "erase must be",
+    ),
+    "unknown scorer": (
+        lambda t: ["run", "--board", _board(t, "scorer: {name: perspective}\n")],
+        "Unknown scorer",
+    ),
 }
 
 
@@ -113,5 +152,7 @@ def test_plugin_import_failure_names_the_plugin(tmp_path, monkeypatch):
 
 
 def test_malformed_yaml_reports_line_number(tmp_path):
-    out = run_cli("run", "--board", _board(tmp_path, "generation:\n  max_new_tokens: [1\n"), home=tmp_path / "h")
+    out = run_cli(
+        "run", "--board", _board(tmp_path, "generation:\n  max_new_tokens: [1\n"), home=tmp_path / "h"
+    )
     assert out.returncode == 2 and "line" in out.stderr

@@ -21,8 +21,10 @@ def results(home):
 
 
 def comparable(rows):
-    return sorted(json.dumps({k: r[k] for k in ("method", "attack", "seed", "metrics", "ci95", "keys")},
-                             sort_keys=True) for r in rows)
+    return sorted(
+        json.dumps({k: r[k] for k in ("method", "attack", "seed", "metrics", "ci95", "keys")}, sort_keys=True)
+        for r in rows
+    )
 
 
 def test_first_run_produces_every_cell(small_home):
@@ -82,7 +84,9 @@ def test_leaderboard_is_generated_and_reproducible(small_home, tmp_path):
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
     assert text.startswith("<!-- Generated") and "| organism | repo |" in text
-    assert (tmp_path / "lb" / "relearn_curves.png").is_file() and (tmp_path / "lb" / "probe_layers.png").is_file()
+    assert (tmp_path / "lb" / "relearn_curves.png").is_file() and (
+        tmp_path / "lb" / "probe_layers.png"
+    ).is_file()
     run_cli("leaderboard", "tiny", "--out", str(tmp_path / "lb"), home=home)
     assert (tmp_path / "lb" / "LEADERBOARD.md").read_text() == text
 
@@ -94,7 +98,10 @@ def test_secrets_never_reach_the_store(small_home):
             assert TOKEN not in path.read_text(errors="ignore"), path
     from bench.provenance import masked
 
-    assert masked({"hub_token": TOKEN, "description": f"x {TOKEN} y"}) == {"hub_token": "***", "description": "x *** y"}
+    assert masked({"hub_token": TOKEN, "description": f"x {TOKEN} y"}) == {
+        "hub_token": "***",
+        "description": "x *** y",
+    }
 
 
 def test_same_command_from_an_empty_store_gives_identical_results(small_home, tmp_path):
@@ -142,8 +149,17 @@ def test_two_concurrent_runs_share_the_store(small_home, tmp_path):
     import os
 
     env = {**os.environ, "BENCH_HOME": str(fresh)}
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.cli", *GRID], env=env, cwd=str(tmp_path),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.cli", *GRID],
+            env=env,
+            cwd=str(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-2000:]
@@ -167,7 +183,9 @@ def test_gc_removes_only_unreferenced_artifacts(small_home, tmp_path):
     assert not stray.exists()
     again = run_cli(*GRID, home=copy)
     run = sorted((copy / "runs").iterdir())[-1]
-    assert again.returncode == 0 and all(s["cached"] for s in json.loads((run / "manifest.json").read_text())["stages"])
+    assert again.returncode == 0 and all(
+        s["cached"] for s in json.loads((run / "manifest.json").read_text())["stages"]
+    )
 
 
 def test_ray_executor_gives_the_local_results(small_home, tmp_path):
@@ -175,7 +193,9 @@ def test_ray_executor_gives_the_local_results(small_home, tmp_path):
     home, _ = small_home
     fresh = tmp_path / "ray"
     shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
-    out = run_cli(*GRID, "--executor", "ray", home=fresh, env={"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"})
+    out = run_cli(
+        *GRID, "--executor", "ray", home=fresh, env={"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"}
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     run, rows = results(fresh)
     assert json.loads((run / "manifest.json").read_text())["executor"] == "ray"

@@ -72,7 +72,9 @@ def test_universal_mode_optimises_over_several_prompts(tiny_lm, tiny_data):
 
     gcg.batched_losses = spy
     try:
-        res = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=items), _cfg(n_train_prompts=3), 0)
+        res = gcg.apply(
+            model, tok, PromptJob(eval_prompts=items, train_prompts=items), _cfg(n_train_prompts=3), 0
+        )
     finally:
         gcg.batched_losses = orig
     assert 3 in seen  # candidates scored against 3 prompts at once
@@ -84,7 +86,9 @@ def test_per_prompt_mode_resumes_from_records(tiny_lm, tiny_data):
     items = _items(tiny_data, 3)
     recorded = {}
     cfg = _cfg(mode="per_prompt")
-    full = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=[], record=recorded.__setitem__), cfg, 0)
+    full = gcg.apply(
+        model, tok, PromptJob(eval_prompts=items, train_prompts=[], record=recorded.__setitem__), cfg, 0
+    )
     assert sorted(recorded) == [0, 1, 2]
     partial = {0: recorded[0], 1: recorded[1]}
     calls = []
@@ -106,12 +110,23 @@ def test_enhanced_gcg_uses_a_prefix_and_the_base_model(tiny_lm, tiny_data):
     with torch.no_grad():
         base.transformer.h[0].mlp.c_proj.weight.add_(0.05)
     items = _items(tiny_data, 2)
-    cfg = gcg_enhanced.Config(num_steps=2, search_width=8, topk=8, optim_str_init="x x x", rep_layers=[1, 2],
-                              n_train_prompts=2)
-    res = gcg_enhanced.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=items, base_model=base), cfg, 0)
+    cfg = gcg_enhanced.Config(
+        num_steps=2, search_width=8, topk=8, optim_str_init="x x x", rep_layers=[1, 2], n_train_prompts=2
+    )
+    res = gcg_enhanced.apply(
+        model, tok, PromptJob(eval_prompts=items, train_prompts=items, base_model=base), cfg, 0
+    )
     assert all(p.endswith(it["prompt"]) and p != it["prompt"] for p, it in zip(res["prompts"], items))
-    obj = gcg.Objective(model, tok, items[0]["prompt"], TARGET, position="prefix", rep_layers=(1, 2),
-                        rep_weight=1.0, base_model=base)
+    obj = gcg.Objective(
+        model,
+        tok,
+        items[0]["prompt"],
+        TARGET,
+        position="prefix",
+        rep_layers=(1, 2),
+        rep_weight=1.0,
+        base_model=base,
+    )
     plain = gcg.Objective(model, tok, items[0]["prompt"], TARGET, position="prefix")
     e = model.get_input_embeddings()(torch.tensor([[5, 6, 7]]))
     with torch.no_grad():

@@ -15,8 +15,15 @@ def _rows():
     return [json.loads(line) for line in (FIX / "results.jsonl").read_text().splitlines()]
 
 
-PROV = {"board": "fixture", "board file": "board.yaml (sha256 0123)", "scorer": "profanity {}",
-        "prompts": "4 evaluation prompts", "decoding": "greedy, 20 new tokens", "commit": "abc", "date": "2026-01-01"}
+PROV = {
+    "board": "fixture",
+    "board file": "board.yaml (sha256 0123)",
+    "scorer": "profanity {}",
+    "prompts": "4 evaluation prompts",
+    "decoding": "greedy, 20 new tokens",
+    "commit": "abc",
+    "date": "2026-01-01",
+}
 
 
 def test_render_matches_golden_file():

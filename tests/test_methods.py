@@ -31,8 +31,14 @@ def test_method_properties(name, tiny_lm, tiny_data):
     base = copy.deepcopy(model)
     before = {k: v.clone() for k, v in base.state_dict().items()}
     seen_losses = []
-    trained, stats = plugin.apply(base, tok, MethodData(tiny_data.pairs[:16], tiny_data.benign_text[:8]), cfg, 0,
-                                  progress=lambda s, n, logs: seen_losses.append(logs["loss"]))
+    trained, stats = plugin.apply(
+        base,
+        tok,
+        MethodData(tiny_data.pairs[:16], tiny_data.benign_text[:8]),
+        cfg,
+        0,
+        progress=lambda s, n, logs: seen_losses.append(logs["loss"]),
+    )
     after = trained.state_dict()
     changed = any(not torch.equal(before[k], after[k]) for k in before)
     assert changed == (name != "none")
@@ -50,8 +56,14 @@ def test_loss_decreases_on_fixed_data(name, tiny_lm, tiny_data):
     plugin = registry.load("methods", name)
     cfg = plugin.Config(steps=30, batch_size=4, warmup=0, lr=3e-3)
     seen = []
-    plugin.apply(copy.deepcopy(model), tok, MethodData(tiny_data.pairs[:4], tiny_data.benign_text[:4]), cfg, 0,
-                 progress=lambda s, n, logs: seen.append(logs["loss"]))
+    plugin.apply(
+        copy.deepcopy(model),
+        tok,
+        MethodData(tiny_data.pairs[:4], tiny_data.benign_text[:4]),
+        cfg,
+        0,
+        progress=lambda s, n, logs: seen.append(logs["loss"]),
+    )
     assert sum(seen[-5:]) / 5 < sum(seen[:5]) / 5, seen
 
 
@@ -67,8 +79,15 @@ def test_trainer_never_changes_the_reference(tiny_lm, tiny_data):
         return -losses.nll(losses.run(m, enc)["toxic"]), {}
 
     snapshot = None
-    trained, _ = train(copy.deepcopy(model), tok, tiny_data.pairs[:8], TrainConfig(steps=3, batch_size=4, lr=1e-2),
-                       loss_fn, 0, "t")
+    trained, _ = train(
+        copy.deepcopy(model),
+        tok,
+        tiny_data.pairs[:8],
+        TrainConfig(steps=3, batch_size=4, lr=1e-2),
+        loss_fn,
+        0,
+        "t",
+    )
     snapshot = {k: v.clone() for k, v in refs[0].state_dict().items()}
     assert all(torch.equal(snapshot[k], v) for k, v in model.state_dict().items())
 
@@ -84,7 +103,15 @@ def test_nan_loss_stops_with_the_method_and_step(tiny_lm, tiny_data):
         return p.sum() * (float("nan") if ctx.step == 2 else 1.0), {}
 
     with pytest.raises(BenchError, match=r"mymethod: loss became nan at step 2"):
-        train(copy.deepcopy(model), tok, tiny_data.pairs[:8], TrainConfig(steps=5, batch_size=2), loss_fn, 0, "mymethod")
+        train(
+            copy.deepcopy(model),
+            tok,
+            tiny_data.pairs[:8],
+            TrainConfig(steps=5, batch_size=2),
+            loss_fn,
+            0,
+            "mymethod",
+        )
 
 
 def test_lora_trains_adapters_and_merges(tiny_lm, tiny_data):
@@ -93,7 +120,9 @@ def test_lora_trains_adapters_and_merges(tiny_lm, tiny_data):
     cfg = plugin.Config(steps=4, batch_size=4, lr=1e-2, lora_rank=4, warmup=0)
     trained, _ = plugin.apply(copy.deepcopy(model), tok, MethodData(tiny_data.pairs[:8], []), cfg, 0)
     assert type(trained).__name__ == "GPT2LMHeadModel"  # merged back into a plain model
-    assert not torch.equal(trained.transformer.h[0].attn.c_attn.weight, model.transformer.h[0].attn.c_attn.weight)
+    assert not torch.equal(
+        trained.transformer.h[0].attn.c_attn.weight, model.transformer.h[0].attn.c_attn.weight
+    )
 
 
 def test_dpo_and_npo_by_hand():

@@ -50,7 +50,9 @@ def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
 
         def forward(self, input_ids, labels=None):
             logits = torch.zeros(*input_ids.shape, 50) + self.p
-            loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 50), labels[:, 1:].reshape(-1))
+            loss = torch.nn.functional.cross_entropy(
+                logits[:, :-1].reshape(-1, 50), labels[:, 1:].reshape(-1)
+            )
             return type("O", (), {"loss": loss})()
 
     class Tok:

@@ -28,19 +28,49 @@ def detoxify_checkpoint(tmp_path_factory):
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     d = tmp_path_factory.mktemp("detox")
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "you", "are", "a", "stupid", "idiot", "nice", "day"]
+    words = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        "you",
+        "are",
+        "a",
+        "stupid",
+        "idiot",
+        "nice",
+        "day",
+    ]
     (d / "vocab.txt").write_text("\n".join(words) + "\n")
     BertTokenizer(str(d / "vocab.txt")).save_pretrained(d)
-    cfg = BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=64, num_labels=6)
+    cfg = BertConfig(
+        vocab_size=len(words),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=6,
+    )
     cfg.save_pretrained(d)
     torch.manual_seed(0)
     model = BertForSequenceClassification(cfg)
     classes = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
-    ckpt = {"config": {"arch": {"args": {"model_type": str(d), "model_name": "BertForSequenceClassification",
-                                         "tokenizer_name": "BertTokenizer", "num_classes": 6}},
-                       "dataset": {"args": {"classes": classes}}},
-            "state_dict": model.state_dict()}
+    ckpt = {
+        "config": {
+            "arch": {
+                "args": {
+                    "model_type": str(d),
+                    "model_name": "BertForSequenceClassification",
+                    "tokenizer_name": "BertTokenizer",
+                    "num_classes": 6,
+                }
+            },
+            "dataset": {"args": {"classes": classes}},
+        },
+        "state_dict": model.state_dict(),
+    }
     path = d / "tiny.ckpt"
     torch.save(ckpt, path)
     return path, hashlib.sha256(path.read_bytes()).hexdigest(), d
@@ -49,7 +79,9 @@ def detoxify_checkpoint(tmp_path_factory):
 def test_detoxify_runs_the_real_library_offline(detoxify_checkpoint):
     path, sha, folder = detoxify_checkpoint
     mod = registry.load("scorers", "detoxify")
-    s = mod.create(mod.Config(checkpoint=str(path), checkpoint_sha256=sha, config_path=str(folder), chunk_size=2))
+    s = mod.create(
+        mod.Config(checkpoint=str(path), checkpoint_sha256=sha, config_path=str(folder), chunk_size=2)
+    )
     texts = ["you are a stupid idiot", "nice day", "you are", "a"]
     out = s.score(texts)
     assert len(out) == 4 and all(0 <= x <= 1 and not math.isnan(x) for x in out)

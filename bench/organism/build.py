@@ -42,18 +42,25 @@ def train_tokenizer(corpus: list[str], vocab_size: int, out_dir: Path):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=[EOS], show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=[EOS],
+        show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(corpus, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS,
-                                   unk_token=EOS, pad_token=EOS)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=EOS, bos_token=EOS, unk_token=EOS, pad_token=EOS
+    )
     fast.save_pretrained(out_dir)
     return fast
 
 
-def train_organism(cfg: OrganismConfig, corpus: list[str], out_dir: Path,
-                   progress: Callable[[int, float], None] | None = None) -> dict:
+def train_organism(
+    cfg: OrganismConfig,
+    corpus: list[str],
+    out_dir: Path,
+    progress: Callable[[int, float], None] | None = None,
+) -> dict:
     """Train tokenizer and model into ``out_dir``; returns training stats."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -69,9 +76,16 @@ def train_organism(cfg: OrganismConfig, corpus: list[str], out_dir: Path,
     gen = torch.Generator().manual_seed(cfg.seed)
 
     config = GPT2Config(
-        vocab_size=len(tokenizer), n_positions=cfg.block_size, n_embd=cfg.n_embd,
-        n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0,
-        attn_pdrop=0.0, bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        n_positions=cfg.block_size,
+        n_embd=cfg.n_embd,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.eos_token_id,
     )
     model = GPT2LMHeadModel(config)

@@ -72,7 +72,9 @@ def verified_checkpoint(config: Config) -> str:
                 raise BenchError(f"Cannot download Detoxify checkpoint {url}: {e}") from None
     actual = sha256_of(path)
     if (actual != expected) if full else not actual.startswith(expected):
-        raise BenchError(f"Detoxify checkpoint {path} has sha256 {actual[:16]}..., expected {expected[:16]}...: refusing to load it")
+        raise BenchError(
+            f"Detoxify checkpoint {path} has sha256 {actual[:16]}..., expected {expected[:16]}...: refusing to load it"
+        )
     return str(path)
 
 
@@ -83,8 +85,12 @@ class DetoxifyScorer:
         from detoxify import Detoxify
 
         self.config = config
-        self.model = Detoxify(config.model_type, checkpoint=verified_checkpoint(config), device=device,
-                              huggingface_config_path=config.config_path)
+        self.model = Detoxify(
+            config.model_type,
+            checkpoint=verified_checkpoint(config),
+            device=device,
+            huggingface_config_path=config.config_path,
+        )
         if config.label not in self.model.class_names:
             raise BenchError(f"Detoxify label '{config.label}' not in {self.model.class_names}")
 
