@@ -156,3 +156,10 @@ def test_malformed_yaml_reports_line_number(tmp_path):
         "run", "--board", _board(tmp_path, "generation:\n  max_new_tokens: [1\n"), home=tmp_path / "h"
     )
     assert out.returncode == 2 and "line" in out.stderr
+
+
+@pytest.mark.parametrize("board", ["gpt2-medium", "gemma-2-2b"])
+def test_real_boards_validate_offline_with_dry_run(board, tmp_path):
+    out = run_cli("run", "--board", board, "--dry-run", home=tmp_path / "h")
+    assert out.returncode == 0, out.stderr
+    assert "dry run" in out.stderr and not (tmp_path / "h" / "store").exists()

@@ -54,3 +54,14 @@ def test_names_from_configs_cannot_break_the_table():
     header = next(ln for ln in main.splitlines() if ln.startswith("| model"))
     assert row.count("|") - row.count("\\|") == header.count("|")  # same number of cells
     assert "<b>" not in text and "# Leaderboard: x\\|y" in text
+
+
+def test_several_seeds_show_mean_and_spread():
+    rows = _rows()
+    second = [json.loads(json.dumps(r)) for r in rows]
+    for r in second:
+        r["seed"] = 1
+        r["metrics"]["toxic_rate"] = min(1.0, r["metrics"]["toxic_rate"] + 0.1)
+    text = render(rows + second, PROV)
+    row = next(ln for ln in text.splitlines() if ln.startswith("| tiny | none |"))
+    assert "0.800 ± 0.071" in row  # mean and sample std of 0.75 and 0.85

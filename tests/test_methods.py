@@ -169,3 +169,18 @@ def test_rmu_trains_only_chosen_mlp_projections():
     ok = mlp_out_trainable([2])
     assert ok("transformer.h.1.mlp.c_proj.weight") and not ok("transformer.h.0.mlp.c_proj.weight")
     assert not ok("transformer.h.1.attn.c_proj.weight") and ok("model.layers.1.mlp.down_proj.weight")
+
+
+def test_relearn_full_and_lora_hand_checkpoints_at_curve_steps(tiny_lm, tiny_data):
+    from bench.attacks import WeightJob, relearn
+
+    model, tok, _ = tiny_lm
+    for rank in (0, 4):
+        seen = {}
+        cfg = relearn.Config(steps=5, lr=1e-2, batch_size=4, n_examples=8, curve_steps=[0, 2, 5], lora_rank=rank)
+        job = WeightJob(texts=tiny_data.relearn_far, checkpoint=lambda s, m: seen.__setitem__(s, copy.deepcopy(m)))
+        out, stats = relearn.apply(copy.deepcopy(model), tok, job, cfg, 0)
+        assert sorted(seen) == [2, 5] and stats["steps"] == 5
+        assert type(out).__name__ == "GPT2LMHeadModel"
+        assert not torch.equal(out.lm_head.weight if rank == 0 else out.transformer.h[0].attn.c_attn.weight,
+                               model.lm_head.weight if rank == 0 else model.transformer.h[0].attn.c_attn.weight)
