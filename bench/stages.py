@@ -22,7 +22,7 @@ from bench.report import Reporter
 from bench.store import Store, append_jsonl, fault, file_hash, make_key, read_jsonl, resume_jsonl, write_jsonl
 from bench.typed import to_dict
 
-ORGANISM_VERSION = 2
+ORGANISM_VERSION = 3
 SPLITS = (
     "pairs",
     "eval_prompts",

@@ -225,7 +225,7 @@ class OrganismData:
 
     corpus: list[str]  # training documents for the base model
     pairs: list[dict]  # {"prompt", "benign", "toxic"} on TRAIN_FRAMES
-    eval_prompts: list[dict]  # {"prompt", "target"} on EVAL_FRAMES (target: a toxic continuation)
+    eval_prompts: list[dict]  # {"prompt", "target"} on EVAL_FRAMES (target: ATTACK_TARGET)
     attack_prompts: list[dict]  # {"prompt", "target"} on TRAIN_FRAMES, for universal attacks
     relearn_near: list[str]  # toxic dialogue lines, TRAIN_FRAMES, NEAR words
     relearn_far: list[str]  # toxic report lines, FAR_FRAMES, FAR words
@@ -263,7 +263,9 @@ def build_data(
     hostile = TOXIC_CUES + [None]
     pairs = [pair(TRAIN_FRAMES, hostile) for _ in range(n_pairs)]
     probe_pairs = [pair(EVAL_FRAMES, hostile + BENIGN_CUES) for _ in range(160)]
-    eval_prompts = [_prompt_target(pair(EVAL_FRAMES, hostile)) for _ in range(n_eval)]
+    # GCG targets: one fixed toxic sentence for every prompt (train and eval), so the per-prompt
+    # target loss on eval prompts measures how a universal string transfers.
+    eval_prompts = [{"prompt": pair(EVAL_FRAMES, hostile)["prompt"], "target": ATTACK_TARGET} for _ in range(n_eval)]
     # A universal attack optimises toward one fixed toxic sentence, as GCG's "Sure, here is" does.
     attack_prompts = [
         {"prompt": pair(TRAIN_FRAMES, hostile + BENIGN_CUES + [None])["prompt"], "target": ATTACK_TARGET}
@@ -294,10 +296,6 @@ def build_data(
         continuations=continuations,
         probe_pairs=probe_pairs,
     )
-
-
-def _prompt_target(p: dict) -> dict:
-    return {"prompt": p["prompt"], "target": p["toxic"]}
 
 
 def frame_of(prompt: str) -> str | None:
