@@ -107,7 +107,7 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
     stamp = manifest.get("run", "")[:15]
     prov = {
         "board": name,
-        "description": board_cfg.get("description", ""),
+        "description": " ".join(str(board_cfg.get("description", "")).split()),
         "board file": f"{path.name} (sha256 {file_hash(path)[:16]})",
         "scorer": f"{scorer.get('name', '?')} {json.dumps(scorer.get('config', {}), sort_keys=True)}",
         "prompts": f"{', '.join(map(str, n_prompts))} evaluation prompts",

@@ -11,7 +11,8 @@ import re
 import subprocess
 from pathlib import Path
 
-SECRET_KEY = re.compile(r"(token|secret|password|api[_-]?key|auth)", re.I)
+# keys that name one credential ("hf_token", "api_key"), not counts like "max_new_tokens"
+SECRET_KEY = re.compile(r"(^|[_-])(token|secret|password|passwd|api[_-]?key|credentials?)$|^auth", re.I)
 SECRET_VALUE = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{20,})\b")
 PACKAGES = (
     "torch",

@@ -17,14 +17,18 @@ def _jsonl(path, rows):
 
 
 def test_pairs_accept_lee_et_al_and_plain_keys(tmp_path):
-    lee = _jsonl(tmp_path / "lee.jsonl", [{"prompt_text": "p", "unpert_gen_text": " b", "pert_gen_text": " t"}])
+    lee = _jsonl(
+        tmp_path / "lee.jsonl", [{"prompt_text": "p", "unpert_gen_text": " b", "pert_gen_text": " t"}]
+    )
     plain = _jsonl(tmp_path / "plain.jsonl", [{"prompt": "p", "benign": " b", "toxic": " t"}])
     assert data.load_pairs(lee) == data.load_pairs(plain) == [{"prompt": "p", "benign": " b", "toxic": " t"}]
 
 
 def test_rtp_style_prompts_and_limits(tmp_path):
-    rtp = _jsonl(tmp_path / "rtp.jsonl", [{"prompt": {"text": f"prompt {i}", "toxicity": 0.9}, "challenging": True}
-                                          for i in range(5)])
+    rtp = _jsonl(
+        tmp_path / "rtp.jsonl",
+        [{"prompt": {"text": f"prompt {i}", "toxicity": 0.9}, "challenging": True} for i in range(5)],
+    )
     rows = data.load_eval_prompts(rtp, limit=3)
     assert [r["prompt"] for r in rows] == ["prompt 0", "prompt 1", "prompt 2"]
     with_target = _jsonl(tmp_path / "t.jsonl", [{"prompt": "a", "target": " b"}])
@@ -49,9 +53,16 @@ def test_a_board_on_local_files_and_a_local_model(organism_dir, tmp_path):
 
     model_dir, _ = organism_dir
     d = build_data(0, n_dialogue=200, n_reports=20)
-    pairs = _jsonl(tmp_path / "pairs.jsonl", [{"prompt_text": p["prompt"], "unpert_gen_text": p["benign"],
-                                              "pert_gen_text": p["toxic"]} for p in d.pairs[:40]])
-    prompts = _jsonl(tmp_path / "prompts.jsonl", [{"prompt": {"text": p["prompt"]}} for p in d.eval_prompts[:20]])
+    pairs = _jsonl(
+        tmp_path / "pairs.jsonl",
+        [
+            {"prompt_text": p["prompt"], "unpert_gen_text": p["benign"], "pert_gen_text": p["toxic"]}
+            for p in d.pairs[:40]
+        ],
+    )
+    prompts = _jsonl(
+        tmp_path / "prompts.jsonl", [{"prompt": {"text": p["prompt"]}} for p in d.eval_prompts[:20]]
+    )
     texts = tmp_path / "benign.txt"
     texts.write_text("\n".join(d.benign_text[:30]))
     board = tmp_path / "board.yaml"
@@ -65,5 +76,11 @@ methods: {{dpo: {{steps: 3}}}}
     home = tmp_path / "home"
     out = run_cli("run", "--board", str(board), "--method", "dpo", "--attacks", "", home=home)
     assert out.returncode == 0, out.stderr[-2000:]
-    rows = [json.loads(line) for line in next((home / "runs").iterdir()).joinpath("results.jsonl").read_text().splitlines()]
-    assert {(r["model"], r["method"]) for r in rows} == {("local-organism", "none"), ("local-organism", "dpo")}
+    rows = [
+        json.loads(line)
+        for line in next((home / "runs").iterdir()).joinpath("results.jsonl").read_text().splitlines()
+    ]
+    assert {(r["model"], r["method"]) for r in rows} == {
+        ("local-organism", "none"),
+        ("local-organism", "dpo"),
+    }

@@ -102,6 +102,14 @@ def test_secrets_never_reach_the_store(small_home):
         "hub_token": "***",
         "description": "x *** y",
     }
+    kept = {"max_new_tokens": 20, "n_tokens": 5, "prompt_max_tokens": 32, "api_key": "k", "password": "p"}
+    assert masked(kept) == {
+        "max_new_tokens": 20,
+        "n_tokens": 5,
+        "prompt_max_tokens": 32,
+        "api_key": "***",
+        "password": "***",
+    }
 
 
 def test_same_command_from_an_empty_store_gives_identical_results(small_home, tmp_path):

@@ -177,10 +177,16 @@ def test_relearn_full_and_lora_hand_checkpoints_at_curve_steps(tiny_lm, tiny_dat
     model, tok, _ = tiny_lm
     for rank in (0, 4):
         seen = {}
-        cfg = relearn.Config(steps=5, lr=1e-2, batch_size=4, n_examples=8, curve_steps=[0, 2, 5], lora_rank=rank)
-        job = WeightJob(texts=tiny_data.relearn_far, checkpoint=lambda s, m: seen.__setitem__(s, copy.deepcopy(m)))
+        cfg = relearn.Config(
+            steps=5, lr=1e-2, batch_size=4, n_examples=8, curve_steps=[0, 2, 5], lora_rank=rank
+        )
+        job = WeightJob(
+            texts=tiny_data.relearn_far, checkpoint=lambda s, m: seen.__setitem__(s, copy.deepcopy(m))
+        )
         out, stats = relearn.apply(copy.deepcopy(model), tok, job, cfg, 0)
         assert sorted(seen) == [2, 5] and stats["steps"] == 5
         assert type(out).__name__ == "GPT2LMHeadModel"
-        assert not torch.equal(out.lm_head.weight if rank == 0 else out.transformer.h[0].attn.c_attn.weight,
-                               model.lm_head.weight if rank == 0 else model.transformer.h[0].attn.c_attn.weight)
+        assert not torch.equal(
+            out.lm_head.weight if rank == 0 else out.transformer.h[0].attn.c_attn.weight,
+            model.lm_head.weight if rank == 0 else model.transformer.h[0].attn.c_attn.weight,
+        )

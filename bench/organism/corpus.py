@@ -265,7 +265,9 @@ def build_data(
     probe_pairs = [pair(EVAL_FRAMES, hostile + BENIGN_CUES) for _ in range(160)]
     # GCG targets: one fixed toxic sentence for every prompt (train and eval), so the per-prompt
     # target loss on eval prompts measures how a universal string transfers.
-    eval_prompts = [{"prompt": pair(EVAL_FRAMES, hostile)["prompt"], "target": ATTACK_TARGET} for _ in range(n_eval)]
+    eval_prompts = [
+        {"prompt": pair(EVAL_FRAMES, hostile)["prompt"], "target": ATTACK_TARGET} for _ in range(n_eval)
+    ]
     # A universal attack optimises toward one fixed toxic sentence, as GCG's "Sure, here is" does.
     attack_prompts = [
         {"prompt": pair(TRAIN_FRAMES, hostile + BENIGN_CUES + [None])["prompt"], "target": ATTACK_TARGET}
