@@ -181,7 +181,8 @@ def test_relearn_full_and_lora_hand_checkpoints_at_curve_steps(tiny_lm, tiny_dat
             steps=5, lr=1e-2, batch_size=4, n_examples=8, curve_steps=[0, 2, 5], lora_rank=rank
         )
         job = WeightJob(
-            texts=tiny_data.relearn_far, checkpoint=lambda s, m, seen=seen: seen.__setitem__(s, copy.deepcopy(m))
+            texts=tiny_data.relearn_far,
+            checkpoint=lambda s, m, seen=seen: seen.__setitem__(s, copy.deepcopy(m)),
         )
         out, stats = relearn.apply(copy.deepcopy(model), tok, job, cfg, 0)
         assert sorted(seen) == [2, 5] and stats["steps"] == 5
