@@ -37,6 +37,17 @@ def dpo(
     return -F.logsigmoid(beta * ((pol_pos - ref_pos) - (pol_neg - ref_neg)))
 
 
+def pair_dpo(pol: dict, ref: dict, beta: float) -> torch.Tensor:
+    """Mean DPO loss of a batch from :func:`run` outputs of the policy and the reference."""
+    return dpo(
+        pol["benign"]["seq_logp"],
+        pol["toxic"]["seq_logp"],
+        ref["benign"]["seq_logp"],
+        ref["toxic"]["seq_logp"],
+        beta,
+    ).mean()
+
+
 def npo(pol_neg: torch.Tensor, ref_neg: torch.Tensor, beta: float) -> torch.Tensor:
     """``-(2/β) log σ(-β (π- - ref-))`` per example; arguments (B,) summed log-probs."""
     return -(2.0 / beta) * F.logsigmoid(-beta * (pol_neg - ref_neg))

@@ -32,13 +32,7 @@ def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
         enc = losses.encode_sides(tokenizer, batch, ("benign", "toxic"), config.max_length)
         pol = losses.run(model, enc)
         ref_fw = losses.run(ref, enc, no_grad=True)
-        pref = losses.dpo(
-            pol["benign"]["seq_logp"],
-            pol["toxic"]["seq_logp"],
-            ref_fw["benign"]["seq_logp"],
-            ref_fw["toxic"]["seq_logp"],
-            config.beta,
-        ).mean()
+        pref = losses.pair_dpo(pol, ref_fw, config.beta)
         loss = pref
         logs = {"pref": pref.item(), "n_tokens": losses.n_tokens(enc)}
         if config.kl_weight:

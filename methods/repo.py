@@ -113,15 +113,8 @@ def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
         need_ref_hidden = config.erase == "match"
         ref_fw = losses.run(ref, enc, hidden=need_ref_hidden, no_grad=True)
         logs = {"n_tokens": losses.n_tokens(enc)}
-        loss = torch.zeros((), device=device)
         if config.pref == "dpo":
-            pref = losses.dpo(
-                pol["benign"]["seq_logp"],
-                pol["toxic"]["seq_logp"],
-                ref_fw["benign"]["seq_logp"],
-                ref_fw["toxic"]["seq_logp"],
-                config.beta,
-            ).mean()
+            pref = losses.pair_dpo(pol, ref_fw, config.beta)
         elif config.pref == "npo":
             pref = losses.npo(pol["toxic"]["seq_logp"], ref_fw["toxic"]["seq_logp"], config.beta).mean()
         else:
