@@ -44,6 +44,7 @@ class Config:
     filter_ids: bool = True  # drop candidates whose decode->encode round trip changes them
     use_prefix_cache: bool = True  # cache the KV of the fixed text before the string
     position: str = "suffix"  # suffix: prompt + string (reference); prefix: string + prompt
+    target: str = "data"  # data: each prompt's target field (pairs' toxic side); base: base model's own continuation
     mode: str = "universal"  # universal | per_prompt
     n_train_prompts: int = 8  # universal: training prompts optimised on at once
     max_prompts: int = 0  # per_prompt: attack at most this many eval prompts (0: all)
@@ -55,6 +56,8 @@ class Config:
         for name in ("num_steps", "search_width", "topk", "n_replace", "early_stop_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.target not in ("data", "base"):
+            raise ValueError(f"target must be data or base, not {self.target!r}")
         if self.position not in ("suffix", "prefix"):
             raise ValueError(f"position must be suffix or prefix, not {self.position!r}")
         if self.mode not in ("universal", "per_prompt"):

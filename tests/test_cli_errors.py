@@ -121,6 +121,7 @@ CASES = {
         lambda t: ["run", "--method", "repo", "--set", "methods.repo.erase=nope"],
         "erase must be",
     ),
+    "bad gcg target": (lambda t: ["run", "--set", "attacks.gcg.target=nope"], "target must be"),
     "unknown scorer": (
         lambda t: ["run", "--board", _board(t, "scorer: {name: perspective}\n")],
         "Unknown scorer",

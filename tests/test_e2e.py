@@ -254,3 +254,16 @@ def test_out_of_tree_plugin_via_entry_points(small_home, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     _, rows = results(fresh)
     assert {r["method"] for r in rows} == {"none", "unlikely"}
+
+
+def test_gcg_targets_from_the_base_models_own_continuations(small_home):
+    home, _ = small_home
+    out = run_cli(*GRID, "--set", "attacks.gcg.target=base", home=home)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run, rows = results(home)
+    computed = [s for s in json.loads((run / "manifest.json").read_text())["stages"] if not s["cached"]]
+    assert computed and all("gcg" in s["label"] for s in computed)
+    first = {(r["method"], r["attack"]): r for r in _first_run_rows(home)}
+    for r in rows:
+        if r["attack"] == "gcg":
+            assert r["keys"]["attack"] != first[(r["method"], "gcg")]["keys"]["attack"]
