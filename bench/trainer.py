@@ -56,7 +56,6 @@ class Ctx:
 
     step: int
     total: int
-    state: dict = field(default_factory=dict)  # per-run scratch space of the method
 
     @property
     def progress(self) -> float:
