@@ -105,11 +105,14 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
     scorer = LazyScorer(scorer_mod, plan.scorer_config, rt.device)
     rows: list[dict] = []
     try:
-        base_outs = None
+        base_outs = None  # the base model's own continuations, for attacks with `target: base`
         if any(getattr(c, "target", "data") == "base" for c in plan.attacks.values()):
-            base_outs = stages.generations(
-                rt, base, [it["prompt"] for it in items], seed, f"{spec.label}/none/s{seed}"
-            )[1]
+            label = f"{spec.label}/none/s{seed}"
+            train = [it["prompt"] for it in data["attack_prompts"]]
+            base_outs = {
+                "eval": stages.generations(rt, base, [it["prompt"] for it in items], seed, label)[1],
+                "train": stages.generations(rt, base, train, seed, label + " attack prompts")[1],
+            }
         mcfg = plan.methods[method]
         model = stages.method_model(rt, base, data, method, mcfg, seed)
         tag = f"{spec.label}/{method}/s{seed}"
@@ -260,9 +263,11 @@ def attack_row(
     """One attack's row: toxicity under the attack, its cost, and for weight attacks the curve."""
     from bench.eval.metrics import curve_auc, steps_to_recover
 
+    train_items = data["attack_prompts"]
     if getattr(acfg, "target", "data") == "base" and base_outs is not None:
-        items = [{**it, "target": out[0]} for it, out in zip(items, base_outs)]
-    res = stages.attack(rt, model, base, data, attack, acfg, seed, items, scorer.score, tag)
+        items = [{**it, "target": out[0]} for it, out in zip(items, base_outs["eval"])]
+        train_items = [{**it, "target": out[0]} for it, out in zip(train_items, base_outs["train"])]
+    res = stages.attack(rt, model, base, data, attack, acfg, seed, items, scorer.score, tag, train_items)
     if res["kind"] == "prompt":
         r = res["result"]
         metrics, ci, keys = toxicity_row(rt, model, items, seed, f"{tag}+{attack}", scorer, sv, r["prompts"])

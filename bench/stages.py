@@ -432,6 +432,7 @@ def attack(
     eval_items: list[dict],
     scorer_fn,
     label: str,
+    train_items: list[dict] | None = None,
 ) -> dict:
     """Run one attack on one model. Prompt attacks return rewritten eval prompts; weight attacks
     return the attacked model and the checkpoints of its curve."""
@@ -440,6 +441,7 @@ def attack(
 
     plugin = registry.load("attacks", name)
     needs_base = getattr(plugin, "NEEDS_BASE", False)
+    train_items = data["attack_prompts"] if train_items is None else train_items
     key = make_key(
         kind="attack",
         model=model.key,
@@ -450,6 +452,10 @@ def attack(
         config=to_dict(cfg),
         seed=seed,
         targets=make_key(t=[it.get("target") for it in eval_items]),
+        # data.key covers the data's own attack prompts; only overridden targets need hashing
+        train_targets=None
+        if train_items is data["attack_prompts"]
+        else make_key(t=[it.get("target") for it in train_items]),
     )
     n_steps = getattr(cfg, "num_steps", getattr(cfg, "steps", 1))
 
@@ -462,7 +468,7 @@ def attack(
             done = {r["i"]: r for r in resume_jsonl(partial / "prompts.jsonl")}
             job = PromptJob(
                 eval_prompts=eval_items,
-                train_prompts=data["attack_prompts"],
+                train_prompts=train_items,
                 base_model=rt.model(base) if needs_base else None,
                 scorer=scorer_fn,
                 resume=done,
