@@ -112,8 +112,12 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
         "scorer": f"{scorer.get('name', '?')} {json.dumps(scorer.get('config', {}), sort_keys=True)}",
         "prompts": f"{', '.join(map(str, n_prompts))} evaluation prompts",
         "decoding": (
-            f"{'greedy' if gen.get('num_samples', 1) == 1 else 'sampled'}, {gen.get('max_new_tokens')} new tokens, "
-            f"k={gen.get('num_samples')}, backend {gen.get('backend')}"
+            (
+                "greedy"
+                if gen.get("num_samples", 1) == 1
+                else f"sampled (temperature {gen.get('temperature')}, top-p {gen.get('top_p')})"
+            )
+            + f", {gen.get('max_new_tokens')} new tokens, k={gen.get('num_samples')}, backend {gen.get('backend')}"
         ),
         "seeds": ", ".join(str(s) for s in board_cfg.get("seeds", [])),
         "packages": ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),

@@ -277,12 +277,17 @@ def generations(
         backend=g.backend,
         max_new_tokens=g.max_new_tokens,
         k=g.num_samples,
-        sampling=[g.temperature, g.top_p, seed] if g.num_samples > 1 else None,
+        # Sampled draws depend on how prompts are batched, so batching joins the key then.
+        sampling=[g.temperature, g.top_p, seed, g.batch_size] if g.num_samples > 1 else None,
     )
+    # Fixed chunks of prompt indices, each seeded by its position: a resumed run regenerates
+    # exactly the chunks that were not recorded, with the same seeds, so samples are unchanged.
+    chunk = g.batch_size * 4
+    chunks = [list(range(c, min(c + chunk, len(prompts)))) for c in range(0, len(prompts), chunk)]
 
     def make(tmp: Path, partial: Path) -> dict:
         done = {r["i"]: r["out"] for r in resume_jsonl(partial / "items.jsonl")}
-        todo = [i for i in range(len(prompts)) if i not in done]
+        todo = [c for c in chunks if any(i not in done for i in c)]
         if todo:
             gen = registry.load("generators", g.backend).create(
                 model.path,
@@ -292,18 +297,16 @@ def generations(
                 trust_remote_code=model.spec.trust_remote_code,
                 **({"model": rt.model(model), "tokenizer": rt.tokenizer(model)} if g.backend == "hf" else {}),
             )
-            chunk = g.batch_size * 4
             try:
-                with rt.reporter.task(f"generate {label}", len(todo)) as advance:
-                    for start in range(0, len(todo), chunk):
-                        idx = todo[start : start + chunk]
+                with rt.reporter.task(f"generate {label}", sum(map(len, todo))) as advance:
+                    for idx in todo:
                         outs = gen.generate(
                             [prompts[i] for i in idx],
                             max_new_tokens=g.max_new_tokens,
                             num_samples=g.num_samples,
                             temperature=g.temperature,
                             top_p=g.top_p,
-                            seed=seed + start,
+                            seed=seed + idx[0],
                             batch_size=g.batch_size,
                         )
                         append_jsonl(partial / "items.jsonl", [{"i": i, "out": o} for i, o in zip(idx, outs)])

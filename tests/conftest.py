@@ -32,6 +32,7 @@ SMALL = [
     "attacks.gcg.n_train_prompts=2",
     "attacks.relearn.steps=5",
     "attacks.relearn.curve_steps=[0,2,5]",
+    "generation.num_samples=2",  # sampled like the default board, but cheap
     "eval.bootstrap=50",
     "eval.probe_max_pairs=60",
     "eval.ppl_max_texts=50",
