@@ -44,7 +44,7 @@ class Config:
     filter_ids: bool = True  # drop candidates whose decode->encode round trip changes them
     use_prefix_cache: bool = True  # cache the KV of the fixed text before the string
     position: str = "suffix"  # suffix: prompt + string (reference); prefix: string + prompt
-    target: str = "data"  # data: each prompt's target field (pairs' toxic side); base: base model's own continuation
+    target: str = "data"  # data: each prompt's target (pairs' toxic side); base: base model's continuation
     mode: str = "universal"  # universal | per_prompt
     n_train_prompts: int = 8  # universal: training prompts optimised on at once
     max_prompts: int = 0  # per_prompt: attack at most this many eval prompts (0: all)
