@@ -47,10 +47,18 @@ def test_vllm_greedy_agrees_with_hf(organism_dir):
     hf = generate(model, tok, prompts, max_new_tokens=20)
     mod = registry.load("generators", "vllm")
     gen = mod.create(model_dir, mod.Config())
+    sample = dict(max_new_tokens=8, num_samples=3, temperature=1.0, top_p=0.9)
     try:
         vl = gen.generate(prompts, max_new_tokens=20)
+        # sampled: seeded, and each prompt's samples independent of the other prompts in the call
+        first = gen.generate(prompts[:4], seed=5, **sample)
+        again = gen.generate(prompts[:4], seed=5, **sample)
+        alone = gen.generate(prompts[:1], seed=5, **sample)
+        other = gen.generate(prompts[:4], seed=6, **sample)
     finally:
         gen.close()
     agree = sum(a == b for a, b in zip(hf, vl)) / len(prompts)
     print(f"vLLM/HF greedy agreement on {len(prompts)} organism prompts: {agree:.3f}")
     assert agree >= 0.95, [(a, b) for a, b in zip(hf, vl) if a != b][:3]
+    assert first == again and alone[0] == first[0] and other != first
+    assert all(len(o) == 3 for o in first)

@@ -57,7 +57,11 @@ def _child(conn, model_dir: str, cfg: dict, dtype: str, trust_remote_code: bool)
         if k == 1:
             params = SamplingParams(n=1, temperature=0.0, max_tokens=max_new)
         else:
-            params = SamplingParams(n=k, temperature=temperature, top_p=top_p, max_tokens=max_new, seed=seed)
+            # one seed per prompt: its samples do not depend on the other prompts of the call
+            params = [
+                SamplingParams(n=k, temperature=temperature, top_p=top_p, max_tokens=max_new, seed=seed + i)
+                for i in range(len(prompts))
+            ]
         try:
             outs = llm.generate(prompts, params, use_tqdm=False)
             conn.send(("ok", [[c.text for c in o.outputs] for o in outs]))
