@@ -174,7 +174,8 @@ def _detail_tables(grid, order, attacks) -> list[str]:
 
 
 def figures(rows: list[dict], out_dir: Path) -> list[str]:
-    """Relearning curves and probe accuracy by layer as PNGs in ``out_dir``; returns file names."""
+    """Relearning curves, toxic rate by attack and probe accuracy by layer as PNGs in ``out_dir``;
+    returns file names."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -207,6 +208,35 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
         fig.savefig(out_dir / "relearn_curves.png", dpi=110, metadata={"Software": None})
         plt.close(fig)
         made.append("relearn_curves.png")
+    rates = {k: r for k, r in first.items() if r["metrics"].get("toxic_rate") is not None}
+    if rates:
+        cols = sorted({k[:2] for k in rates})  # (model, method)
+        attacks = ["none"] + sorted({k[2] for k in rates} - {"none"})
+        multi = len({c[0] for c in cols}) > 1
+        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(cols) * len(attacks) / 2), 4))
+        width = 0.8 / len(attacks)
+        for j, attack in enumerate(attacks):
+            xs, ys, lo, hi = [], [], [], []
+            for i, col in enumerate(cols):
+                r = rates.get((*col, attack))
+                if r is None:
+                    continue
+                y = r["metrics"]["toxic_rate"]
+                ci = (r.get("ci95") or {}).get("toxic_rate") or [y, y]
+                xs.append(i - 0.4 + width * (j + 0.5))
+                ys.append(y)
+                lo.append(max(0.0, y - ci[0]))
+                hi.append(max(0.0, ci[1] - y))
+            ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label="no attack" if attack == "none" else attack)
+        ax.set_xticks(range(len(cols)), [f"{m}/{n}" if multi else n for m, n in cols], fontsize=8)
+        ax.set(
+            ylabel="toxic rate", ylim=(0, 1.02), title="Toxic rate by method and attack (95% CI, first seed)"
+        )
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / "attack_rates.png", dpi=110, metadata={"Software": None})
+        plt.close(fig)
+        made.append("attack_rates.png")
     probes = {
         k: r["metrics"]["probe_acc"]
         for k, r in first.items()
