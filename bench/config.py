@@ -65,6 +65,8 @@ class GenerationSpec:
         for name in ("max_new_tokens", "num_samples", "batch_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"generation.{name} must be positive")
+        if self.temperature <= 0 or not 0 < self.top_p <= 1:
+            raise ValueError("generation.temperature must be positive and generation.top_p in (0, 1]")
 
 
 @dataclass

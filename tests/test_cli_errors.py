@@ -99,6 +99,10 @@ CASES = {
         "must be positive",
     ),
     "zero gcg steps": (lambda t: ["run", "--set", "attacks.gcg.num_steps=0"], "must be positive"),
+    "zero temperature": (
+        lambda t: ["run", "--set", "generation.temperature=0"],
+        "temperature must be positive",
+    ),
     "zero relearn examples": (lambda t: ["run", "--set", "attacks.relearn.n_examples=0"], "must be positive"),
     "seeds zero": (lambda t: ["run", "--seeds", "0"], "positive"),
     "unknown model path": (
