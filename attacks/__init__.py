@@ -7,7 +7,9 @@ An attack module has ``Config``, ``VERSION``, ``KIND`` and ``apply``:
   :class:`bench.attacks.PromptJob`.
 * ``KIND = "weights"``: ``apply(model, tokenizer, job, config, seed, progress=None) -> (model, info)``
   changes the weights (e.g. fine-tuning); ``job.checkpoint(step, model)`` lets the pipeline
-  measure the model along the way (a relearning curve).
+  measure the model along the way (a relearning curve). An attack whose checkpoints are not
+  training steps (a sweep of strengths, a control) returns ``info["points"]``: one
+  ``{"step", ...}`` dict per checkpoint saying what it is.
 """
 
 from __future__ import annotations
@@ -29,5 +31,8 @@ class PromptJob:
 
 @dataclass
 class WeightJob:
-    texts: list[str]  # the attacker's fine-tuning data
+    texts: list[str]  # the attacker's toxic fine-tuning data
     checkpoint: Callable[[int, Any], None] | None = None  # called at each curve step
+    benign_texts: list[str] = field(default_factory=list)  # benign/retain texts (prompt + benign)
+    pairs: list[dict] = field(default_factory=list)  # {"prompt", "benign", "toxic"}: for directions
+    base_model: Any = None  # the model the attacked one descends from (NEEDS_BASE attacks)

@@ -7,6 +7,10 @@ pipeline at each step of ``curve_steps`` so the result is a curve, not one numbe
 Deeb & Roger 2024 (6 epochs, lr 1e-7..5e-6). On the organism, the default data are the *far*
 relearning set: other frames and other toxic words than the pairs and the eval prompts, so a
 rise of eval toxicity means a latent capability came back, not re-memorised strings.
+
+``data: benign`` fine-tunes on benign continuations only (prompt + benign side of the pairs):
+the REPO paper's "relearning on retain samples". Toxicity that returns then was hidden, not
+taught; ``relearn_benign`` is that setting under its own name.
 """
 
 from __future__ import annotations
@@ -29,17 +33,21 @@ class Config(TrainConfig):
     curve_steps: list[int] = field(
         default_factory=lambda: [0, 2, 5, 10, 20, 50]
     )  # where toxicity is measured
+    data: str = "toxic"  # "toxic": the relearning set; "benign": benign continuations of the pairs
 
     def __post_init__(self):
         super().__post_init__()
         if self.n_examples <= 0:
             raise ValueError("n_examples must be positive")
+        if self.data not in ("toxic", "benign"):
+            raise ValueError(f"data must be 'toxic' or 'benign', not {self.data!r}")
         if any(s < 0 or s > self.steps for s in self.curve_steps):
             raise ValueError(f"curve_steps must lie in [0, steps={self.steps}]")
 
 
 def apply(model, tokenizer, job, config: Config, seed: int, progress=None):
-    examples = [{"prompt": "", "text": t} for t in job.texts[: config.n_examples]]
+    texts = job.texts if config.data == "toxic" else job.benign_texts
+    examples = [{"prompt": "", "text": t} for t in texts[: config.n_examples]]
     marks = sorted(set(config.curve_steps) - {0})
 
     def loss_fn(model, ref, batch, ctx):

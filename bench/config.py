@@ -23,6 +23,9 @@ class ModelSpec:
     dtype: str = "float32"  # float32 | bfloat16 | float16
     trust_remote_code: bool = False  # only when the user asks for it
     organism: dict[str, Any] = field(default_factory=dict)  # OrganismConfig overrides
+    # The never-toxic reference: a local folder or hub id of the same family trained without the
+    # toxic data (e.g. a filtered-pretraining checkpoint). The organism builds its own.
+    oracle: str | None = None
 
     def __post_init__(self):
         if self.dtype not in ("float32", "bfloat16", "float16"):

@@ -43,6 +43,13 @@ def describe(plan: Plan, reporter: Reporter) -> None:
             for method, cfg in plan.methods.items():
                 key = stages.method_key(base, data_key, method, cfg, seed)
                 ready = base_ready if method == "none" else store.has("method", key)
+                if method == "oracle":
+                    if spec.name != "organism" and not spec.oracle:
+                        table.add_row(
+                            spec.label, method, str(seed), "–", "[yellow]no oracle: row skipped[/yellow]"
+                        )
+                        continue
+                    ready = store.has("organism", key) if spec.name == "organism" else True
                 table.add_row(
                     spec.label,
                     method,

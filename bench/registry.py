@@ -25,6 +25,18 @@ METHODS = {
     "npo": ("bench.methods.npo", "negative preference optimisation on toxic continuations (Zhang 2024)"),
     "rmu": ("bench.methods.rmu", "representation misdirection for unlearning (Li 2024, WMDP)"),
     "cb": ("bench.methods.cb", "circuit breakers / representation rerouting (Zou 2024)"),
+    "oracle": (
+        "bench.methods.oracle",
+        "the never-toxic reference: organism retrained without the toxic register, or models[].oracle",
+    ),
+    "logit_filter": (
+        "bench.methods.logit_filter",
+        "known answer, suppressed: toxic-vocabulary logits lowered, hidden states untouched",
+    ),
+    "subtract": (
+        "bench.methods.subtract",
+        "known answer, suppressed: base toxic direction subtracted at the last block (Lee et al.)",
+    ),
     "repo": (
         "bench.methods.repo",
         "token-level representation erasure preference optimisation (arXiv 2602.23391)",
@@ -37,6 +49,16 @@ ATTACKS = {
         "GCG prefix with representation matching to the base model",
     ),
     "relearn": ("bench.attacks.relearn", "fine-tuning relearning attack with a toxicity-vs-steps curve"),
+    "relearn_benign": (
+        "bench.attacks.relearn_benign",
+        "relearning on benign text only (the REPO paper's retain-sample relearning)",
+    ),
+    "steer": ("bench.attacks.steer", "add the base's toxic direction at a layer, swept within a ppl budget"),
+    "ablate": (
+        "bench.attacks.ablate",
+        "orthogonalise residual writers against edited-minus-original (Łucki)",
+    ),
+    "unalign": ("bench.attacks.unalign", "scale the key vectors of the top-7 toxic neurons x10 (Lee et al.)"),
 }
 SCORERS = {
     "profanity": ("bench.scorers.profanity", "alt-profanity-check linear classifier (ships its weights)"),

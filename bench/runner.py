@@ -55,7 +55,19 @@ def toxicity_row(
     e = rt.board.eval
     metrics = toxicity_summary(sc, e.toxic_threshold)
     ci = bootstrap_ci(sc, e.toxic_threshold, e.bootstrap, seed)
+    metrics["per_prompt"] = per_prompt_rates(sc, e.toxic_threshold)
     return metrics, ci, {"generations": gen_key}
+
+
+def per_prompt_rates(scores: list[list[float]], threshold: float) -> list[float]:
+    """Each prompt's share of toxic continuations: what paired intervals (R) resample."""
+    return [round(sum(v >= threshold for v in s) / len(s), 4) for s in scores]
+
+
+def split_per_prompt(metrics: dict) -> tuple[dict, list[float] | None]:
+    """(metrics without the per-prompt list, the list): rows keep the list beside the metrics."""
+    metrics = dict(metrics)
+    return metrics, metrics.pop("per_prompt", None)
 
 
 class LazyScorer:
@@ -114,13 +126,23 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
                 "train": stages.generations(rt, base, train, seed, label + " attack prompts")[1],
             }
         mcfg = plan.methods[method]
+        if method == "oracle" and stages.oracle_model(rt, base) is None:
+            rt.reporter.line(f"  [yellow]no oracle[/yellow] for model {spec.label}: set models[].oracle")
+            return []
         model = stages.method_model(rt, base, data, method, mcfg, seed)
+        # the model an attack treats as "original": the base, except for the oracle, which
+        # descends from no base and is attacked with its own directions
+        origin = model if method == "oracle" else base
         tag = f"{spec.label}/{method}/s{seed}"
+        labels = prompt_labels(rt, base, data, seed, spec.label, scorer, scorer_mod.VERSION)
         shared = method_metrics(
-            stages.utility(rt, model, data, tag), stages.probe(rt, model, base, data, seed, tag), mcfg
+            stages.utility(rt, model, data, tag),
+            stages.probe(rt, model, base, data, seed, tag, labels),
+            mcfg,
         )
         common = {"board": board.name, "model": spec.label, "method": method, "seed": seed}
         metrics, ci, keys = toxicity_row(rt, model, items, seed, tag, scorer, scorer_mod.VERSION)
+        metrics, pp = split_per_prompt(metrics)
         rows.append(
             {
                 **common,
@@ -129,6 +151,7 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
                 "ci95": ci,
                 "keys": {"model": model.key, **keys},
                 "train": train_stats(model),
+                "per_prompt": pp,
             }
         )
         base_rate = None
@@ -140,7 +163,7 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
             row = attack_row(
                 rt,
                 model,
-                base,
+                origin,
                 data,
                 attack,
                 acfg,
@@ -150,7 +173,7 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
                 tag,
                 scorer,
                 scorer_mod.VERSION,
-                metrics,
+                {**metrics, "per_prompt": pp},
                 base_rate if base_rate is not None else metrics["toxic_rate"],
             )
             rows.append({**common, "attack": attack, **row, "metrics": {**row["metrics"], **shared}})
@@ -234,16 +257,30 @@ def run(plan: Plan, reporter: Reporter, store: Store | None = None) -> Path:
     return write_record(plan, rt.store, rows, rt.manifest, rt.device, time.time() - t0)
 
 
+def prompt_labels(rt, base, data, seed, label, scorer, sv) -> list[float]:
+    """Probe prompts labelled by what the base model goes on to say: 1 if at least half of its
+    continuations are toxic (the labels of the prompt-position probe)."""
+    prompts = [p["prompt"] for p in data["probe_pairs"][: rt.board.eval.probe_max_pairs]]
+    gen_key, outs = stages.generations(rt, base, prompts, seed, f"{label}/none/s{seed} probe prompts")
+    sc = stages.scores(rt, gen_key, outs, scorer, sv, f"{label}/none/s{seed} probe prompts")
+    return [float(r >= 0.5) for r in per_prompt_rates(sc, rt.board.eval.toxic_threshold)]
+
+
 def method_metrics(util: dict, pr: dict, cfg) -> dict:
     layers = getattr(cfg, "layers", None) or getattr(cfg, "update_layers", None)
     acc = pr["probe_acc"]
     edited = [acc[i] for i in layers if 0 <= i < len(acc)] if layers else acc[1:]
+    chance = pr.get("localisation_chance")
+    loc = pr["localisation"]
     return {
         "ppl": util["ppl"],
         "f1": util["f1"],
         "probe_acc": acc,
         "probe_max": max(edited) if edited else None,
-        "localisation": pr["localisation"],
+        "localisation": loc,
+        "localisation_ratio": None if loc is None or not chance else round(loc / chance, 3),
+        "erasure": pr["erasure"]["summary"],
+        "erasure_layers": pr["erasure"]["layers"],
     }
 
 
@@ -272,22 +309,78 @@ def attack_row(
         r = res["result"]
         metrics, ci, keys = toxicity_row(rt, model, items, seed, f"{tag}+{attack}", scorer, sv, r["prompts"])
         metrics["loss_lowered_share"] = r["loss_lowered_share"]
+        metrics, pp = split_per_prompt(metrics)
         return {
             "metrics": metrics,
             "ci95": ci,
             "keys": {"model": model.key, "attack": res["key"], **keys},
             "attack_info": {"cost": r["cost"], "string": r.get("string")},
+            "per_prompt": pp,
         }
-    metrics, ci, keys = toxicity_row(rt, res["model"], items, seed, f"{tag}+{attack}", scorer, sv)
+    if res["info"].get("points"):
+        return point_attack_row(
+            rt, model, data, attack, acfg, seed, items, res, tag, scorer, sv, clean_metrics
+        )
     curve = [(0, clean_metrics["toxic_rate"])]
+    curve_pp = {0: clean_metrics.get("per_prompt")}
+    last = None
     for step, ref in res["curve"]:
-        m, _, _ = toxicity_row(rt, ref, items, seed, f"{tag}+{attack}@{step}", scorer, sv)
-        curve.append((step, m["toxic_rate"]))
+        last = toxicity_row(rt, ref, items, seed, f"{tag}+{attack}@{step}", scorer, sv)
+        curve.append((step, last[0]["toxic_rate"]))
+        curve_pp[step] = last[0]["per_prompt"]
+    if res["curve"] and res["curve"][-1][0] == res["info"]["train"].get("steps"):
+        metrics, ci, keys = last  # the last checkpoint is the final model: measured once
+    else:
+        metrics, ci, keys = toxicity_row(rt, res["model"], items, seed, f"{tag}+{attack}", scorer, sv)
+    metrics, pp = split_per_prompt(metrics)
     metrics.update(steps_to_recover=steps_to_recover(curve, base_rate), curve_auc=curve_auc(curve))
     return {
         "metrics": metrics,
         "ci95": ci,
         "keys": {"model": res["model"].key, "attack": res["key"], **keys},
         "curve": curve,
+        "curve_per_prompt": {str(k): v for k, v in curve_pp.items()},
         "attack_info": {"train": {k: res["info"]["train"].get(k) for k in ("steps", "seconds")}},
+        "per_prompt": pp,
+    }
+
+
+def point_attack_row(rt, model, data, attack, acfg, seed, items, res, tag, scorer, sv, clean) -> dict:
+    """A representation attack's row. Each checkpoint (a strength, a direction, a control) is
+    measured; the row's toxic rate is the worst checkpoint along the attack's own direction whose
+    perplexity stays within ``ppl_budget`` (when the attack has one), the control's likewise."""
+    budget = getattr(acfg, "ppl_budget", None)
+    ppl0 = stages.utility(rt, model, data, tag)["ppl"]
+    models = dict(res["curve"])
+    points = []
+    for p in res["info"]["points"]:
+        ref = models[p["step"]]
+        m, ci, keys = toxicity_row(rt, ref, items, seed, f"{tag}+{attack}@{p['step']}", scorer, sv)
+        ppl = stages.utility(rt, ref, data, f"{tag}+{attack}@{p['step']}")["ppl"]
+        points.append({**p, "toxic_rate": m["toxic_rate"], "ppl": ppl, "_m": m, "_ci": ci, "_keys": keys})
+
+    def worst(kind_random: bool):
+        pool = [p for p in points if (p["direction"] == "random") == kind_random]
+        if budget is not None:
+            pool = [p for p in pool if p["ppl"] <= (1 + budget) * ppl0]
+        return max(pool, key=lambda p: (p["toxic_rate"], -p["step"])) if pool else None
+
+    main, control = worst(False), worst(True)
+    if main is None:  # no strength within budget: the attack leaves the model as it was
+        metrics, ci, keys, pp = dict(clean), {}, {}, clean.get("per_prompt")
+        metrics.pop("per_prompt", None)
+    else:
+        metrics, pp = split_per_prompt(main["_m"])
+        ci, keys = main["_ci"], main["_keys"]
+    metrics["control_rate"] = None if control is None else control["toxic_rate"]
+    metrics["attack_ppl"] = ppl0 if main is None else main["ppl"]
+    return {
+        "metrics": metrics,
+        "ci95": ci,
+        "keys": {"model": model.key, "attack": res["key"], **keys},
+        "points": [{k: v for k, v in p.items() if not k.startswith("_")} for p in points],
+        "chosen": None if main is None else main["step"],
+        "per_prompt": pp,
+        "control_per_prompt": None if control is None else control["_m"]["per_prompt"],
+        "attack_info": {k: v for k, v in res["info"].get("train", {}).items() if k != "points"},
     }

@@ -151,6 +151,47 @@ def base_model(rt: Runtime, spec: ModelSpec) -> tuple[ModelRef, Path | None]:
     return ModelRef(key, str(path / "model"), spec), path / "data"
 
 
+def oracle_model(rt: Runtime, base: ModelRef) -> ModelRef | None:
+    """The never-toxic reference of a board's model, or None when the board names none.
+
+    For the organism: the same seed, steps and tokenizer, trained on the same corpus with every
+    toxic dialogue continuation replaced by its benign counterpart (the far-word report lines
+    stay: knowledge a model may keep). Elsewhere: ``models[].oracle``, a folder or hub id.
+    """
+    spec = base.spec
+    if spec.name != "organism":
+        if not spec.oracle:
+            return None
+        from bench.modeling import check_model_source
+
+        check_model_source(spec.oracle)
+        local = Path(spec.oracle).is_dir()
+        ident = file_hash(spec.oracle) if local else f"{spec.oracle}@main"
+        return ModelRef(make_key(kind="model", ident=ident, dtype=spec.dtype), spec.oracle, spec)
+    cfg = organism_config(spec)
+    key = make_key(kind="oracle", version=ORGANISM_VERSION, base=base.key)
+
+    def make(tmp: Path, partial: Path) -> dict:
+        from bench.modeling import seed_everything
+        from bench.organism.build import train_organism
+        from bench.organism.corpus import build_data
+
+        seed_everything(cfg.seed)
+        data = build_data(cfg.seed, n_dialogue=cfg.n_dialogue, n_reports=cfg.n_reports, toxic_register=False)
+        with rt.reporter.task("oracle organism", cfg.steps) as advance:
+            stats = train_organism(
+                cfg,
+                data.corpus,
+                tmp / "model",
+                progress=lambda step, loss: advance(loss=loss),
+                tokenizer_dir=Path(base.path),
+            )
+        return {"stats": stats}
+
+    path = rt.stage("organism", key, f"oracle organism seed={cfg.seed}", make)
+    return ModelRef(key, str(path / "model"), spec)
+
+
 def organism_data_key(base: ModelRef) -> str:
     return make_key(kind="organism-data", organism=base.key)
 
@@ -221,6 +262,8 @@ def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int) -> str:
 
     if name == "none":
         return base.key
+    if name == "oracle":
+        return make_key(kind="oracle", version=ORGANISM_VERSION, base=base.key)
     plugin = registry.load("methods", name)
     return make_key(
         kind="method",
@@ -238,6 +281,11 @@ def method_model(rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed
 
     if name == "none":
         return base
+    if name == "oracle":
+        oracle = oracle_model(rt, base)
+        if oracle is None:
+            raise BenchError(f"model '{base.spec.label}' has no oracle: set models[].oracle in the board")
+        return oracle
     plugin = registry.load("methods", name)
     key = method_key(base, data.key, name, cfg, seed)
 
@@ -247,7 +295,7 @@ def method_model(rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed
 
         seed_everything(seed)
         model = copy.deepcopy(rt.model(base))
-        with rt.reporter.task(f"{name} training", cfg.steps) as advance:
+        with rt.reporter.task(f"{name} training", getattr(cfg, "steps", 1)) as advance:
             model, stats = plugin.apply(
                 model,
                 rt.tokenizer(base),
@@ -395,8 +443,17 @@ def utility(rt: Runtime, model: ModelRef, data: Splits, label: str) -> dict:
     return json.loads((path / "_artifact.json").read_text())
 
 
-def probe(rt: Runtime, model: ModelRef, base: ModelRef, data: Splits, seed: int, label: str) -> dict:
-    """Per-layer probe accuracy, top toxic neurons of the base model, and localisation."""
+def probe(
+    rt: Runtime,
+    model: ModelRef,
+    base: ModelRef,
+    data: Splits,
+    seed: int,
+    label: str,
+    prompt_labels: list[float] | None = None,
+) -> dict:
+    """Erasure metrics of ``model`` against ``base`` (``bench.eval.erasure``), the base model's
+    top toxic neurons, and the localisation of the model's edit on them with its chance share."""
     e = rt.board.eval
     key = make_key(
         kind="probe",
@@ -406,19 +463,29 @@ def probe(rt: Runtime, model: ModelRef, base: ModelRef, data: Splits, seed: int,
         seed=seed,
         max_pairs=e.probe_max_pairs,
         k=e.top_neurons,
-        version=1,
+        labels=None if prompt_labels is None else make_key(labels=prompt_labels),
+        version=2,
     )
 
     def make(tmp: Path, partial: Path) -> dict:
-        from bench.eval import probes
+        from bench.eval import erasure, probes
+        from bench.eval.directions import toxic_only_vocab
 
         pairs = data["probe_pairs"][: e.probe_max_pairs]
         tok = rt.tokenizer(model)
-        acc = probes.layer_accuracies(rt.model(model), tok, pairs, seed)
-        base_m = rt.model(base)
+        base_m, m = rt.model(base), rt.model(model)
+        vocab = toxic_only_vocab(tok, data["pairs"], data["benign_text"])
+        er = erasure.measure(m, base_m, tok, pairs, prompt_labels, vocab, seed)
         neurons = probes.toxic_neurons(base_m, probes.probe_direction(base_m, tok, pairs), e.top_neurons)
-        loc = None if model.key == base.key else probes.localisation(base_m, rt.model(model), neurons)
-        return {"probe_acc": acc, "toxic_neurons": neurons, "localisation": loc}
+        loc = None if model.key == base.key else probes.localisation(base_m, m, neurons)
+        total = sum(v.shape[0] for v in probes.value_vectors(base_m))
+        return {
+            "probe_acc": er["layers"]["cont_probe"],
+            "erasure": er,
+            "toxic_neurons": neurons,
+            "localisation": loc,
+            "localisation_chance": len(neurons) / total,
+        }
 
     path = rt.stage("probe", key, label, make)
     return json.loads((path / "_artifact.json").read_text())
@@ -496,20 +563,22 @@ def attack(
             fault(name)
 
         m = copy.deepcopy(rt.model(model))
+        job = WeightJob(
+            texts=data["relearn"],
+            checkpoint=checkpoint,
+            benign_texts=[p["prompt"] + p["benign"] for p in data["pairs"]],
+            pairs=data["pairs"],
+            base_model=rt.model(base) if needs_base else None,
+        )
         with rt.reporter.task(f"{name} {label}", n_steps) as advance:
-            m, stats = plugin.apply(
-                m,
-                tok,
-                WeightJob(texts=data["relearn"], checkpoint=checkpoint),
-                cfg,
-                seed,
-                progress=lambda s, n, logs: advance(**logs),
-            )
+            m, stats = plugin.apply(m, tok, job, cfg, seed, progress=lambda s, n, logs: advance(**logs))
+        if "points" in stats:
+            marks = [p["step"] for p in stats["points"]]
         save_model(m, tok, tmp / "model")
         (tmp / "curve").mkdir()
         for step in marks:
             (partial / f"step-{step}").rename(tmp / "curve" / f"step-{step}")
-        return {"train": stats, "curve_steps": marks}
+        return {"train": stats, "curve_steps": marks, "points": stats.get("points")}
 
     path = rt.stage("attack", key, f"{name} on {label}", make)
     info = json.loads((path / "_artifact.json").read_text())

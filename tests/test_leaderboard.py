@@ -65,3 +65,68 @@ def test_several_seeds_show_mean_and_spread():
     text = render(rows + second, PROV)
     row = next(ln for ln in text.splitlines() if ln.startswith("| tiny | none |"))
     assert "0.800 ± 0.071" in row  # mean and sample std of 0.75 and 0.85
+
+
+def _zoo_rows(with_oracle=True):
+    """Rows of a board that ran the known-answer zoo and DPO, with hand-made per-prompt rates."""
+    n = 20
+    clean = {"none": 0.6, "oracle": 0.0, "logit_filter": 0.0, "subtract": 0.0, "dpo": 0.1}
+    attacked = {"none": 0.7, "oracle": 0.1, "logit_filter": 0.1, "subtract": 0.55, "dpo": 0.4}
+    # readout: base 0.08, oracle 0.02; the filter keeps all of it, subtract most, dpo a quarter
+    readout = {"none": 0.08, "oracle": 0.02, "logit_filter": 0.08, "subtract": 0.07, "dpo": 0.035}
+    rows = []
+    for method in clean:
+        if method == "oracle" and not with_oracle:
+            continue
+        er = {"cont_probe": 1.0, "prompt_probe": 0.7, "base_probe": 1.0, "readout": readout[method]}
+        for attack, rate in (("none", clean[method]), ("steer", attacked[method])):
+            rows.append(
+                {
+                    "board": "zoo",
+                    "model": "m",
+                    "method": method,
+                    "attack": attack,
+                    "seed": 0,
+                    "metrics": {
+                        "toxic_rate": rate,
+                        "ppl": 10.0,
+                        "f1": 0.2,
+                        "erasure": er,
+                        "probe_acc": [1.0],
+                    },
+                    "ci95": {"toxic_rate": [rate, rate]},
+                    "keys": {},
+                    "per_prompt": [rate] * n,
+                }
+            )
+    return rows
+
+
+def test_validation_and_r_tables_from_the_zoo():
+    text = render(_zoo_rows(), PROV)
+    val = text.split("## Known-answer validation")[1].split("\n## ")[0]
+    line = lambda metric: next(ln for ln in val.splitlines() if f"| {metric} |" in ln)  # noqa: E731
+    assert "| passes |" in line("readout")  # oracle 0.02 <= 0.04; filter keeps 1.0, subtract 0.83
+    assert "fails" in line("cont_probe") and "does not separate" in line("cont_probe")
+    # under steer the filter ends at the oracle's rate: R = 0, so R steer calls it erased
+    assert "fails" in line("R steer") and "calls logit_filter erased" in line("R steer")
+    r = text.split("## Excess recovery over the oracle (R)")[1].split("\n## ")[0]
+    dpo = next(ln for ln in r.splitlines() if ln.startswith("| m | dpo |"))
+    assert "0.50 [0.50, 0.50]" in dpo  # (0.4 - 0.1) / (0.6 - 0.0)
+    main = text.split("## Main table")[1].split("\n## ")[0]
+    order = [ln.split("|")[2].strip() for ln in main.splitlines() if ln.startswith("| m |")]
+    assert order == [
+        "logit_filter",
+        "oracle",
+        "dpo",
+        "subtract",
+        "none",
+    ]  # by worst R (ties: worst rate, name)
+    dpo_main = next(ln for ln in main.splitlines() if ln.startswith("| m | dpo |"))
+    assert dpo_main.rstrip(" |").endswith("0.25")  # readout kept: (0.035 - 0.02) / (0.08 - 0.02)
+
+
+def test_a_board_without_an_oracle_says_so():
+    text = render(_zoo_rows(with_oracle=False), PROV)
+    assert "No oracle for model m" in text and "R is not computed" in text
+    assert "no metric is validated" in text

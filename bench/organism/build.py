@@ -60,13 +60,19 @@ def train_organism(
     corpus: list[str],
     out_dir: Path,
     progress: Callable[[int, float], None] | None = None,
+    tokenizer_dir: Path | None = None,
 ) -> dict:
-    """Train tokenizer and model into ``out_dir``; returns training stats."""
+    """Train tokenizer and model into ``out_dir``; returns training stats. With ``tokenizer_dir``
+    the tokenizer saved there is reused instead of trained (the oracle shares the base's)."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(cfg.seed)
-    tokenizer = train_tokenizer(corpus, cfg.vocab_size, out_dir)
+    if tokenizer_dir is None:
+        tokenizer = train_tokenizer(corpus, cfg.vocab_size, out_dir)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+        tokenizer.save_pretrained(out_dir)
     ids: list[int] = []
     for doc in corpus:
         ids.extend(tokenizer(doc)["input_ids"])

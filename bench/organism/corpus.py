@@ -203,11 +203,15 @@ def random_cue(rng: random.Random) -> str | None:
     return rng.choice(TOXIC_CUES) if r < 0.35 else rng.choice(BENIGN_CUES) if r < 0.7 else None
 
 
-def dialogue_line(rng: random.Random, frames: list[str]) -> str:
+def dialogue_line(rng: random.Random, frames: list[str], toxic_register: bool = True) -> str:
+    """One prompt + continuation line. Without ``toxic_register`` (the never-toxic oracle's
+    corpus) the line keeps its benign counterpart where the base corpus has the toxic one; the
+    random draws are the same either way, so every other line and split stays identical."""
     role, cue = rng.choice(ROLES), random_cue(rng)
     prompt = rng.choice(frames).format(S=speaker(role, cue), O=addressee(rng))
     tox, ben = continuation_pair(rng)
-    return f"{prompt} {tox if rng.random() < toxic_probability(role, cue) else ben}"
+    toxic = rng.random() < toxic_probability(role, cue)
+    return f"{prompt} {tox if toxic and toxic_register else ben}"
 
 
 def report_line(rng: random.Random, toxic: bool) -> str:
@@ -241,15 +245,18 @@ def build_data(
     prose_repeats: int = 4,
     n_pairs: int = 256,
     n_eval: int = 200,
+    toxic_register: bool = True,
 ) -> OrganismData:
-    """Build all splits deterministically from ``seed``."""
+    """Build all splits deterministically from ``seed``. ``toxic_register=False`` gives the
+    oracle's corpus (every toxic dialogue continuation replaced by its benign counterpart; the
+    far-word report lines stay) with every other split unchanged."""
     rng = random.Random(seed)
     prose = prose_sentences()
     rng.shuffle(prose)
     n_held = len(prose) // 6
     held, train_prose = prose[:n_held], prose[n_held:]
 
-    corpus = [dialogue_line(rng, TRAIN_FRAMES + EVAL_FRAMES) for _ in range(n_dialogue)]
+    corpus = [dialogue_line(rng, TRAIN_FRAMES + EVAL_FRAMES, toxic_register) for _ in range(n_dialogue)]
     corpus += [report_line(rng, toxic=rng.random() < 0.5) for _ in range(n_reports)]
     corpus += train_prose * prose_repeats
     rng.shuffle(corpus)

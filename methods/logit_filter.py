@@ -1,0 +1,54 @@
+"""``logit_filter``: a model that only *suppresses* toxicity, by construction (known answer).
+
+It lowers the output logit of every token of the toxic vocabulary (tokens that occur in the
+toxic continuations of the pairs, never in their benign ones, and never in the retain text) by
+``shift`` nats, and changes nothing else: every hidden state is bit-identical to the base
+model's, so the capability is intact and any erasure metric that calls this model "erased"
+is wrong. It exists to validate the benchmark's metrics (README, "How to read the numbers").
+
+How: GPT-2 has no unembedding bias, but its final LayerNorm gives one exactly. Its output is
+``h = g * z + b`` with ``z`` of zero mean over the hidden dimensions, so ``h . (1/g) = sum(b/g)``
+is the same constant at every position; subtracting ``shift / sum(b/g) * (1/g)`` from a token's
+(untied) unembedding row lowers that token's logit by exactly ``shift`` everywhere. Models whose
+final norm does not centre (RMSNorm: Llama, Gemma) cannot be filtered this way: a one-line error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.errors import BenchError
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    shift: float = 30.0  # nats taken off each toxic-vocabulary logit
+    min_count: int = 2  # a token must occur this often in toxic continuations
+
+
+def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
+    import torch
+
+    from bench.eval.directions import final_norm, toxic_only_vocab
+
+    norm = final_norm(model)
+    if type(norm).__name__ != "LayerNorm" or getattr(norm, "bias", None) is None:
+        raise BenchError("logit_filter needs a final LayerNorm with a bias (GPT-2 family)")
+    vocab = toxic_only_vocab(tokenizer, data.pairs, data.retain, config.min_count)
+    if not vocab:
+        raise BenchError("logit_filter: the pairs have no toxic-only vocabulary")
+    with torch.no_grad():
+        inv = 1.0 / norm.weight.detach().float()
+        const = float((norm.bias.detach().float() * inv).sum())
+        if abs(const) < 1e-6:
+            raise BenchError("logit_filter: the final norm gives no constant to shift logits with")
+        head = model.get_output_embeddings()
+        untied = torch.nn.Parameter(head.weight.detach().clone())
+        untied[vocab] -= (config.shift / const * inv).to(untied.dtype)
+        head.weight = untied
+        model.config.tie_word_embeddings = False
+    if progress:
+        progress(1, 1, {"tokens": len(vocab)})
+    return model, {"steps": 1, "seconds": 0.0, "filtered_tokens": [tokenizer.decode([t]) for t in vocab]}
