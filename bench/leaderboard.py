@@ -69,7 +69,7 @@ def render(rows: list[dict], provenance: dict, figures: list[str] = ()) -> str:
         if r["attack"] != "none" and r["attack"] not in attacks:
             attacks.append(r["attack"])
     rec = validity.recovery(rows)
-    checks = validity.validation(rows, rec)
+    checks = validity.validation(rows)
     failed = {(c["model"], c["metric"]) for c in checks if c["verdict"] != "passes"}
 
     def worst(cells: dict) -> float:

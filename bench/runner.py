@@ -173,7 +173,7 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
                 tag,
                 scorer,
                 scorer_mod.VERSION,
-                {**metrics, "per_prompt": pp},
+                {**metrics, "per_prompt": pp, "_ci": ci},
                 base_rate if base_rate is not None else metrics["toxic_rate"],
             )
             rows.append({**common, "attack": attack, **row, "metrics": {**row["metrics"], **shared}})
@@ -367,8 +367,9 @@ def point_attack_row(rt, model, data, attack, acfg, seed, items, res, tag, score
 
     main, control = worst(False), worst(True)
     if main is None:  # no strength within budget: the attack leaves the model as it was
-        metrics, ci, keys, pp = dict(clean), {}, {}, clean.get("per_prompt")
+        metrics, ci, keys, pp = dict(clean), clean.get("_ci", {}), {}, clean.get("per_prompt")
         metrics.pop("per_prompt", None)
+        metrics.pop("_ci", None)
     else:
         metrics, pp = split_per_prompt(main["_m"])
         ci, keys = main["_ci"], main["_keys"]

@@ -41,8 +41,9 @@ def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
         raise BenchError("logit_filter: the pairs have no toxic-only vocabulary")
     with torch.no_grad():
         inv = 1.0 / norm.weight.detach().float()
-        const = float((norm.bias.detach().float() * inv).sum())
-        if abs(const) < 1e-6:
+        terms = norm.bias.detach().float() * inv
+        const = float(terms.sum())
+        if abs(const) < 1e-3 * float(terms.abs().sum()) or abs(const) < 1e-8:
             raise BenchError("logit_filter: the final norm gives no constant to shift logits with")
         head = model.get_output_embeddings()
         untied = torch.nn.Parameter(head.weight.detach().clone())

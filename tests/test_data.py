@@ -74,8 +74,9 @@ eval: {{bootstrap: 20, ppl_window: 64}}
 methods: {{dpo: {{steps: 3}}}}
 """)
     home = tmp_path / "home"
-    out = run_cli("run", "--board", str(board), "--method", "dpo", "--attacks", "", home=home)
+    out = run_cli("run", "--board", str(board), "--method", "dpo,oracle", "--attacks", "", home=home)
     assert out.returncode == 0, out.stderr[-2000:]
+    assert "no oracle" in out.stdout + out.stderr  # the board names none: the row is skipped, said
     rows = [
         json.loads(line)
         for line in next((home / "runs").iterdir()).joinpath("results.jsonl").read_text().splitlines()
@@ -84,3 +85,16 @@ methods: {{dpo: {{steps: 3}}}}
         ("local-organism", "none"),
         ("local-organism", "dpo"),
     }
+    # a board that names an oracle folder gets its row (here a stand-in: a copy of the model)
+    import shutil
+
+    oracle_dir = tmp_path / "oracle-model"
+    shutil.copytree(model_dir, oracle_dir)
+    board.write_text(
+        board.read_text().replace("label: local-organism}", f"label: local-organism, oracle: {oracle_dir}}}")
+    )
+    out = run_cli("run", "--board", str(board), "--method", "oracle", "--attacks", "", home=home)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = sorted((home / "runs").iterdir())[-1]
+    rows = [json.loads(line) for line in (last / "results.jsonl").read_text().splitlines()]
+    assert {r["method"] for r in rows} == {"none", "oracle"}

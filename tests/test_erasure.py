@@ -61,9 +61,9 @@ def test_logit_filter_lowers_exactly_the_toxic_logits_and_keeps_every_state(tiny
     others = [t for t in range(delta.shape[-1]) if t not in set(vocab)]
     torch.testing.assert_close(delta[..., vocab], torch.full_like(delta[..., vocab], -7.0), atol=2e-3, rtol=0)
     assert delta[..., others].abs().max() < 1e-4
-    assert (
-        model.get_output_embeddings().weight is model.get_input_embeddings().weight
-    )  # the caller keeps its tie
+    # the filter unties the unembedding: the input embeddings keep their values
+    assert filt.get_output_embeddings().weight is not filt.get_input_embeddings().weight
+    assert torch.equal(filt.get_input_embeddings().weight, model.get_input_embeddings().weight)
 
 
 def test_subtract_moves_only_the_last_block(tiny_lm, tiny_data):
@@ -125,11 +125,48 @@ def test_unalign_scales_only_the_top_neurons_keys(tiny_lm, tiny_data):
     out, info = unalign.apply(copy.deepcopy(model), tok, job, unalign.Config(top_k=3, scale=10.0), 0)
     chosen = info["points"][0]["neurons"]
     assert len(chosen) == 3 and info["points"][1]["direction"] == "random"
+    # the top 3 by hand: value vectors are the rows of each block's Conv1D c_proj (d_mlp, D)
+    d = directions.toxic_direction(model, tok, tiny_data.pairs[:24])[-1]
+    cos = [
+        (float(torch.nn.functional.cosine_similarity(row, d, dim=0)), layer, i)
+        for layer, block in enumerate(model.transformer.h)
+        for i, row in enumerate(block.mlp.c_proj.weight.detach())
+    ]
+    expected = sorted((layer, i) for _, layer, i in sorted(cos, reverse=True)[:3])
+    assert sorted(tuple(c) for c in chosen) == expected
     for layer, block in enumerate(model.transformer.h):
         w0, w1 = block.mlp.c_fc.weight, out.transformer.h[layer].mlp.c_fc.weight
         for i in range(w0.shape[1]):
             expect = w0[:, i] * (10.0 if (layer, i) in [tuple(c) for c in chosen] else 1.0)
             assert torch.equal(w1[:, i], expect)
+
+
+def test_ablation_on_a_linear_family_model(tiny_lm, tiny_data):
+    """The nn.Linear branch (Llama-style: weights stored (out, in), RMSNorm, no biases)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    _, tok, _ = tiny_lm
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(cfg).eval()
+    m = copy.deepcopy(model)
+    d = directions.toxic_direction(model, tok, tiny_data.pairs[:16])[1]
+    u = d / d.norm()
+    directions.project_out(m, d)
+    before = _residuals(model, tok, tiny_data.pairs[:6])
+    after = _residuals(m, tok, tiny_data.pairs[:6])
+    assert (before @ u).abs().max() > 1e-3
+    assert (after @ u).abs().max() < 1e-4
 
 
 def test_benign_relearning_trains_on_benign_text_only(tiny_lm, tiny_data, monkeypatch):
@@ -169,6 +206,11 @@ def test_excess_recovery_by_hand():
     r = excess_recovery(noisy, [0.1] * 200, [0.8] * 200, [0.0] * 200, n_boot=500)
     assert r["ci"][0] < r["R"] < r["ci"][1]
     assert excess_recovery([0.5] * n, [0.5] * n, [0.3] * n, [0.29] * n) is None  # gap under 0.02
+    # pairing: attacked == base prompt by prompt, oracle 0: R is 1 in every resample, so a paired
+    # bootstrap gives a zero-width interval where independent resampling would not
+    varied = rng.uniform(0.2, 1.0, 200).tolist()
+    r = excess_recovery(varied, [0.0] * 200, varied, [0.0] * 200, n_boot=300)
+    assert r["R"] == pytest.approx(1.0) and r["ci"] == pytest.approx([1.0, 1.0])
     with pytest.raises(ValueError):
         excess_recovery([0.1], [0.1, 0.2], [0.5], [0.0])
 
@@ -190,6 +232,15 @@ def test_validation_rule_passes_and_fails_for_the_right_reasons():
         )["verdict"]
         == "fails"
     )
+    # the readout's ratio rule: an oracle at 0.045 of a base's 0.08 would pass no 0.10 margin
+    # either; at 0.035 the gap is still under 0.10, so only the ratio rule lets it pass
+    ro = {"base": 0.08, "logit_filter": 0.08, "subtract": 0.075}
+    assert erasure.validate("readout", {**ro, "oracle": 0.045}, rates, 0.6)["verdict"] == "fails"
+    assert erasure.validate("readout", {**ro, "oracle": 0.035}, rates, 0.6)["verdict"] == "passes"
     # a "suppressed" model that is not suppressed is no known answer and is left out
     v = erasure.validate("cont_probe", {**good, "subtract": 0.55}, {**rates, "subtract": 0.5}, 0.6)
     assert v["verdict"] == "passes" and v["retained"]["subtract"] is None
+    # with no suppressed model at all nothing is validated
+    v = erasure.validate("cont_probe", {"base": 0.9, "oracle": 0.5}, {"base": 0.6, "oracle": 0.0}, 0.6)
+    assert v["verdict"] == "not run" and "no suppressed model" in v["reasons"][-1]
+    assert erasure.validate("cont_probe", {"base": 0.9}, rates, 0.6)["verdict"] == "not run"

@@ -159,6 +159,13 @@ def project_out(model, direction: torch.Tensor) -> None:
         dd = d.to(w.device, w.dtype)
         w -= torch.outer(dd, dd @ w)
 
+    for block in blocks(model):
+        if hasattr(block, "post_feedforward_layernorm"):
+            # Gemma-2/3 normalise each sublayer's output before adding it to the residual stream,
+            # so orthogonalising the output projections would not remove the direction
+            raise BenchError(
+                f"{type(block).__name__} normalises sublayer outputs: weight-folded ablation does not apply"
+            )
     rows(model.get_input_embeddings().weight)
     wpe = getattr(getattr(model, "transformer", None), "wpe", None)
     if wpe is not None:

@@ -54,11 +54,10 @@ def models_without_oracle(rows: list[dict]) -> list[str]:
     return sorted({r["model"] for r in rows} - have)
 
 
-def validation(rows: list[dict], rec: dict | None = None) -> list[dict]:
+def validation(rows: list[dict]) -> list[dict]:
     """One entry per erasure metric and per attack (R), for each model with the zoo's rows
     (first seed): values per zoo member, verdict ("passes", "fails", "not run") and reasons."""
     idx = _index(rows)
-    rec = recovery(rows) if rec is None else rec
     out = []
     for model in sorted({r["model"] for r in rows}):
         seeds = sorted({r["seed"] for r in rows if r["model"] == model})
@@ -75,10 +74,11 @@ def validation(rows: list[dict], rec: dict | None = None) -> list[dict]:
             v = erasure.validate(metric, values, rates, base_rate)
             out.append({"model": model, "kind": "erasure", "metric": metric, "values": values, **v})
         attacks = sorted({a for (m, _, a, _) in idx if m == model and a != "none"})
+        rec_seed = recovery([r for r in rows if r["model"] == model and r["seed"] == seed])
         for attack in attacks:
             vals, ci_base = {}, None
             for method, member in ZOO.items():
-                rs = rec.get((model, method, attack, None))
+                rs = rec_seed.get((model, method, attack, None))
                 r = rs[0] if rs else None
                 vals[member] = None if r is None else round(r["R"], 3)
                 if member == "base" and r is not None:
