@@ -124,7 +124,7 @@ def render(rows: list[dict], provenance: dict, figures: list[str] = ()) -> str:
         lines.append("| " + " | ".join(vals) + " |")
     lines += _validation_table(checks)
     lines += _recovery_tables(rows, grid, order, attacks, rec)
-    lines += _erasure_table(grid, order, failed)
+    lines += _erasure_table(grid, order, failed, checks)
     lines += _representation_table(grid, order)
     lines += _detail_tables(grid, order, attacks)
     if figures:
@@ -249,18 +249,22 @@ def _recovery_tables(rows, grid, order, attacks, rec) -> list[str]:
     return out
 
 
-def _erasure_table(grid, order, failed) -> list[str]:
+def _erasure_table(grid, order, failed, checks) -> list[str]:
     from bench.eval.erasure import METRICS
 
     keys = [k for k in order if grid[k].get("none") and grid[k]["none"][0]["metrics"].get("erasure")]
     if not keys:
         return []
+    # a share of a base-to-oracle gap the metric cannot resolve is noise: shown only where it separates
+    unresolved = {
+        (c["model"], c["metric"]) for c in checks if any("does not separate" in r for r in c["reasons"])
+    }
     out = [
         "",
         "## Erasure metrics (first seed)",
         "",
         'Mean over layers 1..L of each metric (README, "How to read the numbers"), and in brackets its share of the '
-        "base-to-oracle gap (1 = as the base model, 0 = as the oracle). ⚠: failed the known-answer validation. "
+        "base-to-oracle gap (1 = as the base model, 0 = as the oracle), shown only for metrics that separate the two. ⚠: failed the known-answer validation. "
         "Localisation = share of the value-vector change on the base's top toxic neurons, as a ratio to its "
         "chance share (1 = no preference for toxic neurons).",
         "",
@@ -278,6 +282,8 @@ def _erasure_table(grid, order, failed) -> list[str]:
             share = retained_share(
                 v, _zoo_value(grid, key[0], "none", m), _zoo_value(grid, key[0], "oracle", m)
             )
+            if (key[0], m) in unresolved:
+                share = None
             vals.append("–" if v is None else f"{v:.3f}" + ("" if share is None else f" ({share:.2f})"))
         loc = grid[key]["none"][0]["metrics"].get("localisation_ratio")
         out.append(f"| {esc(key[0])} | {esc(key[1])} | " + " | ".join(vals) + f" | {fmt(loc, 2)} |")
