@@ -403,8 +403,8 @@ def _detail_tables(grid, order, attacks) -> list[str]:
 
 
 def figures(rows: list[dict], out_dir: Path) -> list[str]:
-    """Relearning curves, toxic rate by attack and probe accuracy by layer as PNGs in ``out_dir``;
-    returns file names."""
+    """Relearning curves, toxic rate by attack, the latent toxic readout by layer and R by method and
+    attack as PNGs in ``out_dir``; returns file names."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -466,26 +466,53 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
         fig.savefig(out_dir / "attack_rates.png", dpi=110, metadata={"Software": None})
         plt.close(fig)
         made.append("attack_rates.png")
-    probes = {
-        k: r["metrics"]["probe_acc"]
+    readouts = {
+        k: r["metrics"]["erasure_layers"]["readout"]
         for k, r in first.items()
-        if k[2] == "none" and r["metrics"].get("probe_acc")
+        if k[2] == "none" and (r["metrics"].get("erasure_layers") or {}).get("readout")
     }
-    if probes:
+    if readouts:
         fig, ax = plt.subplots(figsize=(6, 4))
-        multi = len({k[0] for k in probes}) > 1
-        for (model, method, _), acc in sorted(probes.items()):
-            ax.plot(range(len(acc)), acc, marker="o", label=f"{model}/{method}" if multi else method)
-        ax.axhline(0.5, color="grey", linestyle=":", label="chance")
+        multi = len({k[0] for k in readouts}) > 1
+        for (model, method, _), vals in sorted(readouts.items()):
+            style = {"none": dict(color="black", lw=2), "oracle": dict(color="grey", lw=2, ls="--")}.get(
+                method, {}
+            )
+            ax.plot(
+                range(len(vals)), vals, marker="o", label=f"{model}/{method}" if multi else method, **style
+            )
+        ax.set_xticks(range(max(len(v) for v in readouts.values())))
         ax.set(
             xlabel="layer (0 = embeddings)",
-            ylabel="probe accuracy",
-            ylim=(0.4, 1.02),
-            title="Erasure: fresh linear probe, toxic vs benign",
+            ylabel="toxic-vocabulary probability",
+            title="Latent toxic readout through the base's unembedding",
         )
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
-        fig.savefig(out_dir / "probe_layers.png", dpi=110, metadata={"Software": None})
+        fig.savefig(out_dir / "readout_layers.png", dpi=110, metadata={"Software": None})
         plt.close(fig)
-        made.append("probe_layers.png")
+        made.append("readout_layers.png")
+    from bench.eval.validity import recovery
+
+    rec = recovery(rows)
+    cells = {(m, me, a): rs[0]["R"] for (m, me, a, p), rs in rec.items() if p is None and rs and rs[0]}
+    if cells:
+        row_keys = sorted({k[:2] for k in cells})
+        attacks = sorted({k[2] for k in cells})
+        multi = len({k[0] for k in row_keys}) > 1
+        grid = [[cells.get((*rk, a), float("nan")) for a in attacks] for rk in row_keys]
+        fig, ax = plt.subplots(figsize=(1.1 * len(attacks) + 2.5, 0.45 * len(row_keys) + 1.5))
+        im = ax.imshow(grid, cmap="RdYlGn_r", vmin=0.0, vmax=1.0, aspect="auto")
+        for i, line in enumerate(grid):
+            for j, v in enumerate(line):
+                if v == v:
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(attacks)), attacks, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(row_keys)), [f"{m}/{n}" if multi else n for m, n in row_keys], fontsize=8)
+        ax.set_title("Excess recovery over the oracle R (first seed)", fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.04)
+        fig.tight_layout()
+        fig.savefig(out_dir / "recovery.png", dpi=110, metadata={"Software": None})
+        plt.close(fig)
+        made.append("recovery.png")
     return made

@@ -66,7 +66,7 @@ def print_results(run_dir: Path, reporter: Reporter) -> None:
 
     rows = read_jsonl(run_dir / "results.jsonl")
     table = Table(title="results (toxic rate with 95% CI)")
-    for col in ("model", "method", "attack", "seed", "toxic rate", "tox mean", "ppl", "F1", "probe max"):
+    for col in ("model", "method", "attack", "seed", "toxic rate", "tox mean", "ppl", "F1", "readout"):
         table.add_column(col)
     for r in rows:
         m, ci = r["metrics"], r["ci95"].get("toxic_rate", [None, None])
@@ -80,7 +80,7 @@ def print_results(run_dir: Path, reporter: Reporter) -> None:
             f(m["toxicity_mean"]),
             f(m.get("ppl"), 2),
             f(m.get("f1")),
-            f(m.get("probe_max")),
+            f((m.get("erasure") or {}).get("readout")),
         )
     Console().print(table)
     reporter.line(f"run record: {run_dir}")

@@ -84,7 +84,7 @@ def test_leaderboard_is_generated_and_reproducible(small_home, tmp_path):
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
     assert text.startswith("<!-- Generated") and "| organism | repo |" in text
-    for fig in ("relearn_curves.png", "probe_layers.png", "attack_rates.png"):
+    for fig in ("relearn_curves.png", "readout_layers.png", "attack_rates.png"):
         assert (tmp_path / "lb" / fig).is_file(), fig
     run_cli("leaderboard", "tiny", "--out", str(tmp_path / "lb"), home=home)
     assert (tmp_path / "lb" / "LEADERBOARD.md").read_text() == text
