@@ -37,6 +37,10 @@ METHODS = {
         "bench.methods.subtract",
         "known answer, suppressed: base toxic direction subtracted at the last block (Lee et al.)",
     ),
+    "subtract_mid": (
+        "bench.methods.subtract_mid",
+        "known answer, suppressed: base toxic direction subtracted at the middle block",
+    ),
     "repo": (
         "bench.methods.repo",
         "token-level representation erasure preference optimisation (arXiv 2602.23391)",

@@ -5,7 +5,8 @@ from the last MLP's output. Here the direction is the base model's mean toxic mi
 continuation state at the last block's output, folded into that block's MLP output bias:
 ``b <- b - scale * d``. Every earlier layer is bit-identical to the base model, so the toxic
 capability is intact by construction; a metric that calls this model "erased" fails
-validation.
+validation. ``layer`` moves the subtraction to an earlier block (``subtract_mid``: the middle
+one), which hides toxicity from every later layer while the earlier ones stay the base's.
 """
 
 from __future__ import annotations
@@ -18,16 +19,22 @@ VERSION = 1
 @dataclass(frozen=True)
 class Config:
     scale: float = 6.0  # multiples of the mean toxic-minus-benign difference subtracted
+    layer: int = 0  # residual layer 1..L whose block gets the bias; 0: the last (Lee et al.); -1: the middle
 
 
 def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
     import torch
 
+    from bench.errors import BenchError
     from bench.eval.directions import blocks, out_bias, toxic_direction
 
-    d = toxic_direction(model, tokenizer, data.pairs)[-1]  # (D,), last block's output
+    n = len(blocks(model))
+    layer = n // 2 if config.layer == -1 else config.layer or n
+    if not 1 <= layer <= n:
+        raise BenchError(f"subtract: layer {layer} is outside the model's residual layers 1..{n}")
+    d = toxic_direction(model, tokenizer, data.pairs)[layer]  # (D,), block `layer`'s output
     with torch.no_grad():
-        bias = out_bias(blocks(model)[-1])
+        bias = out_bias(blocks(model)[layer - 1])
         bias -= (config.scale * d).to(bias.device, bias.dtype)
     if progress:
         progress(1, 1, {"norm": float(d.norm())})

@@ -78,6 +78,19 @@ def test_subtract_moves_only_the_last_block(tiny_lm, tiny_data):
     torch.testing.assert_close(after[-1] - before[-1], (-3.0 * d).expand_as(after[-1]), atol=1e-4, rtol=1e-4)
 
 
+def test_subtract_mid_keeps_every_layer_up_to_the_middle(tiny_lm, tiny_data):
+    from bench.methods import subtract_mid
+
+    model, tok, _ = tiny_lm  # 4 blocks: the middle is residual layer 2
+    data = _data(tiny_data)
+    sub, _ = subtract_mid.apply(copy.deepcopy(model), tok, data, subtract_mid.Config(scale=3.0), 0)
+    d = directions.toxic_direction(model, tok, data.pairs)[2]
+    before, after = _residuals(model, tok, data.pairs[:8]), _residuals(sub, tok, data.pairs[:8])
+    torch.testing.assert_close(after[:2], before[:2])
+    torch.testing.assert_close(after[2] - before[2], (-3.0 * d).expand_as(after[2]), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(after[3:], before[3:])  # and it reaches every later layer
+
+
 def test_steer_adds_alpha_times_the_direction_at_its_layer(tiny_lm, tiny_data):
     from bench.attacks import WeightJob, steer
 

@@ -13,7 +13,13 @@ from __future__ import annotations
 from bench.eval import erasure
 from bench.eval.recovery import excess_recovery
 
-ZOO = {"none": "base", "oracle": "oracle", "logit_filter": "logit_filter", "subtract": "subtract"}
+ZOO = {
+    "none": "base",
+    "oracle": "oracle",
+    "logit_filter": "logit_filter",
+    "subtract": "subtract",
+    "subtract_mid": "subtract_mid",
+}
 
 
 def _index(rows: list[dict]) -> dict:

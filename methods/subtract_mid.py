@@ -1,0 +1,22 @@
+"""``subtract_mid``: ``subtract`` at the middle block, a harder known answer of suppression.
+
+The base model's toxic direction at the middle block's output is subtracted there, folded into
+that block's MLP output bias. Every layer up to the middle is bit-identical to the base model's,
+and the weights that compute toxicity are all still there (``ablate`` or ``steer`` undo a bias),
+so the model only suppresses; but unlike ``subtract`` it hides toxicity from every later layer,
+which is where a representation metric that averages over layers can be fooled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.methods.subtract import VERSION, apply
+from bench.methods.subtract import Config as _SubtractConfig
+
+__all__ = ["VERSION", "Config", "apply"]
+
+
+@dataclass(frozen=True)
+class Config(_SubtractConfig):
+    layer: int = -1  # the middle block (L // 2)
