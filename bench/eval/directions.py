@@ -19,26 +19,8 @@ from bench.errors import BenchError
 from bench.trainer import collate, encode_example
 
 
-def blocks(model) -> list:
-    """The transformer blocks, in order."""
-    for path in ("transformer.h", "model.layers", "gpt_neox.layers", "model.decoder.layers"):
-        node = model
-        try:
-            for part in path.split("."):
-                node = getattr(node, part)
-        except AttributeError:
-            continue
-        return list(node)
-    raise BenchError(f"cannot find the transformer blocks of {type(model).__name__}")
-
-
-def final_norm(model):
-    for path in (
-        "transformer.ln_f",
-        "model.norm",
-        "gpt_neox.final_layer_norm",
-        "model.decoder.final_layer_norm",
-    ):
+def _find(model, paths: tuple[str, ...], what: str):
+    for path in paths:
         node = model
         try:
             for part in path.split("."):
@@ -46,25 +28,29 @@ def final_norm(model):
         except AttributeError:
             continue
         return node
-    raise BenchError(f"cannot find the final norm of {type(model).__name__}")
+    raise BenchError(f"cannot find the {what} of {type(model).__name__}")
+
+
+def blocks(model) -> list:
+    """The transformer blocks, in order."""
+    paths = ("transformer.h", "model.layers", "gpt_neox.layers", "model.decoder.layers")
+    return list(_find(model, paths, "transformer blocks"))
+
+
+def final_norm(model):
+    paths = ("transformer.ln_f", "model.norm", "gpt_neox.final_layer_norm", "model.decoder.final_layer_norm")
+    return _find(model, paths, "final norm")
 
 
 def mlp_out(block):
     """The block's MLP output projection (writes the MLP's result into the residual stream)."""
-    mlp = getattr(block, "mlp", None)
-    for name in ("c_proj", "down_proj", "fc2", "dense_4h_to_h"):
-        if mlp is not None and hasattr(mlp, name):
-            return getattr(mlp, name)
-    raise BenchError(f"cannot find the MLP output projection of {type(block).__name__}")
+    names = ("mlp.c_proj", "mlp.down_proj", "mlp.fc2", "mlp.dense_4h_to_h")
+    return _find(block, names, "MLP output projection")
 
 
 def mlp_in(block):
     """The MLP input projection whose columns (per neuron) are Lee et al.'s key vectors."""
-    mlp = getattr(block, "mlp", None)
-    for name in ("c_fc", "up_proj", "fc1", "dense_h_to_4h"):
-        if mlp is not None and hasattr(mlp, name):
-            return getattr(mlp, name)
-    raise BenchError(f"cannot find the MLP input projection of {type(block).__name__}")
+    return _find(block, ("mlp.c_fc", "mlp.up_proj", "mlp.fc1", "mlp.dense_h_to_4h"), "MLP input projection")
 
 
 def is_conv1d(module) -> bool:
@@ -82,18 +68,14 @@ def out_bias(block) -> torch.nn.Parameter:
 
 
 @torch.inference_mode()
-def residual_states(
-    model, tokenizer, texts: list[tuple[str, str]], batch_size: int = 32, max_length: int = 128
-):
-    """Mean continuation-token residual state per example and layer.
-
-    ``texts`` are (prompt, continuation) pairs. Returns (L+1, N, D): index 0 the embeddings,
-    index L the last block's output before the final norm.
-    """
+def layer_states(model, tokenizer, texts: list[tuple[str, str]], batch_size: int = 32, max_length: int = 128):
+    """Per batch of (prompt, continuation) pairs: ``attn`` and ``cont`` masks (B, T) and the
+    residual states of every layer, a list of L+1 tensors (B, T, D): index 0 the embeddings,
+    index L the last block's output *before* the final norm (captured by a hook, since
+    ``hidden_states[-1]`` comes after it)."""
     device = next(model.parameters()).device
     captured: list[torch.Tensor] = []
     hook = final_norm(model).register_forward_pre_hook(lambda mod, args: captured.append(args[0]))
-    feats = []
     try:
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
@@ -102,11 +84,19 @@ def residual_states(
             )
             captured.clear()
             out = model(input_ids=ids.to(device), attention_mask=attn.to(device), output_hidden_states=True)
-            states = list(out.hidden_states[:-1]) + [captured[-1]]
-            m = cont.to(device).unsqueeze(-1).float()  # (B, T, 1)
-            feats.append(torch.stack([(h.float() * m).sum(1) / m.sum(1).clamp(min=1) for h in states]).cpu())
+            yield attn.to(device), cont.to(device), list(out.hidden_states[:-1]) + [captured[-1]]
     finally:
         hook.remove()
+
+
+def residual_states(
+    model, tokenizer, texts: list[tuple[str, str]], batch_size: int = 32, max_length: int = 128
+):
+    """Mean continuation-token residual state per example and layer: (L+1, N, D)."""
+    feats = []
+    for _, cont, states in layer_states(model, tokenizer, texts, batch_size, max_length):
+        m = cont.unsqueeze(-1).float()  # (B, T, 1)
+        feats.append(torch.stack([(h.float() * m).sum(1) / m.sum(1).clamp(min=1) for h in states]).cpu())
     return torch.cat(feats, 1)
 
 

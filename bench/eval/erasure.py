@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import torch
 
-from bench.eval.directions import final_norm, residual_states
+from bench.eval.directions import final_norm, layer_states, residual_states
 from bench.eval.probes import fit_probe, probe_accuracy
-from bench.trainer import collate, encode_example
 
 METRICS = ("cont_probe", "prompt_probe", "base_probe", "readout")
 
@@ -59,26 +58,13 @@ def continuation_states(model, tokenizer, pairs: list[dict]):
     return torch.cat([ben, tox], 1), y, torch.cat([torch.arange(n), torch.arange(n)])
 
 
-@torch.inference_mode()
 def prompt_states(model, tokenizer, prompts: list[str], batch_size: int = 32) -> torch.Tensor:
     """Residual state at each prompt's last token: (L+1, N, D), the last before the final norm."""
-    device = next(model.parameters()).device
-    captured: list[torch.Tensor] = []
-    hook = final_norm(model).register_forward_pre_hook(lambda mod, args: captured.append(args[0]))
     feats = []
-    try:
-        for start in range(0, len(prompts), batch_size):
-            chunk = prompts[start : start + batch_size]
-            ids, attn, _ = collate(tokenizer, [encode_example(tokenizer, p, "", 128) for p in chunk])
-            # encode_example keeps at least one continuation token; an empty one adds none
-            last = attn.sum(1) - 1  # (B,) index of the last real token (right padding)
-            captured.clear()
-            out = model(input_ids=ids.to(device), attention_mask=attn.to(device), output_hidden_states=True)
-            states = list(out.hidden_states[:-1]) + [captured[-1]]
-            rows = torch.arange(len(chunk), device=device)
-            feats.append(torch.stack([h[rows, last.to(device)].float() for h in states]).cpu())
-    finally:
-        hook.remove()
+    # an empty continuation adds no token, so the last real token is the prompt's (right padding)
+    for attn, _, states in layer_states(model, tokenizer, [(p, "") for p in prompts], batch_size):
+        last, rows = attn.sum(1) - 1, torch.arange(attn.shape[0], device=attn.device)  # (B,)
+        feats.append(torch.stack([h[rows, last].float() for h in states]).cpu())
     return torch.cat(feats, 1)
 
 
@@ -89,33 +75,20 @@ def readout(
     """Toxic-vocabulary probability under the base model's readout, per layer and pair: (L+1, N).
 
     Positions: every position whose next token is a benign-continuation token."""
-    device = next(model.parameters()).device
     norm, head = final_norm(base), base.get_output_embeddings()
-    vocab_t = torch.tensor(vocab, device=device)
-    captured: list[torch.Tensor] = []
-    hook = final_norm(model).register_forward_pre_hook(lambda mod, args: captured.append(args[0]))
+    vocab_t = torch.tensor(vocab, device=next(model.parameters()).device)
     out_rows = []
-    try:
-        for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start : start + batch_size]
-            ids, attn, cont = collate(
-                tokenizer, [encode_example(tokenizer, p["prompt"], p["benign"], 128) for p in chunk]
-            )
-            captured.clear()
-            out = model(input_ids=ids.to(device), attention_mask=attn.to(device), output_hidden_states=True)
-            states = list(out.hidden_states[:-1]) + [captured[-1]]
-            # position t predicts token t+1: keep t where token t+1 is a continuation token
-            pos = torch.zeros_like(cont, dtype=torch.float)
-            pos[:, :-1] = cont[:, 1:].float()
-            pos = pos.to(device)
-            per_layer = []
-            for h in states:
-                logp = torch.log_softmax(head(norm(h.to(norm.weight.dtype))).float(), -1)
-                mass = torch.logsumexp(logp[..., vocab_t], -1).exp()  # (B, T)
-                per_layer.append((mass * pos).sum(1) / pos.sum(1).clamp(min=1))
-            out_rows.append(torch.stack(per_layer).cpu())
-    finally:
-        hook.remove()
+    texts = [(p["prompt"], p["benign"]) for p in pairs]
+    for _, cont, states in layer_states(model, tokenizer, texts, batch_size):
+        # position t predicts token t+1: keep t where token t+1 is a continuation token
+        pos = torch.zeros_like(cont, dtype=torch.float)
+        pos[:, :-1] = cont[:, 1:].float()
+        per_layer = []
+        for h in states:
+            logp = torch.log_softmax(head(norm(h.to(norm.weight.dtype))).float(), -1)
+            mass = torch.logsumexp(logp[..., vocab_t], -1).exp()  # (B, T)
+            per_layer.append((mass * pos).sum(1) / pos.sum(1).clamp(min=1))
+        out_rows.append(torch.stack(per_layer).cpu())
     return torch.cat(out_rows, 1)
 
 
