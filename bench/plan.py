@@ -44,7 +44,7 @@ def describe(plan: Plan, reporter: Reporter) -> None:
                 key = stages.method_key(base, data_key, method, cfg, seed)
                 ready = base_ready if method == "none" else store.has("method", key)
                 if method == "oracle":
-                    if spec.name != "organism" and not spec.oracle:
+                    if not stages.has_oracle(spec):
                         table.add_row(
                             spec.label, method, str(seed), "–", "[yellow]no oracle: row skipped[/yellow]"
                         )

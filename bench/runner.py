@@ -126,7 +126,7 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
                 "train": stages.generations(rt, base, train, seed, label + " attack prompts")[1],
             }
         mcfg = plan.methods[method]
-        if method == "oracle" and stages.oracle_model(rt, base) is None:
+        if method == "oracle" and not stages.has_oracle(spec):
             rt.reporter.line(f"  [yellow]no oracle[/yellow] for model {spec.label}: set models[].oracle")
             return []
         model = stages.method_model(rt, base, data, method, mcfg, seed)

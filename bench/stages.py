@@ -169,7 +169,7 @@ def oracle_model(rt: Runtime, base: ModelRef) -> ModelRef | None:
         ident = file_hash(spec.oracle) if local else f"{spec.oracle}@main"
         return ModelRef(make_key(kind="model", ident=ident, dtype=spec.dtype), spec.oracle, spec)
     cfg = organism_config(spec)
-    key = make_key(kind="oracle", version=ORGANISM_VERSION, base=base.key)
+    key = oracle_organism_key(base)
 
     def make(tmp: Path, partial: Path) -> dict:
         from bench.modeling import seed_everything
@@ -190,6 +190,15 @@ def oracle_model(rt: Runtime, base: ModelRef) -> ModelRef | None:
 
     path = rt.stage("organism", key, f"oracle organism seed={cfg.seed}", make)
     return ModelRef(key, str(path / "model"), spec)
+
+
+def has_oracle(spec: ModelSpec) -> bool:
+    """Whether a board model has a never-toxic reference (the organism always builds its own)."""
+    return spec.name == "organism" or bool(spec.oracle)
+
+
+def oracle_organism_key(base: ModelRef) -> str:
+    return make_key(kind="oracle", version=ORGANISM_VERSION, base=base.key)
 
 
 def organism_data_key(base: ModelRef) -> str:
@@ -263,7 +272,7 @@ def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int) -> str:
     if name == "none":
         return base.key
     if name == "oracle":
-        return make_key(kind="oracle", version=ORGANISM_VERSION, base=base.key)
+        return oracle_organism_key(base)
     plugin = registry.load("methods", name)
     return make_key(
         kind="method",
