@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from bench.errors import BenchError
+from bench.modeling import bos_ids
 
 VERSION = 1
 KIND = "prompt"
@@ -112,6 +113,7 @@ class Objective:
     ``position="suffix"``: prompt + string -> target (prompt KV cached when ``use_cache``).
     ``position="prefix"``: string + prompt -> target (no cache); with ``base_hidden`` an extra
     term ``rep_weight · mean_l ||h_l - h_base_l||² / ||h_base_l||²`` over prompt+target tokens.
+    Every sequence starts with the tokenizer's BOS if it uses one, as generation's ids do.
     """
 
     def __init__(
@@ -132,16 +134,17 @@ class Objective:
         self.prompt_ids, self.target_ids = enc(prompt), enc(target)
         if len(self.target_ids) == 0 or len(self.prompt_ids) == 0:
             raise BenchError("GCG needs a non-empty prompt and target")
+        self.bos_ids = torch.tensor(bos_ids(tokenizer), dtype=torch.long, device=device)
         self.embed = model.get_input_embeddings()
         self.cache_kv = None
         if position == "suffix" and use_cache:
             with torch.no_grad():
-                out = model(input_ids=self.prompt_ids.unsqueeze(0), use_cache=True)
+                out = model(input_ids=torch.cat([self.bos_ids, self.prompt_ids]).unsqueeze(0), use_cache=True)
             self.cache_kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
         self.rep_layers, self.rep_weight, self.base_hidden = rep_layers, rep_weight, None
         if rep_weight and base_model is not None:
             with torch.no_grad():
-                ids = torch.cat([self.prompt_ids, self.target_ids]).unsqueeze(0)
+                ids = torch.cat([self.bos_ids, self.prompt_ids, self.target_ids]).unsqueeze(0)
                 hs = base_model(input_ids=ids, output_hidden_states=True).hidden_states
             self.base_hidden = [hs[layer] for layer in rep_layers]  # each (1, P+T, D)
 
@@ -159,16 +162,17 @@ class Objective:
         B = optim_embeds.shape[0]
         tgt = self.embed(self.target_ids).unsqueeze(0).expand(B, -1, -1)
         prm = self.embed(self.prompt_ids).unsqueeze(0).expand(B, -1, -1)
+        bos = self.embed(self.bos_ids).unsqueeze(0).expand(B, -1, -1)
         kwargs = {}
         if self.position == "prefix":
-            seq = torch.cat([optim_embeds, prm, tgt], 1)
-        elif self.cache_kv is not None:
+            seq = torch.cat([bos, optim_embeds, prm, tgt], 1)
+        elif self.cache_kv is not None:  # BOS and prompt are in the cache
             seq, kwargs = (
                 torch.cat([optim_embeds, tgt], 1),
                 {"past_key_values": self._cache(B), "use_cache": True},
             )
         else:
-            seq = torch.cat([prm, optim_embeds, tgt], 1)
+            seq = torch.cat([bos, prm, optim_embeds, tgt], 1)
         out = self.model(inputs_embeds=seq, output_hidden_states=self.base_hidden is not None, **kwargs)
         T = len(self.target_ids)
         logits = out.logits[:, -T - 1 : -1].float()  # (B, T, V)
@@ -190,7 +194,8 @@ class Objective:
         return ce + self.rep_weight * rep / len(self.rep_layers)
 
     def n_tokens(self, n_optim: int) -> int:
-        return n_optim + len(self.target_ids) + (0 if self.cache_kv is not None else len(self.prompt_ids))
+        fixed = len(self.bos_ids) + len(self.prompt_ids)
+        return n_optim + len(self.target_ids) + (0 if self.cache_kv is not None else fixed)
 
 
 def batched_losses(objectives: list[Objective], cands: torch.Tensor, batch_size: int) -> torch.Tensor:

@@ -85,6 +85,16 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--scorer", default="profanity", help="scorer plugin used for best-of-n and the report")
     pr.add_argument("--max-new-tokens", type=int, default=20, help="continuation length")
     pr.add_argument("--seed", type=int, default=0, help="sampling seed")
+    pr.add_argument(
+        "--splits",
+        metavar="DIR",
+        help="also write the data roles to DIR: train.jsonl, attack.jsonl, probe.jsonl (pairs), "
+        "relearn.jsonl (texts) and roles.json (sizes, sha256), split as a board splits data.pairs",
+    )
+    pr.add_argument("--probe-pairs", type=int, default=400, help="--splits: pairs held out for probes")
+    pr.add_argument("--relearn-pairs", type=int, default=64, help="--splits: pairs held out for relearning")
+    pr.add_argument("--attack-pairs", type=int, default=32, help="--splits: pairs held out for attacks")
+    pr.add_argument("--split-seed", type=int, default=0, help="--splits: seed of the split")
     return p
 
 

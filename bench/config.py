@@ -41,14 +41,28 @@ class DataSpec:
     eval_limit: int | None = None  # keep the first N eval prompts
     challenging_only: bool = True  # RTP: keep the `challenging` subset
     prompt_max_tokens: int = 32  # cut prompts to this many tokens (protocol: 32)
-    relearn: str | None = None  # local JSONL/text of toxic texts for the relearning attack
+    relearn: str | None = (
+        None  # toxic texts (JSONL of "text", or .txt) for relearning (default: held-out pairs)
+    )
     benign_text: str | None = None  # "wikitext" or a local text/JSONL file for perplexity
     continuations: str | None = None  # JSONL of {"prompt", "gold"} for the F1 check
     probe: str | None = None  # pair JSONL for erasure probes (default: held-out pairs)
+    attack: str | None = (
+        None  # pair JSONL whose prompts/toxic sides train universal attacks (default: held out)
+    )
+    # Roles held out of `pairs` (bench.roles), disjoint from the training pairs and each other;
+    # a role given its own file above takes none.
+    probe_pairs: int = 400  # pairs held out for erasure probes
+    relearn_pairs: int = 64  # pairs held out whose prompt + toxic side is the relearning text
+    attack_pairs: int = 32  # pairs held out for universal prompt-attack training
+    split_seed: int = 0  # seed of the deterministic split
 
     def __post_init__(self):
         if self.source not in ("organism", "files"):
             raise ValueError(f"data.source must be 'organism' or 'files', not {self.source!r}")
+        for name in ("probe_pairs", "relearn_pairs", "attack_pairs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"data.{name} must not be negative")
         if self.eval_limit is not None and self.eval_limit <= 0:
             raise ValueError("data.eval_limit must be positive")
         if self.prompt_max_tokens <= 0:
@@ -274,21 +288,24 @@ def load_plan(
     scfg = from_dict(
         registry.load("scorers", final.scorer.name).Config, final.scorer.config, "scorer.config", source
     )
-    warnings = validate_data(final.data, missing_ok=dry_run)
+    warnings = validate_data(final, missing_ok=dry_run)
     final.methods = {n: final.methods[n] for n in methods}
     final.attacks = {n: final.attacks[n] for n in attacks}
     return Plan(board=final, path=path, methods=mcfg, attacks=acfg, scorer_config=scfg, warnings=warnings)
 
 
-def validate_data(spec: DataSpec, missing_ok: bool = False) -> list[str]:
-    """Read every local data file once, so bad data fails before any model is loaded.
+def validate_data(board: Board, missing_ok: bool = False) -> list[str]:
+    """Read every local data file once, so bad data fails before any model is loaded, and check
+    the data roles (:mod:`bench.roles`): sizes, missing roles and overlaps become warnings.
 
     With ``missing_ok`` (dry runs) absent files are returned as warnings instead of errors.
     """
+    spec = board.data
     warnings: list[str] = []
     if spec.source != "files":
         return warnings
     from bench import data as loaders
+    from bench import roles
 
     checks = (
         ("pairs", loaders.load_pairs),
@@ -297,12 +314,35 @@ def validate_data(spec: DataSpec, missing_ok: bool = False) -> list[str]:
         ("benign_text", loaders.load_texts),
         ("continuations", loaders.load_continuations),
         ("probe", loaders.load_pairs),
+        ("attack", loaders.load_pairs),
     )
+    loaded = {}
     for name, load in checks:
         value = getattr(spec, name)
         if value and (Path(value).suffix in (".jsonl", ".txt", ".json") or Path(value).exists()):
             if missing_ok and not Path(value).exists():
                 warnings.append(f"data.{name}: {value} does not exist yet (needed before a real run)")
                 continue
-            load(value)
+            loaded[name] = load(value)
+    if not spec.continuations:
+        warnings.append("data.continuations is not set: F1 (utility) is not computed")
+    if "pairs" not in loaded:
+        return warnings
+    split = roles.split_pairs(loaded["pairs"], spec, f"data.pairs ({spec.pairs})")
+    probe = loaded.get("probe", split["probe"])
+    attack = loaded.get("attack", split["attack"])
+    relearn = loaded.get("relearn", roles.relearn_texts(split["relearn"]))
+    if not probe:
+        warnings.append(
+            "the probe role is empty (data.probe_pairs 0, no data.probe): erasure probes have no data"
+        )
+    elif len(probe) < board.eval.probe_max_pairs:
+        warnings.append(
+            f"eval.probe_max_pairs is {board.eval.probe_max_pairs} but the probe role has {len(probe)} pairs"
+        )
+    if not attack:
+        warnings.append("the attack role is empty: universal prompt attacks have no training prompts")
+    if not relearn:
+        warnings.append("the relearn role is empty: the relearning attack has no toxic text")
+    warnings += roles.overlaps(split["train"], attack, probe, relearn, loaded.get("eval_prompts", []))
     return warnings

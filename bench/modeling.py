@@ -15,6 +15,12 @@ from bench.errors import BenchError
 DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
+def torch_dtype(name: str):
+    import torch
+
+    return getattr(torch, DTYPES[name])
+
+
 def pick_device(spec: str = "auto") -> str:
     import torch
 
@@ -92,6 +98,28 @@ def save_model(model, tokenizer, out_dir: Path) -> None:
         model = model.merge_and_unload()
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
+
+
+def bos_ids(tokenizer) -> list[int]:
+    """The special tokens the tokenizer itself puts before a text: its BOS convention.
+
+    The one tokenisation rule: every stage that builds token ids by hand (training, probes,
+    GCG, perplexity) starts each sequence with these, exactly as ``tokenizer(text)`` does for
+    generation (HF and vLLM). Empty for GPT-2 (and the organism), ``[bos]`` for Llama or Gemma.
+    """
+    cached = getattr(tokenizer, "_bench_bos_ids", None)
+    if cached is not None:
+        return list(cached)
+    probe = "hello world"
+    full = tokenizer(probe)["input_ids"]
+    bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    start = next((i for i in range(len(full) - len(bare) + 1) if full[i : i + len(bare)] == bare), 0)
+    prefix = list(full[:start])
+    try:
+        tokenizer._bench_bos_ids = prefix
+    except AttributeError:  # a tokenizer that refuses attributes: recompute each time
+        pass
+    return prefix
 
 
 def context_length(model) -> int:

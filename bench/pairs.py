@@ -103,6 +103,8 @@ def build_pairs_cli(args) -> None:
     quiet_transformers()
     if args.n <= 0 or args.max_new_tokens <= 0:
         raise BenchError("--n and --max-new-tokens must be positive")
+    if min(args.probe_pairs, args.relearn_pairs, args.attack_pairs) < 0:
+        raise BenchError("--probe-pairs, --relearn-pairs and --attack-pairs must not be negative")
     prompts = [r["prompt"] for r in load_eval_prompts(args.prompts, challenging_only=False)]
     check_model_source(args.model)
     scorer_mod = registry.load("scorers", args.scorer)
@@ -145,3 +147,51 @@ def build_pairs_cli(args) -> None:
     print(
         f"{len(pairs)} pairs -> {out}; mean toxicity benign {sum(tb) / len(tb):.3f}, toxic {sum(tt) / len(tt):.3f}"
     )
+    if args.splits:
+        write_splits(pairs, Path(args.splits), args)
+
+
+def write_splits(rows: list[dict], out: Path, args) -> dict:
+    """The board's split of ``rows`` (Lee et al. keys) into role files under ``out``; a board
+    takes them back with ``pairs: out/train.jsonl``, ``attack:``, ``relearn:`` and ``probe:``."""
+    from types import SimpleNamespace
+
+    from bench import roles
+    from bench.store import write_json
+
+    spec = SimpleNamespace(
+        probe=None,
+        relearn=None,
+        attack=None,
+        probe_pairs=args.probe_pairs,
+        relearn_pairs=args.relearn_pairs,
+        attack_pairs=args.attack_pairs,
+        split_seed=args.split_seed,
+    )
+    pairs = [
+        {"prompt": r["prompt_text"], "benign": r["unpert_gen_text"], "toxic": r["pert_gen_text"]}
+        for r in rows
+    ]
+    split = roles.split_pairs(pairs, spec, "--splits")
+    out.mkdir(parents=True, exist_ok=True)
+
+    def lee(ps):
+        return [
+            {"prompt_text": p["prompt"], "unpert_gen_text": p["benign"], "pert_gen_text": p["toxic"]}
+            for p in ps
+        ]
+
+    files = {
+        "train.jsonl": lee(split["train"]),
+        "attack.jsonl": lee(split["attack"]),
+        "probe.jsonl": lee(split["probe"]),
+        "relearn.jsonl": [{"text": t} for t in roles.relearn_texts(split["relearn"])],
+    }
+    for name, body in files.items():
+        tmp = out / f".{name}.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in body), encoding="utf-8")
+        tmp.replace(out / name)
+    record = roles.record(split) | {"split_seed": args.split_seed}
+    write_json(out / "roles.json", record)
+    print("splits -> " + ", ".join(f"{k} {v['n']}" for k, v in roles.record(split).items()) + f" in {out}")
+    return record

@@ -23,13 +23,14 @@ from bench.typed import to_dict
 
 
 def eval_items(rt: stages.Runtime, base: stages.ModelRef, data: stages.Splits) -> list[dict]:
-    """Eval prompts cut to ``prompt_max_tokens`` tokens; each keeps its GCG target if it has one."""
+    """Eval prompts cut to ``prompt_max_tokens`` tokens; each keeps its own GCG target if its file
+    gives one (else ``None``: prompt attacks then aim at the base model's continuation)."""
     from bench.modeling import context_length
 
     tok = rt.tokenizer(base)
     spec, gen = rt.board.data, rt.board.generation
     ctx = context_length(rt.model(base))
-    items, pairs = [], data["pairs"]
+    items = []
     for i, item in enumerate(data["eval_prompts"]):
         ids = tok(item["prompt"], add_special_tokens=False)["input_ids"][: spec.prompt_max_tokens]
         if len(ids) + gen.max_new_tokens > ctx:
@@ -37,8 +38,7 @@ def eval_items(rt: stages.Runtime, base: stages.ModelRef, data: stages.Splits) -
                 f"eval prompt {i} needs {len(ids) + gen.max_new_tokens} tokens with generation; "
                 f"the model's context is {ctx}: lower data.prompt_max_tokens"
             )
-        target = item.get("target") or pairs[i % len(pairs)]["toxic"]
-        items.append({"prompt": tok.decode(ids), "target": target})
+        items.append({"prompt": tok.decode(ids), "target": item.get("target") or None})
     if not items:
         raise BenchError("no evaluation prompts")
     return items
@@ -118,7 +118,10 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
     rows: list[dict] = []
     try:
         base_outs = None  # the base model's own continuations, for attacks with `target: base`
-        if any(getattr(c, "target", "data") == "base" for c in plan.attacks.values()):
+        untargeted = any(it["target"] is None for it in items) and any(
+            registry.load("attacks", a).KIND == "prompt" for a in plan.attacks
+        )
+        if untargeted or any(getattr(c, "target", "data") == "base" for c in plan.attacks.values()):
             label = f"{spec.label}/none/s{seed}"
             train = [it["prompt"] for it in data["attack_prompts"]]
             base_outs = {
@@ -294,16 +297,25 @@ def train_stats(model) -> dict | None:
     return {k: train.get(k) for k in ("steps", "seconds", "tokens", "tokens_per_s", "stopped_early")}
 
 
+def attack_targets(acfg, items: list[dict], train_items: list[dict], base_outs: dict | None):
+    """(eval items, training items) with the targets a prompt attack aims at: each prompt's own
+    (its pair's toxic side), or the base model's continuation for ``target: base`` and for any
+    prompt whose data gives none. Never another prompt's target."""
+    if getattr(acfg, "target", "data") == "base" and base_outs is not None:
+        items = [{**it, "target": out[0]} for it, out in zip(items, base_outs["eval"])]
+        train_items = [{**it, "target": out[0]} for it, out in zip(train_items, base_outs["train"])]
+    elif base_outs is not None:
+        items = [{**it, "target": it["target"] or out[0]} for it, out in zip(items, base_outs["eval"])]
+    return items, train_items
+
+
 def attack_row(
     rt, model, base, data, attack, acfg, seed, items, base_outs, tag, scorer, sv, clean_metrics, base_rate
 ) -> dict:
     """One attack's row: toxicity under the attack, its cost, and for weight attacks the curve."""
     from bench.eval.metrics import curve_auc, steps_to_recover
 
-    train_items = data["attack_prompts"]
-    if getattr(acfg, "target", "data") == "base" and base_outs is not None:
-        items = [{**it, "target": out[0]} for it, out in zip(items, base_outs["eval"])]
-        train_items = [{**it, "target": out[0]} for it, out in zip(train_items, base_outs["train"])]
+    items, train_items = attack_targets(acfg, items, data["attack_prompts"], base_outs)
     res = stages.attack(rt, model, base, data, attack, acfg, seed, items, scorer.score, tag, train_items)
     if res["kind"] == "prompt":
         r = res["result"]

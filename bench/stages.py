@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import roles
 from bench.config import Board, ModelSpec
 from bench.errors import BenchError
 from bench.report import Reporter
@@ -104,6 +105,29 @@ class Runtime:
         return model
 
 
+CORE = ("torch", "transformers")
+
+
+def software(*packages: str) -> dict[str, str | None]:
+    """Installed versions of the packages that can change a stage's output: part of its key."""
+    from bench.provenance import package_version
+
+    return {p: package_version(p) for p in packages}
+
+
+def scorer_identity(board: Board) -> dict:
+    """Everything about the board's scorer that can change a score."""
+    from bench import registry
+
+    mod = registry.load("scorers", board.scorer.name)
+    return {
+        "name": board.scorer.name,
+        "version": mod.VERSION,
+        "config": board.scorer.config,
+        "software": software(*getattr(mod, "PACKAGES", ())),
+    }
+
+
 def organism_config(spec: ModelSpec):
     from bench.organism.build import OrganismConfig
     from bench.typed import from_dict
@@ -112,7 +136,12 @@ def organism_config(spec: ModelSpec):
 
 
 def organism_key(spec: ModelSpec) -> str:
-    return make_key(kind="organism", version=ORGANISM_VERSION, config=to_dict(organism_config(spec)))
+    return make_key(
+        kind="organism",
+        version=ORGANISM_VERSION,
+        config=to_dict(organism_config(spec)),
+        software=software(*CORE, "tokenizers"),
+    )
 
 
 def base_model(rt: Runtime, spec: ModelSpec) -> tuple[ModelRef, Path | None]:
@@ -217,43 +246,51 @@ def board_data(rt: Runtime, base: ModelRef, organism_data: Path | None) -> Split
         parts = {n: json.loads((organism_data / f"{n}.json").read_text()) for n in SPLITS}
         parts["relearn"] = parts["relearn_far"]
         return Splits(organism_data_key(base), parts)
-    from bench import data as loaders
-
     missing = [n for n in ("pairs", "eval_prompts", "benign_text") if getattr(spec, n) is None]
     if missing:
         raise BenchError(f"data.source is 'files' but data.{missing[0]} is not set")
     key = files_data_key(spec)
 
     def make(tmp: Path, partial: Path) -> dict:
-        pairs = loaders.load_pairs(spec.pairs)
-        parts = {
-            "pairs": pairs,
-            "eval_prompts": loaders.load_eval_prompts(
-                spec.eval_prompts, spec.challenging_only, spec.eval_limit
-            ),
-            "attack_prompts": [{"prompt": p["prompt"], "target": p["toxic"]} for p in pairs[:32]],
-            "relearn": loaders.load_texts(spec.relearn)
-            if spec.relearn
-            else [p["prompt"] + p["toxic"] for p in pairs[-64:]],
-            "benign_text": loaders.load_texts(spec.benign_text),
-            "continuations": loaders.load_continuations(spec.continuations) if spec.continuations else [],
-            "probe_pairs": loaders.load_pairs(spec.probe) if spec.probe else pairs[-400:],
-        }
+        parts = files_parts(spec)
         for name, rows in parts.items():
             (tmp / f"{name}.json").write_text(json.dumps(rows), encoding="utf-8")
-        return {"sizes": {k: len(v) for k, v in parts.items()}}
+        return {"sizes": {k: len(v) for k, v in parts.items()}, "roles": roles.record(parts)}
 
     path = rt.stage("data", key, "board data", make)
-    names = (
-        "pairs",
-        "eval_prompts",
-        "attack_prompts",
-        "relearn",
-        "benign_text",
-        "continuations",
-        "probe_pairs",
-    )
-    return Splits(key, {n: json.loads((path / f"{n}.json").read_text()) for n in names})
+    return Splits(key, {n: json.loads((path / f"{n}.json").read_text()) for n in FILE_PARTS})
+
+
+FILE_PARTS = (
+    "pairs",
+    "eval_prompts",
+    "attack_prompts",
+    "relearn",
+    "benign_text",
+    "continuations",
+    "probe_pairs",
+)
+
+
+def files_parts(spec) -> dict[str, list]:
+    """Every split of a file-based board, with roles from :mod:`bench.roles` (train pairs under
+    ``pairs``). Eval prompts keep a ``target`` only when their file gives one."""
+    from bench import data as loaders
+
+    split = roles.split_pairs(loaders.load_pairs(spec.pairs), spec, f"data.pairs ({spec.pairs})")
+    return {
+        "pairs": split["train"],
+        "eval_prompts": loaders.load_eval_prompts(spec.eval_prompts, spec.challenging_only, spec.eval_limit),
+        "attack_prompts": roles.attack_items(
+            loaders.load_pairs(spec.attack) if spec.attack else split["attack"]
+        ),
+        "relearn": loaders.load_texts(spec.relearn)
+        if spec.relearn
+        else roles.relearn_texts(split["relearn"]),
+        "benign_text": loaders.load_texts(spec.benign_text),
+        "continuations": loaders.load_continuations(spec.continuations) if spec.continuations else [],
+        "probe_pairs": loaders.load_pairs(spec.probe) if spec.probe else split["probe"],
+    }
 
 
 def files_data_key(spec) -> str:
@@ -282,6 +319,7 @@ def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int) -> str:
         version=plugin.VERSION,
         config=to_dict(cfg),
         seed=seed,
+        software=software(*CORE, "peft"),
     )
 
 
@@ -335,6 +373,7 @@ def generations(
         max_new_tokens=g.max_new_tokens,
         k=g.num_samples,
         sampling=[g.temperature, g.top_p, seed, "per-sample seeds"] if g.num_samples > 1 else None,
+        software=software(*getattr(registry.load("generators", g.backend), "PACKAGES", CORE)),
     )
     # Chunks of prompt indices; each sample's seed derives from its prompt's index (``offset``),
     # so a resumed run that regenerates the unrecorded chunks draws the same samples.
@@ -389,7 +428,12 @@ def scores(
     import math
 
     key = make_key(
-        kind="score", gen=gen_key, scorer=rt.board.scorer.name, version=version, config=to_dict(scorer.config)
+        kind="score",
+        gen=gen_key,
+        scorer=rt.board.scorer.name,
+        version=version,
+        config=to_dict(scorer.config),
+        software=scorer_identity(rt.board)["software"],
     )
 
     def make(tmp: Path, partial: Path) -> dict:
@@ -425,6 +469,7 @@ def utility(rt: Runtime, model: ModelRef, data: Splits, label: str) -> dict:
         max_texts=e.ppl_max_texts,
         f1_max=e.f1_max,
         new=rt.board.generation.max_new_tokens,
+        software=software(*CORE),
     )
 
     def make(tmp: Path, partial: Path) -> dict:
@@ -474,6 +519,7 @@ def probe(
         k=e.top_neurons,
         labels=None if prompt_labels is None else make_key(labels=prompt_labels),
         version=2,
+        software=software(*CORE),
     )
 
     def make(tmp: Path, partial: Path) -> dict:
@@ -535,11 +581,14 @@ def attack(
         train_targets=None
         if train_items is data["attack_prompts"]
         else make_key(t=[it.get("target") for it in train_items]),
+        # early stopping asks the scorer whether the attack has succeeded
+        scorer=scorer_identity(rt.board) if getattr(cfg, "early_stop", False) else None,
+        software=software(*CORE, "peft"),
     )
     n_steps = getattr(cfg, "num_steps", getattr(cfg, "steps", 1))
 
     def make(tmp: Path, partial: Path) -> dict:
-        from bench.modeling import save_model, seed_everything
+        from bench.modeling import save_model, seed_everything, torch_dtype
 
         seed_everything(seed)
         tok = rt.tokenizer(model)
@@ -566,8 +615,9 @@ def attack(
 
         def checkpoint(step: int, live) -> None:
             out = partial / f"step-{step}"
-            if not out.exists():
-                save_model(copy.deepcopy(live), tok, partial / f".step-{step}")
+            if not out.exists():  # stored in the board's dtype, like the final model
+                snap = copy.deepcopy(live).to(torch_dtype(model.spec.dtype))
+                save_model(snap, tok, partial / f".step-{step}")
                 (partial / f".step-{step}").rename(out)
             fault(name)
 

@@ -145,23 +145,48 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Read JSONL, ignoring a torn last line (a crash mid-append)."""
-    rows = []
+def read_jsonl(path: Path, partial: bool = False) -> list[dict]:
+    """Rows of a JSONL file. A line that is not JSON is an error naming the file and line, so a
+    corrupt artifact or results file never silently loses the rows after it.
+
+    ``partial=True`` is for per-item records of an unfinished stage, which are only a cache of
+    work done: a torn last line (a crash mid-append) is dropped quietly, and any other unreadable
+    line is skipped with a warning (its item is simply computed again).
+    """
     if not path.exists():
-        return rows
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
+        return []
+    with open(path, encoding="utf-8", errors="strict") as fh:
+        lines = fh.read().split("\n")
+    rows = []
+    last = max((n for n, line in enumerate(lines) if line.strip()), default=-1)
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if not partial:
+                from bench.errors import BenchError
+
+                raise BenchError(
+                    f"{path}:{n + 1}: corrupt line ({e.msg}); the file is damaged: remove its "
+                    "artifact folder (or run record) and run again"
+                ) from None
+            if n != last:
+                import sys
+
+                print(
+                    f"warning: {path}:{n + 1}: unreadable record skipped; it will be recomputed",
+                    file=sys.stderr,
+                )
+            continue
+        rows.append(row)
     return rows
 
 
 def resume_jsonl(path: Path) -> list[dict]:
-    """Rows already recorded in ``path``; a torn last line is dropped from the file too."""
-    rows = read_jsonl(path)
+    """Rows already recorded in a partial-stage file; unreadable lines are dropped from it too."""
+    rows = read_jsonl(path, partial=True)
     if path.exists():
         write_jsonl(path, rows)
     return rows

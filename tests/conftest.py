@@ -128,6 +128,6 @@ def small_home(tmp_path_factory):
 @pytest.fixture(scope="session")
 def organism_dir(small_home):
     home, _ = small_home
-    art = next((home / "store" / "organism").iterdir())
+    art = next(a for a in sorted((home / "store" / "organism").iterdir()) if (a / "data").is_dir())
     data = {n: json.loads((art / "data" / f"{n}.json").read_text()) for n in ("eval_prompts",)}
     return str(art / "model"), data

@@ -69,7 +69,8 @@ def test_a_board_on_local_files_and_a_local_model(organism_dir, tmp_path):
     board.write_text(f"""
 name: local
 models: [{{name: {model_dir}, label: local-organism}}]
-data: {{source: files, pairs: {pairs}, eval_prompts: {prompts}, benign_text: {texts}}}
+data: {{source: files, pairs: {pairs}, eval_prompts: {prompts}, benign_text: {texts},
+       probe_pairs: 10, relearn_pairs: 4, attack_pairs: 4}}
 eval: {{bootstrap: 20, ppl_window: 64}}
 methods: {{dpo: {{steps: 3}}}}
 """)

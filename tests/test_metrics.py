@@ -58,8 +58,9 @@ def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
     class Tok:
         eos_token = "|"
 
-        def __call__(self, text, return_tensors=None, add_special_tokens=False):
-            return {"input_ids": torch.tensor([[ord(c) % 50 for c in text]])}
+        def __call__(self, text, return_tensors=None, add_special_tokens=True):
+            ids = [ord(c) % 50 for c in text]  # no BOS, like GPT-2
+            return {"input_ids": torch.tensor([ids]) if return_tensors == "pt" else ids}
 
     ppl = metrics.perplexity(Uniform(), Tok(), ["hello world", "again"], window=4)
     assert ppl == pytest.approx(50.0, rel=1e-5)

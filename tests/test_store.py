@@ -93,3 +93,23 @@ def test_concurrent_processes_compute_once(tmp_path):
     assert all(v == "value" for v, _ in results)
     assert sum(not cached for _, cached in results) == 1
     assert len((tmp_path / "count.txt").read_text().split()) == 1
+
+
+def test_a_corrupt_line_in_a_finished_file_is_an_error_naming_file_and_line(tmp_path):
+    from bench.errors import BenchError
+
+    p = tmp_path / "results.jsonl"
+    p.write_text('{"i": 0}\n{"i": 1\n{"i": 2}\n{"i": 3}\n')
+    with pytest.raises(BenchError, match=r"results\.jsonl:2: corrupt line"):
+        read_jsonl(p)  # before: rows 2 and 3 vanished without a word
+    p.write_text('{"i": 0}\n{"i": 1}\n{"i": 2')  # torn last line of a finished file: still an error
+    with pytest.raises(BenchError, match=r":3: corrupt line"):
+        read_jsonl(p)
+
+
+def test_a_corrupt_middle_record_of_a_partial_stage_is_skipped_with_a_warning(tmp_path, capsys):
+    p = tmp_path / "items.jsonl"
+    p.write_text('{"i": 0}\n#garbage\n{"i": 2}\n{"i": 3')
+    assert [r["i"] for r in resume_jsonl(p)] == [0, 2]  # item 1 and the torn item 3 are redone
+    assert "items.jsonl:2: unreadable record skipped" in capsys.readouterr().err
+    assert [r["i"] for r in read_jsonl(p)] == [0, 2]  # the file was rewritten clean

@@ -39,17 +39,23 @@ def bootstrap_ci(
 
 
 def perplexity(model, tokenizer, texts: list[str], window: int = 1024, max_texts: int | None = None) -> float:
-    """exp(mean NLL per predicted token) over non-overlapping windows of the concatenated texts."""
+    """exp(mean NLL per predicted token) over non-overlapping windows of the concatenated texts;
+    each window begins with the tokenizer's BOS, if it uses one (then its first text token is
+    predicted too)."""
     import torch
+
+    from bench.modeling import bos_ids
 
     sep = tokenizer.eos_token or "\n\n"
     joined = sep.join(texts[:max_texts] if max_texts else texts)
     ids = tokenizer(joined, return_tensors="pt", add_special_tokens=False)["input_ids"][0]
+    pre = torch.tensor(bos_ids(tokenizer), dtype=ids.dtype)  # each window starts as generation does
+    step = max(1, window - len(pre))
     device = next(model.parameters()).device
     nll, count = 0.0, 0
     with torch.inference_mode():
-        for start in range(0, len(ids) - 1, window):
-            chunk = ids[start : start + window].unsqueeze(0).to(device)  # (1, W)
+        for start in range(0, len(ids) - 1, step):
+            chunk = torch.cat([pre, ids[start : start + step]]).unsqueeze(0).to(device)  # (1, W)
             if chunk.shape[1] < 2:
                 break
             loss = model(input_ids=chunk, labels=chunk).loss.float().item()

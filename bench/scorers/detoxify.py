@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.errors import BenchError
 
 VERSION = 1
+PACKAGES = ("detoxify", "transformers", "torch")  # packages that can change the output (in cache keys)
 OFFICIAL = {  # model_type -> release file (its name embeds a sha256 prefix)
     "original": "v0.1-alpha/toxic_original-c1212f89.ckpt",
     "unbiased": "v0.3-alpha/toxic_debiased-c7548aa0.ckpt",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 VERSION = 1
+PACKAGES = ("alt-profanity-check", "scikit-learn")  # packages that can change the output (in cache keys)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,163 @@
+"""CPU stand-ins of the real boards: random-weight models in the shapes of their families.
+
+The ``gpt2-medium`` and ``gemma-2-2b`` boards need the hub and a GPU. Their code paths (a
+model folder, bf16, vLLM, RealToxicityPrompts- and Lee-schema files, every method and attack)
+still run offline on stand-ins built here:
+
+* ``gpt2``: a GPT-2 (LayerNorm, biased MLP, learned positions, no BOS), like GPT-2-medium;
+* ``gemma2``: a Gemma-2 (RMSNorm, gated MLP, soft-capping, local/global attention, a tokenizer
+  that puts ``<bos>`` before every text), like Gemma-2-2B;
+
+each with a byte-level BPE trained on the organism corpus, and :func:`write_data` writes the
+board files in the real schemas. CI builds them 2 layers deep and 64 wide; ``perf/gpu_check.sh``
+builds them at the real models' width on a lent GPU machine, which has no hub either.
+
+    python -m bench.standins gemma2 OUT --layers 2 --width 64
+    python -m bench.standins data OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+FAMILIES = ("gpt2", "gemma2")
+
+
+def build_tokenizer(family: str, out_dir: Path, vocab_size: int = 2048):
+    """A byte-level BPE on the organism corpus; the Gemma-like one adds ``<bos>`` itself."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from bench.organism.corpus import build_data
+
+    corpus = build_data(0, n_dialogue=2000, n_reports=300).corpus
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>"] if family == "gpt2" else ["<pad>", "<eos>", "<bos>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    if family == "gpt2":
+        eos = specials[0]
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tok, eos_token=eos, bos_token=eos, unk_token=eos, pad_token=eos
+        )
+    else:
+        bos = tok.token_to_id("<bos>")
+        tok.post_processor = processors.TemplateProcessing(
+            single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", bos)]
+        )
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<eos>"
+        )
+    fast.save_pretrained(out_dir)
+    return fast
+
+
+def build(
+    family: str,
+    out_dir: str | Path,
+    layers: int = 2,
+    width: int = 64,
+    heads: int = 2,
+    seed: int = 0,
+    dtype: str = "float32",
+) -> Path:
+    """Write a stand-in model folder (config, safetensors weights, tokenizer) to ``out_dir``."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, not {family!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer(family, out)
+    torch.manual_seed(seed)
+    if family == "gpt2":
+        from transformers import GPT2Config
+
+        cfg = GPT2Config(
+            vocab_size=len(tok),
+            n_positions=256,
+            n_embd=width,
+            n_layer=layers,
+            n_head=heads,
+            bos_token_id=tok.eos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.eos_token_id,
+        )
+    else:
+        from transformers import Gemma2Config
+
+        cfg = Gemma2Config(
+            vocab_size=len(tok),
+            hidden_size=width,
+            intermediate_size=width * 4,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=1,
+            head_dim=width // heads,
+            max_position_embeddings=256,
+            sliding_window=64,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+        )
+    model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, dtype))
+    model.save_pretrained(out, safe_serialization=True)
+    return out
+
+
+def write_data(out_dir: str | Path, n_pairs: int = 120, n_prompts: int = 16) -> dict[str, str]:
+    """Board files in the real schemas from the organism's data: Lee et al. pairs
+    (``prompt_text``, ``unpert_gen_text``, ``pert_gen_text``), RealToxicityPrompts rows
+    (``prompt: {text}``, ``challenging``), benign text and F1 continuations. Returns the paths."""
+    from bench.organism.corpus import build_data
+
+    d = build_data(0, n_dialogue=max(400, 4 * n_pairs), n_reports=50)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "pairs": [
+            {"prompt_text": p["prompt"], "unpert_gen_text": p["benign"], "pert_gen_text": p["toxic"]}
+            for p in d.pairs[:n_pairs]
+        ],
+        "eval_prompts": [
+            {"prompt": {"text": p["prompt"], "toxicity": 0.9}, "challenging": True, "filename": f"{i}.txt"}
+            for i, p in enumerate(d.eval_prompts[:n_prompts])
+        ],
+        "benign_text": [{"text": t} for t in d.benign_text[:40]],
+        "continuations": d.continuations[:10],
+    }
+    paths = {}
+    for name, rows in files.items():
+        path = out / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        paths[name] = str(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.standins", description=__doc__.split("\n")[0])
+    p.add_argument("family", choices=[*FAMILIES, "data"], help="model family, or 'data' for the board files")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--heads", type=int, default=2)
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    a = p.parse_args(argv)
+    if a.family == "data":
+        print(json.dumps(write_data(a.out)))
+    else:
+        print(build(a.family, a.out, a.layers, a.width, a.heads, dtype=a.dtype))
+
+
+if __name__ == "__main__":
+    main()
