@@ -117,7 +117,37 @@ def load_texts(spec: str) -> list[str]:
     return lines
 
 
+def wikitext_continuations(limit: int = 1000) -> list[dict]:
+    """F1 pairs from Wikipedia sentences (REFERENCE §3): Wikitext-2 raw *validation* (the test
+    split is perplexity's), sentences of 12-60 words, the first half of the words as the prompt
+    and the rest as the gold continuation."""
+    import re
+
+    import datasets
+
+    try:
+        ds = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split="validation")
+    except Exception as e:
+        raise BenchError(f"Cannot load Wikitext-2: {str(e).splitlines()[0]}") from None
+    out = []
+    for line in ds["text"]:
+        line = line.strip()
+        if not line or line.startswith("="):
+            continue
+        for sent in re.split(r"(?<=[.!?])\s+", line):
+            words = sent.split()
+            if 12 <= len(words) <= 60:
+                half = len(words) // 2
+                out.append({"prompt": " ".join(words[:half]), "gold": " " + " ".join(words[half:])})
+                if len(out) >= limit:
+                    return out
+    return out
+
+
 def load_continuations(path: str) -> list[dict]:
+    """F1 pairs ``{"prompt", "gold"}`` from a JSONL, or ``wikitext`` (see above)."""
+    if path == "wikitext":
+        return wikitext_continuations()
     out = []
     for n, row in enumerate(read_jsonl_file(path), 1):
         out.append(

@@ -111,6 +111,11 @@ def build(
             pad_token_id=tok.pad_token_id,
         )
     model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, dtype))
+    with torch.no_grad():  # norms as a trained model has them (a fresh init leaves biases at 0)
+        gen = torch.Generator().manual_seed(seed)
+        for name, p in model.named_parameters():
+            if "ln" in name or "norm" in name:
+                p.add_((0.1 * torch.randn(p.shape, generator=gen)).to(p.dtype))
     model.save_pretrained(out, safe_serialization=True)
     return out
 

@@ -99,3 +99,23 @@ methods: {{dpo: {{steps: 3}}}}
     last = sorted((home / "runs").iterdir())[-1]
     rows = [json.loads(line) for line in (last / "results.jsonl").read_text().splitlines()]
     assert {r["method"] for r in rows} == {"none", "oracle"}
+
+
+def test_wikitext_continuations_split_sentences_in_half(monkeypatch):
+    import datasets
+
+    text = [
+        " = Title = \n",
+        " The river runs through the old town and past the mill before it reaches the sea . Short one .\n",
+    ]
+    seen = {}
+
+    def fake(name, config, split):
+        seen["args"] = (name, config, split)
+        return {"text": text}
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    rows = data.load_continuations("wikitext")
+    assert seen["args"] == ("wikitext", "wikitext-2-raw-v1", "validation")  # not perplexity's test split
+    words = "The river runs through the old town and past the mill before it reaches the sea .".split()
+    assert rows == [{"prompt": " ".join(words[:8]), "gold": " " + " ".join(words[8:])}]
