@@ -12,8 +12,9 @@ each with a byte-level BPE trained on the organism corpus, and :func:`write_data
 board files in the real schemas. CI builds them 2 layers deep and 64 wide; ``perf/gpu_check.sh``
 builds them at the real models' width on a lent GPU machine, which has no hub either.
 
-    python -m bench.standins gemma2 OUT --layers 2 --width 64
-    python -m bench.standins data OUT
+    python -m bench.standins build gemma2 OUT --layers 2 --width 64
+    python -m bench.standins data DATA
+    python -m bench.standins run gemma-2-2b OUT DATA --method dpo,repo --attacks gcg,relearn
 """
 
 from __future__ import annotations
@@ -149,20 +150,109 @@ def write_data(out_dir: str | Path, n_pairs: int = 120, n_prompts: int = 16) -> 
     return paths
 
 
-def main(argv: list[str] | None = None) -> None:
+SHRINK = {
+    "data.probe_pairs": 30,
+    "data.relearn_pairs": 8,
+    "data.attack_pairs": 4,
+    "data.eval_limit": 8,
+    "generation.backend": "hf",
+    "generation.batch_size": 8,
+    "scorer.name": "profanity",  # Detoxify's checkpoint needs the hub
+    "scorer.config": "{}",
+    "eval.bootstrap": 20,
+    "eval.ppl_max_texts": 20,
+    "eval.probe_max_pairs": 30,
+    "eval.f1_max": 5,
+    "generation.max_new_tokens": 6,
+    "seeds": "[0]",
+}
+# trained methods (every one gets 2 steps) and the layers they touch, inside a 2-block model
+METHODS = {
+    "dpo": {},
+    "npo": {},
+    "sft": {},
+    "rmu": {"layer": 1, "update_layers": "[1]"},
+    "cb": {"layers": "[1, 2]"},
+    "repo": {"layers": "[1, 2]"},
+}
+ATTACKS = {
+    "gcg": {"num_steps": 2, "search_width": 8, "topk": 8, "n_train_prompts": 2, "optim_str_init": "'x x x'"},
+    "gcg_enhanced": {
+        "num_steps": 2,
+        "search_width": 8,
+        "topk": 8,
+        "n_train_prompts": 2,
+        "optim_str_init": "'x x x'",
+        "rep_layers": "[1, 2]",
+    },
+    "relearn": {"steps": 3, "n_examples": 8, "batch_size": 4, "curve_steps": "[0, 3]"},
+    "relearn_benign": {"steps": 3, "n_examples": 8, "batch_size": 4, "curve_steps": "[0, 3]"},
+    "steer": {"alphas": "[2.0]"},
+    "unalign": {"top_k": 2},
+}
+
+
+def board_args(board: str, model: str, files: dict, methods, attacks, extra: dict | None = None) -> list[str]:
+    """``bench run`` arguments that point a real board at a stand-in and its files, with every
+    budget shrunk (steps, candidates, layers within a 2-block model, prompts)."""
+    values = {"models.0.name": model, "models.0.dtype": "bfloat16", **SHRINK}
+    values.update({f"data.{k}": v for k, v in files.items()})
+    for m in methods:
+        for k, v in {
+            "steps": 2,
+            "batch_size": 2,
+            "warmup": 0,
+            "max_length": 48,
+            **METHODS.get(m, {}),
+        }.items():
+            if m in METHODS:
+                values[f"methods.{m}.{k}"] = v
+    for a in attacks:
+        for k, v in ATTACKS.get(a, {}).items():
+            values[f"attacks.{a}.{k}"] = v
+    values.update(extra or {})
+    out = ["--board", board, "--method", ",".join(methods), "--attacks", ",".join(attacks)]
+    for k, v in values.items():
+        out += ["--set", f"{k}={v}"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.standins", description=__doc__.split("\n")[0])
-    p.add_argument("family", choices=[*FAMILIES, "data"], help="model family, or 'data' for the board files")
-    p.add_argument("out", help="output folder")
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--width", type=int, default=64)
-    p.add_argument("--heads", type=int, default=2)
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="write a stand-in model folder")
+    b.add_argument("family", choices=FAMILIES)
+    b.add_argument("out", help="output folder")
+    b.add_argument("--layers", type=int, default=2)
+    b.add_argument("--width", type=int, default=64)
+    b.add_argument("--heads", type=int, default=2)
+    b.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    d = sub.add_parser("data", help="write board files in the real schemas")
+    d.add_argument("out", help="output folder")
+    r = sub.add_parser("run", help="bench run a real board on a stand-in with shrunk budgets")
+    r.add_argument("board", help="gpt2-medium or gemma-2-2b (or a board file)")
+    r.add_argument("model", help="stand-in model folder")
+    r.add_argument("data", help="folder written by the data command")
+    r.add_argument("--method", default="dpo,repo")
+    r.add_argument("--attacks", default="gcg,relearn")
+    r.add_argument("--set", dest="sets", action="append", default=[], help="extra key=value overrides")
     a = p.parse_args(argv)
-    if a.family == "data":
-        print(json.dumps(write_data(a.out)))
-    else:
+    if a.cmd == "build":
         print(build(a.family, a.out, a.layers, a.width, a.heads, dtype=a.dtype))
+        return 0
+    if a.cmd == "data":
+        print(json.dumps(write_data(a.out)))
+        return 0
+    from bench.cli import main as bench_main
+
+    files = {
+        k: str(Path(a.data) / f"{k}.jsonl") for k in ("pairs", "eval_prompts", "benign_text", "continuations")
+    }
+    methods = [m for m in a.method.split(",") if m]
+    attacks = [x for x in a.attacks.split(",") if x]
+    args = board_args(a.board, a.model, files, methods, attacks, dict(kv.split("=", 1) for kv in a.sets))
+    return bench_main(["run", *args])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -16,71 +16,8 @@ import pytest
 from safetensors import safe_open
 
 from bench import registry
-from bench.standins import build, write_data
+from bench.standins import board_args, build, write_data
 from tests.conftest import run_cli
-
-SHRINK = {
-    "data.probe_pairs": 30,
-    "data.relearn_pairs": 8,
-    "data.attack_pairs": 4,
-    "data.eval_limit": 8,
-    "generation.backend": "hf",
-    "generation.batch_size": 8,
-    "scorer.name": "profanity",  # Detoxify's checkpoint needs the hub
-    "scorer.config": "{}",
-    "eval.bootstrap": 20,
-    "eval.ppl_max_texts": 20,
-    "eval.probe_max_pairs": 30,
-    "eval.f1_max": 5,
-    "generation.max_new_tokens": 6,
-    "seeds": "[0]",
-}
-METHODS = {
-    "dpo": {},
-    "npo": {},
-    "sft": {},
-    "rmu": {"layer": 1, "update_layers": "[1]"},
-    "cb": {"layers": "[1, 2]"},
-}
-METHODS["repo"] = {"layers": "[1, 2]"}
-ATTACKS = {
-    "gcg": {"num_steps": 2, "search_width": 8, "topk": 8, "n_train_prompts": 2, "optim_str_init": "'x x x'"},
-    "gcg_enhanced": {
-        "num_steps": 2,
-        "search_width": 8,
-        "topk": 8,
-        "n_train_prompts": 2,
-        "optim_str_init": "'x x x'",
-        "rep_layers": "[1, 2]",
-    },
-    "relearn": {"steps": 3, "n_examples": 8, "batch_size": 4, "curve_steps": "[0, 3]"},
-    "relearn_benign": {"steps": 3, "n_examples": 8, "batch_size": 4, "curve_steps": "[0, 3]"},
-    "steer": {"alphas": "[2.0]"},
-    "unalign": {"top_k": 2},
-}
-
-
-def _sets(board: str, model: str, files: dict, methods, attacks, extra: dict | None = None) -> list[str]:
-    values = {"models.0.name": model, "models.0.dtype": "bfloat16", **SHRINK}
-    values.update({f"data.{k}": v for k, v in files.items()})
-    for m in methods:
-        for k, v in {
-            "steps": 2,
-            "batch_size": 2,
-            "warmup": 0,
-            "max_length": 48,
-            **METHODS.get(m, {}),
-        }.items():
-            if m in METHODS:
-                values[f"methods.{m}.{k}"] = v
-    for a in attacks:
-        for k, v in ATTACKS.get(a, {}).items():
-            values[f"attacks.{a}.{k}"] = v
-    values.update(extra or {})
-    out = ["--board", board, "--method", ",".join(methods), "--attacks", ",".join(attacks)]
-    for k, v in values.items():
-        out += ["--set", f"{k}={v}"]
-    return out
 
 
 def _rows(home):
@@ -111,11 +48,13 @@ def test_gpt2_medium_board_every_method_and_attack_in_bf16(standin_files):
     attacks = sorted(registry.ATTACKS)
     home = root / "home-gpt2"
     extra = {"models.0.oracle": str(oracle)}
-    out = run_cli("run", *_sets("gpt2-medium", str(model), files, methods, [], extra), home=home, timeout=900)
+    out = run_cli(
+        "run", *board_args("gpt2-medium", str(model), files, methods, [], extra), home=home, timeout=900
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert {r["method"] for r in _rows(home)} == set(methods)
     out = run_cli(
-        "run", *_sets("gpt2-medium", str(model), files, ["repo"], attacks, extra), home=home, timeout=900
+        "run", *board_args("gpt2-medium", str(model), files, ["repo"], attacks, extra), home=home, timeout=900
     )
     assert out.returncode == 0, out.stderr[-3000:]
     rows = _rows(home)
@@ -141,7 +80,7 @@ def test_gemma_board_in_bf16_with_lora_relearning_and_vllm(standin_files):
     home = root / "home-gemma"
     board_attacks = ["gcg", "relearn", "relearn_benign", "unalign"]
     lora = {"attacks.relearn.lora_rank": 4, "attacks.relearn.lora_alpha": 8}
-    args = _sets("gemma-2-2b", str(model), files, ["repo"], board_attacks, lora)
+    args = board_args("gemma-2-2b", str(model), files, ["repo"], board_attacks, lora)
     out = run_cli("run", *args, home=home, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = _rows(home)
@@ -151,7 +90,7 @@ def test_gemma_board_in_bf16_with_lora_relearning_and_vllm(standin_files):
     # vLLM serves the same stand-in in bf16 (each generation stage starts an engine: ~20 s here)
     out = run_cli(
         "run",
-        *_sets("gemma-2-2b", str(model), files, ["none"], [], {"generation.backend": "vllm"}),
+        *board_args("gemma-2-2b", str(model), files, ["none"], [], {"generation.backend": "vllm"}),
         home=home,
         timeout=900,
     )
@@ -160,4 +99,4 @@ def test_gemma_board_in_bf16_with_lora_relearning_and_vllm(standin_files):
     hrow = next(r for r in rows if (r["method"], r["attack"]) == ("none", "none"))
     assert vrow["keys"]["generations"] != hrow["keys"]["generations"]  # generated again, by vLLM
     gens = home / "store" / "gen" / vrow["keys"]["generations"] / "generations.jsonl"
-    assert len(gens.read_text().splitlines()) == 8 and 0 <= vrow["metrics"]["toxic_rate"] <= 1
+    assert len(gens.read_text().splitlines()) == 8
