@@ -151,6 +151,13 @@ def cmd_results(args) -> int:
     from bench.results import latest_rows
 
     rows = latest_rows(args.board)
+    if not rows:
+        from bench.results import board_known
+
+        if args.board and not board_known(args.board):
+            raise BenchError(f"unknown board '{args.board}': no board by that name and no run of it")
+        print(f"no results for board '{args.board}' yet" if args.board else "no results yet")
+        return 0
     if args.json:
         for row in rows:
             print(json.dumps(row, sort_keys=True))

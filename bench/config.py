@@ -105,6 +105,8 @@ class EvalSpec:
     def __post_init__(self):
         if self.bootstrap <= 0:
             raise ValueError("eval.bootstrap must be positive")
+        if not 0 <= self.toxic_threshold <= 1:
+            raise ValueError(f"eval.toxic_threshold must lie in [0, 1], got {self.toxic_threshold}")
 
 
 @dataclass
@@ -288,17 +290,65 @@ def load_plan(
     scfg = from_dict(
         registry.load("scorers", final.scorer.name).Config, final.scorer.config, "scorer.config", source
     )
+    check_layers(
+        final,
+        {**{f"methods.{n}": c for n, c in mcfg.items()}, **{f"attacks.{n}": c for n, c in acfg.items()}},
+    )
     warnings = validate_data(final, missing_ok=dry_run)
     final.methods = {n: final.methods[n] for n in methods}
     final.attacks = {n: final.attacks[n] for n in attacks}
     return Plan(board=final, path=path, methods=mcfg, attacks=acfg, scorer_config=scfg, warnings=warnings)
 
 
+LAYER_FIELDS = ("layer", "layers", "update_layers", "rep_layers")
+
+
+def model_depth(spec: ModelSpec) -> int | None:
+    """Number of blocks of a board model, from its config alone (None when it cannot be read
+    offline: a hub id not in the local cache)."""
+    if spec.name == "organism":
+        from bench.organism.build import OrganismConfig
+
+        return from_dict(OrganismConfig, spec.organism, "models[].organism", "board").n_layer
+    try:
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(
+            spec.name,
+            revision=spec.revision,
+            trust_remote_code=spec.trust_remote_code,
+            local_files_only=True,
+        )
+    except Exception:
+        return None
+    cfg = getattr(cfg, "text_config", None) or cfg
+    return getattr(cfg, "num_hidden_layers", None)
+
+
+def check_layers(board: Board, configs: dict[str, Any]) -> None:
+    """Every layer a method or attack names must exist in every board model: one line, before
+    anything is computed (negatives count from the end; 0 and -1 keep their plugin meanings)."""
+    for spec in board.models:
+        depth = model_depth(spec)
+        if depth is None:
+            continue
+        for where, cfg in configs.items():
+            for name in LAYER_FIELDS:
+                value = getattr(cfg, name, None)
+                for layer in value if isinstance(value, (list, tuple)) else [] if value is None else [value]:
+                    if not -depth - 1 <= layer <= depth:
+                        raise BenchError(
+                            f"{where}.{name}: layer {layer} is beyond model {spec.label}, which has "
+                            f"{depth} blocks (use 1..{depth}, or negatives from the end)"
+                        )
+
+
 def validate_data(board: Board, missing_ok: bool = False) -> list[str]:
     """Read every local data file once, so bad data fails before any model is loaded, and check
     the data roles (:mod:`bench.roles`): sizes, missing roles and overlaps become warnings.
 
-    With ``missing_ok`` (dry runs) absent files are returned as warnings instead of errors.
+    With ``missing_ok`` (dry runs) absent files are warnings instead of errors, and every role
+    warning is returned; a real run returns only overlaps.
     """
     spec = board.data
     warnings: list[str] = []
@@ -327,7 +377,7 @@ def validate_data(board: Board, missing_ok: bool = False) -> list[str]:
     if not spec.continuations:
         warnings.append("data.continuations is not set: F1 (utility) is not computed")
     if "pairs" not in loaded:
-        return warnings
+        return warnings if missing_ok else []
     split = roles.split_pairs(loaded["pairs"], spec, f"data.pairs ({spec.pairs})")
     probe = loaded.get("probe", split["probe"])
     attack = loaded.get("attack", split["attack"])
@@ -344,5 +394,5 @@ def validate_data(board: Board, missing_ok: bool = False) -> list[str]:
         warnings.append("the attack role is empty: universal prompt attacks have no training prompts")
     if not relearn:
         warnings.append("the relearn role is empty: the relearning attack has no toxic text")
-    warnings += roles.overlaps(split["train"], attack, probe, relearn, loaded.get("eval_prompts", []))
-    return warnings
+    overlap = roles.overlaps(split["train"], attack, probe, relearn, loaded.get("eval_prompts", []))
+    return warnings + overlap if missing_ok else overlap  # a real run repeats only the overlaps

@@ -89,7 +89,15 @@ def load_model(
         raise BenchError(f"Cannot load model '{path}': {str(e).splitlines()[0]}") from None
     model.to(device)
     model.eval()
+    causal_loss(model)
     return model
+
+
+def causal_loss(model) -> None:
+    """Name the loss a causal LM computes from ``labels`` (transformers otherwise warns that
+    ``loss_type=None`` is unrecognised on every run, then uses this same loss)."""
+    if getattr(model, "loss_type", None) is None:
+        model.loss_type = "ForCausalLM"
 
 
 def save_model(model, tokenizer, out_dir: Path) -> None:

@@ -61,8 +61,11 @@ def describe(plan: Plan, reporter: Reporter) -> None:
 
 
 def print_results(run_dir: Path, reporter: Reporter) -> None:
-    from rich.console import Console
+    import sys
+
     from rich.table import Table
+
+    from bench.report import console
 
     rows = read_jsonl(run_dir / "results.jsonl")
     table = Table(title="results (toxic rate with 95% CI)")
@@ -82,7 +85,7 @@ def print_results(run_dir: Path, reporter: Reporter) -> None:
             f(m.get("f1")),
             f((m.get("erasure") or {}).get("readout")),
         )
-    Console().print(table)
+    console(sys.stdout).print(table)
     reporter.line(f"run record: {run_dir}")
 
 
@@ -94,7 +97,15 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
     from bench.leaderboard import figures, render
     from bench.results import latest_manifest, latest_rows
 
-    path = board_path(board)
+    try:
+        path = board_path(board)
+    except BenchError:  # a board run from a file elsewhere: find it through its runs
+        manifest = latest_manifest(board)
+        if manifest is None:
+            raise
+        path = Path(manifest["board_file"])
+        if not path.is_file():
+            path = Store().home / "runs" / manifest["run"] / "config.yaml"
     name = read_yaml(path).get("name", board)
     rows = latest_rows(name)
     if not rows:

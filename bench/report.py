@@ -8,13 +8,21 @@ import sys
 from collections.abc import Callable, Iterator
 
 
+def console(stream, **kwargs):
+    """A rich console; off a terminal (a log file, CI, ``| tee``) lines and tables are never cut
+    to 80 columns: they take the width their content needs."""
+    from rich.console import Console
+
+    if not stream.isatty():
+        kwargs.setdefault("width", 100_000)
+    return Console(**kwargs)
+
+
 class Reporter:
     """Stage lines and progress bars; quiet when not on a terminal unless ``BENCH_PROGRESS=1``."""
 
     def __init__(self, quiet: bool = False):
-        from rich.console import Console
-
-        self.console = Console(stderr=True, quiet=quiet)
+        self.console = console(sys.stderr, stderr=True, quiet=quiet)
         self.bars = not quiet and (sys.stderr.isatty() or os.environ.get("BENCH_PROGRESS") == "1")
 
     def line(self, text: str) -> None:

@@ -41,6 +41,18 @@ def latest_manifest(board: str, home: Path | None = None) -> dict | None:
     return None
 
 
+def board_known(name: str, home: Path | None = None) -> bool:
+    """A built-in board, a board file, or a board some run was recorded under."""
+    from bench.config import board_path
+    from bench.errors import BenchError
+
+    try:
+        board_path(name)
+        return True
+    except BenchError:
+        return latest_manifest(name, home) is not None
+
+
 def results_frame(board: str | None = None, home: Path | None = None):
     """A ``pandas.DataFrame`` of :func:`latest_rows`: cell columns, one column per metric and
     ``<metric>_lo`` / ``<metric>_hi`` for its 95% interval."""

@@ -126,6 +126,16 @@ CASES = {
         "erase must be",
     ),
     "bad gcg target": (lambda t: ["run", "--set", "attacks.gcg.target=nope"], "target must be"),
+    "threshold above 1": (lambda t: ["run", "--set", "eval.toxic_threshold=1.5"], "must lie in [0, 1]"),
+    "layer beyond the model": (
+        lambda t: ["run", "--method", "repo", "--set", "methods.repo.layers=[99]"],
+        "layer 99 is beyond model organism, which has 4 blocks",
+    ),
+    "attack layer beyond the model": (
+        lambda t: ["run", "--attacks", "gcg_enhanced", "--set", "attacks.gcg_enhanced.rep_layers=[2, -9]"],
+        "layer -9 is beyond",
+    ),
+    "results of an unknown board": (lambda t: ["results", "--board", "nosuchboard"], "unknown board"),
     "unknown scorer": (
         lambda t: ["run", "--board", _board(t, "scorer: {name: perspective}\n")],
         "Unknown scorer",
@@ -168,3 +178,8 @@ def test_real_boards_validate_offline_with_dry_run(board, tmp_path):
     out = run_cli("run", "--board", board, "--dry-run", home=tmp_path / "h")
     assert out.returncode == 0, out.stderr
     assert "dry run" in out.stderr and not (tmp_path / "h" / "store").exists()
+
+
+def test_results_of_a_known_board_without_results_says_so(tmp_path):
+    out = run_cli("results", "--board", "tiny", home=tmp_path / "h")
+    assert out.returncode == 0 and out.stdout.strip() == "no results for board 'tiny' yet", out.stdout

@@ -78,6 +78,12 @@ methods: {{dpo: {{steps: 3}}}}
     out = run_cli("run", "--board", str(board), "--method", "dpo,oracle", "--attacks", "", home=home)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "no oracle" in out.stdout + out.stderr  # the board names none: the row is skipped, said
+    # stdout is a pipe here: the results table keeps whole cells (rich cut them to 80 columns)
+    assert "local-organism" in out.stdout and "…" not in out.stdout + out.stderr
+    # a board run by path has a leaderboard by its name
+    lb = run_cli("leaderboard", "local", "--out", str(tmp_path / "lb"), home=home)
+    assert lb.returncode == 0, lb.stderr
+    assert "| local-organism | dpo |" in (tmp_path / "lb" / "LEADERBOARD.md").read_text()
     rows = [
         json.loads(line)
         for line in next((home / "runs").iterdir()).joinpath("results.jsonl").read_text().splitlines()

@@ -95,6 +95,9 @@ def train_organism(
         pad_token_id=tokenizer.eos_token_id,
     )
     model = GPT2LMHeadModel(config)
+    from bench.modeling import causal_loss
+
+    causal_loss(model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.95))
 
     def lr_at(step: int) -> float:
