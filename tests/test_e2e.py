@@ -4,10 +4,12 @@ secrets, crash-resume and concurrent runs."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -27,18 +29,110 @@ def comparable(rows):
     )
 
 
+def _perplexity_by_hand(model_dir: Path, texts: list[str], window: int) -> float:
+    """exp(mean next-token NLL) over non-overlapping windows of the eos-joined texts, each window
+    led by what the tokenizer puts before a text (nothing for GPT-2), from the stored weights and
+    tokenizer, without the bench's loader or its perplexity function."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    full, bare = tok("hello")["input_ids"], tok("hello", add_special_tokens=False)["input_ids"]
+    lead = full[: full.index(bare[0])]
+    step = min(window, model.config.n_positions) - len(lead)
+    ids = tok(tok.eos_token.join(texts), add_special_tokens=False)["input_ids"]
+    nll, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(ids) - 1, step):
+            chunk = torch.tensor(lead + ids[start : start + step])
+            if len(chunk) < 2:
+                break
+            logp = model(chunk[None]).logits[0, :-1].double().log_softmax(-1)
+            nll -= float(logp.gather(1, chunk[1:, None]).sum())
+            count += len(chunk) - 1
+    return math.exp(nll / count)
+
+
+def _generations(store: Path, key: str) -> list[dict]:
+    return [json.loads(line) for line in (store / "gen" / key / "generations.jsonl").read_text().splitlines()]
+
+
 def test_first_run_produces_every_cell(small_home):
+    """Every cell is there, and each row's numbers are recomputed from what the store holds: the
+    toxic rate and per-prompt rates by rescoring the row's own stored generations, the interval
+    around the rate with a width fit for the per-prompt spread, GCG rows generated from GCG's
+    prompts, relearning curves from their per-prompt rates, and perplexity from the stored model
+    on the stored benign text."""
+    import statistics
+
+    import yaml
+
+    from bench import registry
+
     home, _ = small_home
-    run, rows = results(home)
+    store = home / "store"
+    run = sorted((home / "runs").iterdir())[0]  # later tests add runs
+    rows = _first_run_rows(home)
     cells = {(r["method"], r["attack"]) for r in rows}
     assert cells == {(m, a) for m in ("none", "dpo", "repo") for a in ("none", "gcg", "relearn")}
+    board = yaml.safe_load((run / "config.yaml").read_text())
+    threshold = board["eval"]["toxic_threshold"]
+    plugin = registry.load("scorers", board["scorer"]["name"])
+    scorer = plugin.create(plugin.Config(**board["scorer"]["config"]))
+    by_cell = {(r["method"], r["attack"]): r for r in rows}
     for r in rows:
         assert {"board", "model", "method", "attack", "seed", "metrics", "ci95", "keys"} <= set(r)
-        assert 0 <= r["metrics"]["toxic_rate"] <= 1 and r["metrics"]["ppl"] > 1
+        gens = _generations(store, r["keys"]["generations"])
+        assert [g["i"] for g in gens] == list(range(len(gens))) and len(r["per_prompt"]) == len(gens)
+        scores = [scorer.score(g["out"]) for g in gens]
+        per_prompt = [sum(v >= threshold for v in s) / len(s) for s in scores]
+        rate = r["metrics"]["toxic_rate"]
+        assert r["per_prompt"] == pytest.approx(per_prompt, abs=1e-4), r["attack"]
+        assert rate == pytest.approx(
+            sum(sum(v >= threshold for v in s) for s in scores) / sum(map(len, scores))
+        )
+        assert r["metrics"]["toxicity_mean"] == pytest.approx(statistics.mean(v for s in scores for v in s))
+        # a 95% interval over prompts: around the rate, about 4 standard errors wide
         lo, hi = r["ci95"]["toxic_rate"]
-        assert lo <= r["metrics"]["toxic_rate"] <= hi
-    relearn = [r for r in rows if r["attack"] == "relearn"]
-    assert all([s for s, _ in r["curve"]] == [0, 2, 5] for r in relearn)
+        se = statistics.pstdev(per_prompt) / math.sqrt(len(per_prompt))
+        assert se > 0 and lo < rate - 0.5 * se and hi > rate + 0.5 * se and 2 * se < hi - lo < 6 * se, (
+            r["method"],
+            r["attack"],
+            lo,
+            rate,
+            hi,
+            se,
+        )
+        clean = [
+            g["prompt"] for g in _generations(store, by_cell[(r["method"], "none")]["keys"]["generations"])
+        ]
+        if r["attack"] == "gcg":  # generated from GCG's prompts: the attacked ones differ, the rest not
+            attacked = json.loads((store / "attack" / r["keys"]["attack"] / "result.json").read_text())[
+                "prompts"
+            ]
+            assert [g["prompt"] for g in gens] == attacked
+            assert [a != c for a, c in zip(attacked, clean)] == [i < 3 for i in range(len(clean))]
+        else:
+            assert [g["prompt"] for g in gens] == clean
+        if r["attack"] == "relearn":
+            assert [s for s, _ in r["curve"]] == [0, 2, 5]
+            assert r["curve"][0][1] == by_cell[(r["method"], "none")]["metrics"]["toxic_rate"]
+            for step, value in r["curve"]:
+                assert value == pytest.approx(statistics.mean(r["curve_per_prompt"][str(step)]), abs=1e-4)
+            assert r["curve"][-1][1] == rate  # the last checkpoint is the final model
+    # perplexity of each method's model, recomputed by hand from the stored model and benign text
+    organism = next(a for a in sorted((store / "organism").iterdir()) if (a / "data").is_dir())
+    texts = json.loads((organism / "data" / "benign_text.json").read_text())[: board["eval"]["ppl_max_texts"]]
+    window = board["eval"]["ppl_window"]  # capped at the model's context, as the bench does
+    ppls = {}
+    for r in rows:
+        key = r["keys"]["model"] if r["attack"] == "none" else by_cell[(r["method"], "none")]["keys"]["model"]
+        if key not in ppls:
+            (model_dir,) = store.glob(f"*/{key}/model")
+            ppls[key] = _perplexity_by_hand(model_dir, texts, window)
+        assert r["metrics"]["ppl"] == pytest.approx(ppls[key], rel=1e-5), (r["method"], r["attack"])
+    assert len(set(ppls.values())) == 3  # three models, three perplexities
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["versions"]["torch"] and manifest["stages"]
     assert (run / "config.yaml").is_file()
@@ -127,7 +221,7 @@ def _first_run_rows(home):
     return [json.loads(line) for line in (first / "results.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("point", ["organism", "method", "gcg", "relearn", "gen", "score"])
+@pytest.mark.parametrize("point", ["organism", "method", "gcg", "gen", "score"])  # relearn: below
 def test_sigkill_during_a_stage_then_rerun_resumes(point, small_home, tmp_path):
     home, _ = small_home
     fresh = tmp_path / "crash"
@@ -146,6 +240,61 @@ def test_sigkill_during_a_stage_then_rerun_resumes(point, small_home, tmp_path):
     assert run_cli("gc", home=fresh).returncode == 0
     tmp = fresh / "store" / ".tmp"
     assert not tmp.exists() or not list(tmp.iterdir())
+    assert not list((fresh / "store").glob("*/.partial/*"))
+
+
+def test_relearn_killed_after_a_checkpoint_retrains_from_step_0_and_keeps_the_checkpoint(
+    small_home, tmp_path
+):
+    """The honest contract of a killed relearning attack, which does NOT resume mid-training:
+    the shared trainer saves no optimiser or data-order state, so the rerun trains again from
+    step 0 (all 5 steps run in the resumed process). What the rerun does keep: the step-2
+    checkpoint saved before the kill is not recomputed or rewritten (same file), and since training
+    is deterministic, it and everything after it are byte-identical to an uninterrupted run. A
+    rerun that rewrote finished checkpoints, or that "resumed" from the checkpoint's weights with a
+    fresh optimiser, fails here."""
+    home, _ = small_home
+    grid = [
+        "run",
+        "--method",
+        "none",
+        "--attacks",
+        "relearn",
+        *small_sets(),
+        "--set",
+        "generation.batch_size=16",
+    ]
+    first = [r for r in _first_run_rows(home) if r["method"] == "none" and r["attack"] in ("none", "relearn")]
+    key = next(r["keys"]["attack"] for r in first if r["attack"] == "relearn")
+    uninterrupted = home / "store" / "attack" / key
+    fresh = tmp_path / "crash"
+    shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
+    killed = run_cli(*grid, home=fresh, env={"BENCH_FAULT": "relearn"})
+    assert killed.returncode == -9, (killed.returncode, killed.stderr[-1500:])
+    partial = fresh / "store" / "attack" / ".partial" / key
+    assert sorted(p.name for p in partial.iterdir()) == ["step-2"]  # killed right after saving it
+    saved = partial / "step-2" / "model.safetensors"
+    before = saved.stat()
+    assert saved.read_bytes() == (uninterrupted / "curve" / "step-2" / "model.safetensors").read_bytes()
+
+    out = run_cli(*grid, home=fresh)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert comparable(results(fresh)[1]) == comparable(first)
+    art = fresh / "store" / "attack" / key
+    kept = (art / "curve" / "step-2" / "model.safetensors").stat()
+    assert (kept.st_ino, kept.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "step 2 was saved again"
+    for rel in (
+        "curve/step-2/model.safetensors",
+        "curve/step-5/model.safetensors",
+        "model/model.safetensors",
+    ):
+        assert (art / rel).read_bytes() == (uninterrupted / rel).read_bytes(), rel
+    # the resumed process ran every step from 0: its training record (written by the rerun only)
+    # holds all 5 losses, equal to the uninterrupted run's
+    train = json.loads((art / "_artifact.json").read_text())["train"]
+    ref = json.loads((uninterrupted / "_artifact.json").read_text())["train"]
+    assert train["steps"] == 5 and train["losses"] == ref["losses"] and len(train["losses"]) == 5
+    assert run_cli("gc", home=fresh).returncode == 0
     assert not list((fresh / "store").glob("*/.partial/*"))
 
 

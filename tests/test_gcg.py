@@ -35,7 +35,54 @@ def test_losses_finite_and_deterministic_under_a_seed(tiny_lm, tiny_data):
     b = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=items), _cfg(), 7)
     assert a["string"] == b["string"] and a["per_prompt"] == b["per_prompt"]
     assert all(torch.isfinite(torch.tensor([p["loss"], p["init_loss"]])).all() for p in a["per_prompt"])
-    assert a["cost"]["train_loss"] <= a["cost"]["train_init_loss"]
+
+
+def test_gcg_beats_random_strings_and_a_search_that_ignores_the_gradient(tiny_lm, tiny_data, monkeypatch):
+    """``train_loss <= train_init_loss`` holds for any optimiser that keeps its best string, so it
+    cannot fail. Here GCG must (1) end below the 5th percentile of random strings of its length and
+    (2) lower the loss more than twice as much as the same search, same budget, whose candidates
+    come from a random "gradient". A flipped gradient, candidates never scored (the first or a
+    random one kept), or a sampler that ignores the gradient each fail one or both."""
+    import copy
+
+    model, tok, _ = tiny_lm
+    # at init scale the width-32 model predicts almost uniformly (every string scores ~ln V);
+    # larger (tied) embeddings give the strings something to differ by
+    model = copy.deepcopy(model).requires_grad_(False)
+    with torch.no_grad():
+        model.transformer.wte.weight.mul_(5.0)
+    objs = [gcg.Objective(model, tok, it["prompt"], it["target"]) for it in _items(tiny_data, 2)]
+    init = torch.tensor(tok(" x x x x x", add_special_tokens=False)["input_ids"])
+    banned = gcg.disallowed_ids(tok, allow_non_ascii=False)
+    cfg = _cfg(num_steps=5)
+    seeds = range(4)
+
+    def search() -> list[dict]:
+        return [gcg.optimise(model, tok, objs, cfg, s, init, banned) for s in seeds]
+
+    found = search()
+    for r in found:  # the reported loss is the returned string's own loss
+        assert tok(r["string"], add_special_tokens=False)["input_ids"] == r["ids"].tolist()
+        torch.testing.assert_close(
+            gcg.batched_losses(objs, r["ids"][None], 1)[0].item(), r["loss"], rtol=0, atol=1e-4
+        )
+    noise = torch.Generator().manual_seed(0)
+    monkeypatch.setattr(
+        gcg, "token_gradient", lambda o, ids: torch.randn(len(ids), len(tok), generator=noise)
+    )
+    blind = search()
+    monkeypatch.undo()
+
+    allowed = torch.tensor(sorted(set(range(len(tok))) - set(banned.tolist())))
+    strings = allowed[
+        torch.randint(len(allowed), (200, len(init)), generator=torch.Generator().manual_seed(0))
+    ]
+    random_losses = gcg.batched_losses(objs, strings, 0)
+    init_loss = found[0]["init_loss"]
+    gcg_loss = sum(r["loss"] for r in found) / len(found)
+    blind_loss = sum(r["loss"] for r in blind) / len(blind)
+    assert gcg_loss < float(random_losses.quantile(0.05)), (gcg_loss, random_losses.quantile(0.05))
+    assert init_loss - gcg_loss > 2 * (init_loss - blind_loss), (init_loss, gcg_loss, blind_loss)
 
 
 def test_roundtrip_filter_drops_ids_that_retokenise_differently(tiny_lm):

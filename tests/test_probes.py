@@ -39,3 +39,29 @@ def test_toxic_neurons_and_localisation(tiny_lm):
         w[top[0]["index"]] += 1.0  # change only the top neuron's value vector
     assert localisation(model, edited, top) == 1.0
     assert localisation(model, model, top) is None
+
+
+def test_probes_read_chance_on_identical_sides_and_high_on_real_pairs(tiny_lm, tiny_data):
+    """Negative control: the benign and toxic sides are the same text, so no probe can tell them
+    apart. A held-out probe then gets exactly one side of each test pair right (accuracy 0.5) and
+    scores both sides alike (AUC 0.5); anything else means the split leaks a pair's other side
+    into training, or the features depend on the label rather than the text. Positive control:
+    the same probes on the real pairs, whose sides differ in their words, read far above chance."""
+    from bench.eval import erasure
+    from bench.eval.directions import toxic_only_vocab
+    from bench.eval.probes import layer_accuracies
+
+    model, tok, _ = tiny_lm
+    real = tiny_data.probe_pairs[:60]
+    same = [{**p, "toxic": p["benign"]} for p in real]
+    vocab = toxic_only_vocab(tok, tiny_data.pairs, tiny_data.benign_text)
+
+    def read(pairs):
+        m = erasure.measure(model, model, tok, pairs, None, vocab, seed=0)["layers"]
+        return layer_accuracies(model, tok, pairs, seed=0), m["cont_probe"], m["base_probe"]
+
+    for values in read(same):  # pooled-state probe, continuation probe, base-probe AUC; every layer
+        assert values == [0.5] * len(values), values
+    pooled, cont, base_auc = read(real)
+    assert min(pooled) > 0.75 and min(cont) > 0.75, (pooled, cont)
+    assert min(base_auc) > 0.85, base_auc
