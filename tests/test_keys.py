@@ -1,0 +1,78 @@
+"""Cache keys cover every package and plugin that can change a stage's output.
+
+The bugs this guards (issue 12): the score key left out the scorer's package version, so an
+upgraded Detoxify reused old scores; the attack key left out the scorer although ``early_stop``
+asks it when to stop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from bench.attacks import gcg
+
+from bench import provenance, stages
+from bench.config import load_plan
+
+
+class _Stop(Exception):
+    pass
+
+
+class KeyOnly:
+    """A runtime that records the key a stage asks for and computes nothing."""
+
+    def __init__(self, board):
+        self.board, self.keys = board, []
+
+    def stage(self, stage, key, label, make, meta=None):
+        self.keys.append(key)
+        raise _Stop
+
+    def key_of(self, fn, *args):
+        with pytest.raises(_Stop):
+            fn(self, *args)
+        return self.keys[-1]
+
+
+REAL_VERSION = provenance.package_version
+
+
+def _versions(monkeypatch, **changed):
+    monkeypatch.setattr(provenance, "package_version", lambda name: changed.get(name, REAL_VERSION(name)))
+
+
+def test_score_key_changes_with_the_scorers_package(monkeypatch):
+    rt = KeyOnly(load_plan("tiny").board)  # scorer: profanity (alt-profanity-check)
+    scorer = type("S", (), {"config": {}})()
+    before = rt.key_of(stages.scores, "g", [["a"]], scorer, 1, "x")
+    _versions(monkeypatch, **{"alt-profanity-check": "999.0"})
+    assert rt.key_of(stages.scores, "g", [["a"]], scorer, 1, "x") != before
+    _versions(monkeypatch, detoxify="999.0")  # not this board's scorer: same key
+    assert rt.key_of(stages.scores, "g", [["a"]], scorer, 1, "x") == before
+
+
+def test_generation_key_changes_with_torch_and_transformers(monkeypatch):
+    rt = KeyOnly(load_plan("tiny").board)
+    model = stages.ModelRef("m", "/nowhere", None)
+    before = rt.key_of(stages.generations, model, ["p"], 0, "x")
+    _versions(monkeypatch, transformers="0.0.1")
+    assert rt.key_of(stages.generations, model, ["p"], 0, "x") != before
+
+
+def test_attack_key_includes_the_scorer_only_when_early_stop_asks_it():
+    model = stages.ModelRef("m", "/nowhere", None)
+    data = stages.Splits("d", {"attack_prompts": [{"prompt": "p", "target": "t"}]})
+    items = [{"prompt": "q", "target": "t"}]
+    keys, plan = {}, load_plan("tiny")
+    for early in (False, True):
+        for setting in (0.5, 0.9):  # a scorer setting that can change what counts as success
+            scorer = dataclasses.replace(plan.board.scorer, config={"setting": setting})
+            rt = KeyOnly(dataclasses.replace(plan.board, scorer=scorer))
+            cfg = gcg.Config(early_stop=early)
+            keys[early, setting] = rt.key_of(
+                stages.attack, model, model, data, "gcg", cfg, 0, items, None, "x"
+            )
+    assert keys[False, 0.5] == keys[False, 0.9]  # the scorer plays no part: one key
+    assert keys[True, 0.5] != keys[True, 0.9]  # early stop asks the scorer: its config is in the key
