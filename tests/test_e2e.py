@@ -211,8 +211,12 @@ def test_same_command_from_an_empty_store_gives_identical_results(small_home, tm
     out = run_cli(*GRID, home=fresh)
     assert out.returncode == 0, out.stderr[-2000:]
     assert comparable(results(fresh)[1]) == comparable(_first_run_rows(home))
-    a = next((home / "store" / "organism").iterdir()) / "model" / "model.safetensors"
-    b = next((fresh / "store" / "organism").iterdir()) / "model" / "model.safetensors"
+    a, b = (
+        next(p for p in sorted((h / "store" / "organism").iterdir()) if (p / "data").is_dir())
+        / "model"
+        / "model.safetensors"
+        for h in (home, fresh)
+    )
     assert a.read_bytes() == b.read_bytes()  # building twice from scratch gives identical weights
 
 
