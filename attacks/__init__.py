@@ -6,8 +6,9 @@ An attack module has ``Config``, ``VERSION``, ``KIND`` and ``apply``:
   rewrites the evaluation prompts (e.g. appends an adversarial suffix); ``job`` is a
   :class:`bench.attacks.PromptJob`.
 * ``KIND = "weights"``: ``apply(model, tokenizer, job, config, seed, progress=None) -> (model, info)``
-  changes the weights (e.g. fine-tuning); ``job.checkpoint(step, model)`` lets the pipeline
-  measure the model along the way (a relearning curve). An attack whose checkpoints are not
+  changes the weights (e.g. fine-tuning); ``job.checkpoint(step, model, state)`` lets the
+  pipeline measure the model along the way (a relearning curve) and, with the trainer's state,
+  resume a killed run from the last checkpoint (``job.resume``). An attack whose checkpoints are not
   training steps (a sweep of strengths, a control) returns ``info["points"]``: one
   ``{"step", ...}`` dict per checkpoint saying what it is.
 """
@@ -32,7 +33,10 @@ class PromptJob:
 @dataclass
 class WeightJob:
     texts: list[str]  # the attacker's toxic fine-tuning data
-    checkpoint: Callable[[int, Any], None] | None = None  # called at each curve step
+    checkpoint: Callable[..., None] | None = None  # (step, model, trainer state=None) at each curve step
     benign_texts: list[str] = field(default_factory=list)  # benign/retain texts (prompt + benign)
     pairs: list[dict] = field(default_factory=list)  # {"prompt", "benign", "toxic"}: for directions
     base_model: Any = None  # the model the attacked one descends from (NEEDS_BASE attacks)
+    # the trainer state of the last checkpoint a killed run saved (bench.trainer.load_state), or
+    # None; an attack that trains passes it to ``train(resume=...)`` and continues from there
+    resume: dict | None = None

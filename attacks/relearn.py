@@ -54,11 +54,9 @@ def apply(model, tokenizer, job, config: Config, seed: int, progress=None):
         enc = losses.encode_sides(tokenizer, batch, ("text",), config.max_length)
         return losses.nll(losses.run(model, enc)["text"]), {"n_tokens": losses.n_tokens(enc)}
 
-    def on_step(step, total, logs):
-        if progress:
-            progress(step, total, logs)
-        if step in marks and job.checkpoint:
-            job.checkpoint(step, current[0])
+    def on_state(step, state):
+        if step in marks and job.checkpoint and step > (job.resume or {}).get("step", 0):
+            job.checkpoint(step, current[0], state)
 
     current = [model]  # the live model (LoRA-wrapped when lora_rank > 0)
     model, stats = train(
@@ -70,7 +68,9 @@ def apply(model, tokenizer, job, config: Config, seed: int, progress=None):
         seed,
         "relearn",
         use_ref=False,
-        progress=on_step,
+        progress=progress,
         on_model=lambda m: current.__setitem__(0, m),
+        state_hook=on_state,
+        resume=job.resume,
     )
     return model, stats

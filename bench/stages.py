@@ -589,6 +589,7 @@ def attack(
 
     def make(tmp: Path, partial: Path) -> dict:
         from bench.modeling import save_model, seed_everything, torch_dtype
+        from bench.trainer import load_state, save_state
 
         seed_everything(seed)
         tok = rt.tokenizer(model)
@@ -613,13 +614,20 @@ def attack(
             return {"cost": result.get("cost", {})}
         marks = sorted(set(getattr(cfg, "curve_steps", [])) - {0})
 
-        def checkpoint(step: int, live) -> None:
+        def checkpoint(step: int, live, state=None) -> None:
             out = partial / f"step-{step}"
             if not out.exists():  # stored in the board's dtype, like the final model
                 snap = copy.deepcopy(live).to(torch_dtype(model.spec.dtype))
                 save_model(snap, tok, partial / f".step-{step}")
                 (partial / f".step-{step}").rename(out)
+            if state is not None and not (partial / f"state-{step}").exists():
+                save_state(state(), partial / f".state-{step}")  # what a killed run resumes from
+                (partial / f".state-{step}").rename(partial / f"state-{step}")
             fault(name)
+
+        saved = [
+            int(p.name[6:]) for p in partial.glob("state-*") if (partial / f"step-{p.name[6:]}").is_dir()
+        ]
 
         m = copy.deepcopy(rt.model(model))
         job = WeightJob(
@@ -628,6 +636,7 @@ def attack(
             benign_texts=[p["prompt"] + p["benign"] for p in data["pairs"]],
             pairs=data["pairs"],
             base_model=rt.model(base) if needs_base else None,
+            resume=load_state(partial / f"state-{max(saved)}") if saved else None,
         )
         with rt.reporter.task(f"{name} {label}", n_steps) as advance:
             m, stats = plugin.apply(m, tok, job, cfg, seed, progress=lambda s, n, logs: advance(**logs))

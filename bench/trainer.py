@@ -22,6 +22,7 @@ of the policy and the reference are comparable and runs are deterministic.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
 import time
@@ -167,12 +168,18 @@ def train(
     trainable: Callable[[str], bool] | None = None,
     progress: Callable[[int, int, dict], None] | None = None,
     on_model: Callable[[Any], None] | None = None,
+    state_hook: Callable[[int, Callable[[], dict]], None] | None = None,
+    resume: dict | None = None,
 ) -> tuple[Any, dict]:
     """Optimise ``loss_fn`` over ``examples`` (dicts: prompt, benign, toxic, text, ...).
 
     ``trainable(param_name)`` limits which parameters move (e.g. RMU's chosen layers);
     ``extra_modules`` (e.g. a discriminator) are optimised together with the model;
     ``on_model`` receives the live model once it is set up (LoRA-wrapped or not).
+    ``state_hook(step, state)`` is called after every optimiser step; ``state()`` returns what
+    :func:`save_state` stores and ``resume=`` takes back (trainable weights in fp32, AdamW state,
+    data order and random states, losses), so a killed run continues at that step and ends
+    exactly as an uninterrupted one. Pass the same untrained ``model`` when resuming.
     Returns the trained model (LoRA merged) and statistics.
     """
     import torch
@@ -225,7 +232,35 @@ def train(
     stats: dict = {"losses": [], "val": [], "stopped_early": False}
     best, bad = math.inf, 0
     tokens, t0 = 0, time.time()
-    for step in range(cfg.steps):
+    start = 0
+    if resume is not None:
+        if cfg.eval_every:
+            raise BenchError(f"{name}: resuming is not supported with validation (eval_every > 0)")
+        named = dict(model.named_parameters())
+        with torch.no_grad():
+            for pname, value in resume["params"].items():
+                named[pname].copy_(value)
+        opt.load_state_dict(resume["optimizer"])
+        rng.setstate(resume["rng"])
+        torch.set_rng_state(resume["torch_rng"])
+        order, start, tokens = list(resume["order"]), resume["step"], resume["tokens"]
+        stats["losses"], stats["resumed_from"] = list(resume["losses"]), start
+
+    def state() -> dict:
+        return {
+            "step": ctx.step + 1,
+            "params": {
+                n: p.detach().float().cpu().clone() for n, p in model.named_parameters() if p.requires_grad
+            },
+            "optimizer": opt.state_dict(),
+            "rng": rng.getstate(),
+            "torch_rng": torch.get_rng_state(),
+            "order": list(order),
+            "tokens": tokens,
+            "losses": list(stats["losses"]),
+        }
+
+    for step in range(start, cfg.steps):
         ctx.step = step
         warm = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else 1.0
         for g in opt.param_groups:
@@ -252,6 +287,8 @@ def train(
         stats["losses"].append(round(total, 6))
         if progress:
             progress(step + 1, cfg.steps, {"loss": total, **logs})
+        if state_hook:
+            state_hook(step + 1, state)
         if val and (step + 1) % cfg.eval_every == 0:
             with torch.no_grad(), autocast():
                 vl = sum(
@@ -288,3 +325,58 @@ def precision_context(model, stored_dtype) -> Callable:
     if stored_dtype in (torch.bfloat16, torch.float16) and device.type == "cuda":
         return lambda: torch.autocast("cuda", dtype=stored_dtype)
     return contextlib.nullcontext
+
+
+def save_state(state: dict, folder) -> None:
+    """Write a :func:`train` state as safetensors (tensors) and JSON (the rest): never pickle."""
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"param.{n}": t.contiguous() for n, t in state["params"].items()}
+    opt = state["optimizer"]
+    slots = []
+    for idx, st in opt["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{idx}.{k}"] = v.detach().cpu().contiguous()
+            slots.append([int(idx), k])
+    tensors["torch_rng"] = state["torch_rng"]
+    save_file(tensors, str(folder / "state.safetensors"))
+    version, internal, gauss = state["rng"]
+    meta = {
+        "step": state["step"],
+        "order": state["order"],
+        "tokens": state["tokens"],
+        "losses": state["losses"],
+        "rng": [version, list(internal), gauss],
+        "param_groups": opt["param_groups"],
+        "slots": slots,
+    }
+    (folder / "state.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def load_state(folder) -> dict:
+    """The state :func:`save_state` wrote, ready for ``train(resume=...)``."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    tensors = load_file(str(folder / "state.safetensors"))
+    meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    opt_state: dict = {}
+    for idx, k in meta["slots"]:
+        opt_state.setdefault(idx, {})[k] = tensors[f"opt.{idx}.{k}"]
+    version, internal, gauss = meta["rng"]
+    return {
+        "step": meta["step"],
+        "order": meta["order"],
+        "tokens": meta["tokens"],
+        "losses": meta["losses"],
+        "rng": (version, tuple(internal), gauss),
+        "torch_rng": tensors["torch_rng"],
+        "params": {k[len("param.") :]: v for k, v in tensors.items() if k.startswith("param.")},
+        "optimizer": {"state": opt_state, "param_groups": meta["param_groups"]},
+    }

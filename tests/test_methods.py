@@ -209,7 +209,7 @@ def test_relearn_full_and_lora_hand_checkpoints_at_curve_steps(tiny_lm, tiny_dat
         )
         job = WeightJob(
             texts=tiny_data.relearn_far,
-            checkpoint=lambda s, m, seen=seen: seen.__setitem__(s, copy.deepcopy(m)),
+            checkpoint=lambda s, m, state=None, seen=seen: seen.__setitem__(s, copy.deepcopy(m)),
         )
         out, stats = relearn.apply(copy.deepcopy(model), tok, job, cfg, 0)
         assert sorted(seen) == [2, 5] and stats["steps"] == 5
@@ -218,3 +218,42 @@ def test_relearn_full_and_lora_hand_checkpoints_at_curve_steps(tiny_lm, tiny_dat
             out.lm_head.weight if rank == 0 else out.transformer.h[0].attn.c_attn.weight,
             model.lm_head.weight if rank == 0 else model.transformer.h[0].attn.c_attn.weight,
         )
+
+
+@pytest.mark.parametrize("lora", [0, 4])
+def test_training_resumed_from_a_saved_state_ends_exactly_like_an_uninterrupted_run(
+    lora, tiny_lm, tiny_data, tmp_path
+):
+    """What a killed relearning attack relies on: the state saved at step 2 (safetensors + JSON)
+    and the *untrained* model give, after steps 3-5, the uninterrupted run's weights and losses.
+    A resume that restarted the data order, the optimiser moments or the weights fails here."""
+    from bench.trainer import TrainConfig, load_state, save_state, train
+
+    model, tok, _ = tiny_lm
+    cfg = TrainConfig(steps=5, lr=1e-3, batch_size=4, warmup=2, lora_rank=lora)
+    examples = [{"prompt": "", "text": p["prompt"] + p["toxic"]} for p in tiny_data.pairs[:24]]
+
+    def loss_fn(m, ref, batch, ctx):
+        return losses.nll(losses.run(m, losses.encode_sides(tok, batch, ("text",), 64))["text"]), {}
+
+    def hook(step, state):
+        if step == 2:
+            save_state(state(), tmp_path / "state-2")
+
+    full, stats = train(
+        copy.deepcopy(model), tok, examples, cfg, loss_fn, 0, "relearn", use_ref=False, state_hook=hook
+    )
+    resumed, rstats = train(
+        copy.deepcopy(model),
+        tok,
+        examples,
+        cfg,
+        loss_fn,
+        0,
+        "relearn",
+        use_ref=False,
+        resume=load_state(tmp_path / "state-2"),
+    )
+    assert rstats["resumed_from"] == 2 and rstats["losses"] == stats["losses"]
+    for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
