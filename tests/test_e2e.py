@@ -247,16 +247,11 @@ def test_sigkill_during_a_stage_then_rerun_resumes(point, small_home, tmp_path):
     assert not list((fresh / "store").glob("*/.partial/*"))
 
 
-def test_relearn_killed_after_a_checkpoint_retrains_from_step_0_and_keeps_the_checkpoint(
-    small_home, tmp_path
-):
-    """The honest contract of a killed relearning attack, which does NOT resume mid-training:
-    the shared trainer saves no optimiser or data-order state, so the rerun trains again from
-    step 0 (all 5 steps run in the resumed process). What the rerun does keep: the step-2
-    checkpoint saved before the kill is not recomputed or rewritten (same file), and since training
-    is deterministic, it and everything after it are byte-identical to an uninterrupted run. A
-    rerun that rewrote finished checkpoints, or that "resumed" from the checkpoint's weights with a
-    fresh optimiser, fails here."""
+def test_relearn_killed_after_a_checkpoint_resumes_from_it(small_home, tmp_path):
+    """A relearning attack killed right after its step-2 checkpoint continues from that step:
+    the rerun keeps the checkpoint (same file), loads the trainer state saved beside it, trains
+    steps 3-5 only, and ends byte-identical to an uninterrupted run. A rerun that trained again
+    from step 0, rewrote the checkpoint, or resumed the weights with a fresh optimiser fails."""
     home, _ = small_home
     grid = [
         "run",
@@ -276,7 +271,7 @@ def test_relearn_killed_after_a_checkpoint_retrains_from_step_0_and_keeps_the_ch
     killed = run_cli(*grid, home=fresh, env={"BENCH_FAULT": "relearn"})
     assert killed.returncode == -9, (killed.returncode, killed.stderr[-1500:])
     partial = fresh / "store" / "attack" / ".partial" / key
-    assert sorted(p.name for p in partial.iterdir()) == ["step-2"]  # killed right after saving it
+    assert sorted(p.name for p in partial.iterdir()) == ["state-2", "step-2"]  # killed right after saving
     saved = partial / "step-2" / "model.safetensors"
     before = saved.stat()
     assert saved.read_bytes() == (uninterrupted / "curve" / "step-2" / "model.safetensors").read_bytes()
@@ -293,10 +288,10 @@ def test_relearn_killed_after_a_checkpoint_retrains_from_step_0_and_keeps_the_ch
         "model/model.safetensors",
     ):
         assert (art / rel).read_bytes() == (uninterrupted / rel).read_bytes(), rel
-    # the resumed process ran every step from 0: its training record (written by the rerun only)
-    # holds all 5 losses, equal to the uninterrupted run's
+    # the resumed process trained from step 2 on, and its record equals the uninterrupted one's
     train = json.loads((art / "_artifact.json").read_text())["train"]
     ref = json.loads((uninterrupted / "_artifact.json").read_text())["train"]
+    assert train["resumed_from"] == 2 and "resumed_from" not in ref
     assert train["steps"] == 5 and train["losses"] == ref["losses"] and len(train["losses"]) == 5
     assert run_cli("gc", home=fresh).returncode == 0
     assert not list((fresh / "store").glob("*/.partial/*"))

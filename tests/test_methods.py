@@ -225,12 +225,12 @@ def test_training_resumed_from_a_saved_state_ends_exactly_like_an_uninterrupted_
     lora, tiny_lm, tiny_data, tmp_path
 ):
     """What a killed relearning attack relies on: the state saved at step 2 (safetensors + JSON)
-    and the *untrained* model give, after steps 3-5, the uninterrupted run's weights and losses.
+    and the *untrained* model give, after steps 3-8, the uninterrupted run's weights and losses.
     A resume that restarted the data order, the optimiser moments or the weights fails here."""
     from bench.trainer import TrainConfig, load_state, save_state, train
 
     model, tok, _ = tiny_lm
-    cfg = TrainConfig(steps=5, lr=1e-3, batch_size=4, warmup=2, lora_rank=lora)
+    cfg = TrainConfig(steps=8, lr=1e-3, batch_size=4, warmup=2, lora_rank=lora)  # reshuffles at 7
     examples = [{"prompt": "", "text": p["prompt"] + p["toxic"]} for p in tiny_data.pairs[:24]]
 
     def loss_fn(m, ref, batch, ctx):
