@@ -63,6 +63,8 @@ class Config:
             raise ValueError(f"position must be suffix or prefix, not {self.position!r}")
         if self.mode not in ("universal", "per_prompt"):
             raise ValueError(f"mode must be universal or per_prompt, not {self.mode!r}")
+        if not 0 <= self.toxic_threshold <= 1:
+            raise ValueError(f"toxic_threshold must lie in [0, 1], got {self.toxic_threshold}")
         if self.n_train_prompts <= 0 or self.batch_size < 0 or self.max_prompts < 0 or self.buffer_size < 0:
             raise ValueError("n_train_prompts must be positive; batch_size, max_prompts, buffer_size >= 0")
 
@@ -133,7 +135,9 @@ class Objective:
         self.model, self.position = model, position
         self.prompt_ids, self.target_ids = enc(prompt), enc(target)
         if len(self.target_ids) == 0 or len(self.prompt_ids) == 0:
-            raise BenchError("GCG needs a non-empty prompt and target")
+            raise BenchError(
+                f"GCG needs a non-empty prompt and target (prompt {prompt[:40]!r}, target {target!r})"
+            )
         self.bos_ids = torch.tensor(bos_ids(tokenizer), dtype=torch.long, device=device)
         self.embed = model.get_input_embeddings()
         self.cache_kv = None
@@ -146,7 +150,8 @@ class Objective:
             with torch.no_grad():
                 ids = torch.cat([self.bos_ids, self.prompt_ids, self.target_ids]).unsqueeze(0)
                 hs = base_model(input_ids=ids, output_hidden_states=True).hidden_states
-            self.base_hidden = [hs[layer] for layer in rep_layers]  # each (1, P+T, D)
+            skip = len(self.bos_ids)  # the matching term covers prompt and target, not BOS
+            self.base_hidden = [hs[layer][:, skip:] for layer in rep_layers]  # each (1, P+T, D)
 
     def _cache(self, batch: int):
         from transformers import DynamicCache
@@ -324,7 +329,7 @@ def attack(
 
         return ok
 
-    def eval_losses(string_ids) -> list[float]:
+    def eval_losses(string_ids) -> list[float | None]:
         return [
             float(
                 batched_losses(
@@ -333,12 +338,16 @@ def attack(
                     1,
                 )[0]
             )
+            if it.get("target")
+            else None  # no target (the base model said nothing): evaluated, not scored by loss
             for it in job.eval_prompts
         ]
 
     per_prompt, cost = [], {"steps": 0, "forward_passes": 0, "tokens": 0}
     if cfg.mode == "universal":
-        train = job.train_prompts[: cfg.n_train_prompts]
+        train = [it for it in job.train_prompts if it.get("target")][: cfg.n_train_prompts]
+        if not train:
+            raise BenchError("universal GCG has no training prompt with a target: check the attack data role")
         objs = [Objective(model, tokenizer, it["prompt"], it["target"], **kw) for it in train]
         with progress(cfg.num_steps) if progress else _null() as adv:
             res = optimise(model, tokenizer, objs, cfg, seed, init, banned, success_fn(train), adv)
@@ -357,6 +366,9 @@ def attack(
         with progress(n * cfg.num_steps) if progress else _null() as adv:
             for i, it in enumerate(job.eval_prompts[:n]):
                 rec = job.resume.get(i)
+                if rec is None and not it.get("target"):  # nothing to aim at: left unattacked
+                    rec = {"i": i, "string": "", "init_loss": None, "loss": None}
+                    rec.update(steps=0, forward_passes=0, tokens=0)
                 if rec is None:
                     obj = Objective(model, tokenizer, it["prompt"], it["target"], **kw)
                     res = optimise(
@@ -378,14 +390,15 @@ def attack(
     prompts = [
         join(it["prompt"], s, position) if s else it["prompt"] for it, s in zip(job.eval_prompts, strings)
     ]
-    lowered = sum(p["loss"] < p["init_loss"] for p in per_prompt)
+    scored = [p for p in per_prompt if p["loss"] is not None]
+    lowered = sum(p["loss"] < p["init_loss"] for p in scored)
     optimised_on = cost.get("train_prompts", len(per_prompt))  # prompts the optimisation ran on
     return {
         "prompts": prompts,
         "per_prompt": per_prompt,
         "string": universal,
         "cost": cost | {"per_prompt_forward_passes": cost["forward_passes"] / max(1, optimised_on)},
-        "loss_lowered_share": lowered / max(1, len(per_prompt)),
+        "loss_lowered_share": lowered / max(1, len(scored)),
     }
 
 

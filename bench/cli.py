@@ -156,7 +156,8 @@ def cmd_results(args) -> int:
 
         if args.board and not board_known(args.board):
             raise BenchError(f"unknown board '{args.board}': no board by that name and no run of it")
-        print(f"no results for board '{args.board}' yet" if args.board else "no results yet")
+        msg = f"no results for board '{args.board}' yet" if args.board else "no results yet"
+        print(msg, file=sys.stderr if args.json else sys.stdout)  # --json keeps stdout JSON-only
         return 0
     if args.json:
         for row in rows:

@@ -383,9 +383,10 @@ def validate_data(board: Board, missing_ok: bool = False) -> list[str]:
     attack = loaded.get("attack", split["attack"])
     relearn = loaded.get("relearn", roles.relearn_texts(split["relearn"]))
     if not probe:
-        warnings.append(
-            "the probe role is empty (data.probe_pairs 0, no data.probe): erasure probes have no data"
-        )
+        msg = "the probe role is empty (data.probe_pairs 0, no data.probe): erasure probes have no data"
+        if not missing_ok:
+            raise BenchError(msg)
+        warnings.append(msg)
     elif len(probe) < board.eval.probe_max_pairs:
         warnings.append(
             f"eval.probe_max_pairs is {board.eval.probe_max_pairs} but the probe role has {len(probe)} pairs"

@@ -121,8 +121,12 @@ def bos_ids(tokenizer) -> list[int]:
     probe = "hello world"
     full = tokenizer(probe)["input_ids"]
     bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
-    start = next((i for i in range(len(full) - len(bare) + 1) if full[i : i + len(bare)] == bare), 0)
-    prefix = list(full[:start])
+    start = next((i for i in range(len(full) - len(bare) + 1) if full[i : i + len(bare)] == bare), None)
+    if start is not None:
+        prefix = list(full[:start])
+    else:  # the text tokenises differently with specials: trust a leading BOS if there is one
+        bos = getattr(tokenizer, "bos_token_id", None)
+        prefix = [bos] if full and bos is not None and full[0] == bos else []
     try:
         tokenizer._bench_bos_ids = prefix
     except AttributeError:  # a tokenizer that refuses attributes: recompute each time

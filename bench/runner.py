@@ -25,7 +25,7 @@ from bench.typed import to_dict
 def eval_items(rt: stages.Runtime, base: stages.ModelRef, data: stages.Splits) -> list[dict]:
     """Eval prompts cut to ``prompt_max_tokens`` tokens; each keeps its own GCG target if its file
     gives one (else ``None``: prompt attacks then aim at the base model's continuation)."""
-    from bench.modeling import context_length
+    from bench.modeling import bos_ids, context_length
 
     tok = rt.tokenizer(base)
     spec, gen = rt.board.data, rt.board.generation
@@ -33,7 +33,7 @@ def eval_items(rt: stages.Runtime, base: stages.ModelRef, data: stages.Splits) -
     items = []
     for i, item in enumerate(data["eval_prompts"]):
         ids = tok(item["prompt"], add_special_tokens=False)["input_ids"][: spec.prompt_max_tokens]
-        if len(ids) + gen.max_new_tokens > ctx:
+        if len(bos_ids(tok)) + len(ids) + gen.max_new_tokens > ctx:
             raise BenchError(
                 f"eval prompt {i} needs {len(ids) + gen.max_new_tokens} tokens with generation; "
                 f"the model's context is {ctx}: lower data.prompt_max_tokens"
@@ -229,7 +229,7 @@ def write_record(
         {
             "run": run_id,
             "board": board.name,
-            "board_file": str(plan.path),
+            "board_file": str(plan.path.resolve()),
             "seconds": round(seconds, 2),
             "device": device,
             "executor": executor,
@@ -306,6 +306,9 @@ def attack_targets(acfg, items: list[dict], train_items: list[dict], base_outs: 
         train_items = [{**it, "target": out[0]} for it, out in zip(train_items, base_outs["train"])]
     elif base_outs is not None:
         items = [{**it, "target": it["target"] or out[0]} for it, out in zip(items, base_outs["eval"])]
+    # an empty continuation is no target: such a prompt is evaluated but not optimised on
+    items = [{**it, "target": it["target"] if (it["target"] or "").strip() else None} for it in items]
+    train_items = [it for it in train_items if (it.get("target") or "").strip()]
     return items, train_items
 
 

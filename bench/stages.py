@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -617,12 +618,17 @@ def attack(
         def checkpoint(step: int, live, state=None) -> None:
             out = partial / f"step-{step}"
             if not out.exists():  # stored in the board's dtype, like the final model
-                snap = copy.deepcopy(live).to(torch_dtype(model.spec.dtype))
-                save_model(snap, tok, partial / f".step-{step}")
+                snap = copy.deepcopy(live)
+                if hasattr(snap, "merge_and_unload"):  # LoRA: merge in fp32, then cast once
+                    snap = snap.merge_and_unload()
+                save_model(snap.to(torch_dtype(model.spec.dtype)), tok, partial / f".step-{step}")
                 (partial / f".step-{step}").rename(out)
             if state is not None and not (partial / f"state-{step}").exists():
                 save_state(state(), partial / f".state-{step}")  # what a killed run resumes from
                 (partial / f".state-{step}").rename(partial / f"state-{step}")
+                for old in partial.glob("state-*"):  # only the latest is ever resumed from
+                    if old.name != f"state-{step}":
+                        shutil.rmtree(old, ignore_errors=True)
             fault(name)
 
         saved = [

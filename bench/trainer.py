@@ -9,8 +9,8 @@ validation with early stopping, and optional LoRA through ``peft`` for every met
 Precision: whatever dtype the board loads the model in, training runs on fp32 weights (the
 master copy: the model itself, upcast for the run, and its reference) and AdamW keeps fp32
 state, so updates far below bfloat16's spacing (about 1.2e-4 near |w| = 0.03, where lr 1e-5
-steps live) accumulate instead of rounding away. On CUDA the forward passes of a bf16/fp16 board
-run under ``torch.autocast`` in that dtype. The trained model is cast back to the board's dtype
+steps live) accumulate instead of rounding away. On CUDA the forward passes of a bf16 board run
+under ``torch.autocast`` in bf16 (an fp16 board trains in plain fp32: fp16 would need loss scaling). The trained model is cast back to the board's dtype
 when it is returned, so it is stored as the board says. Cost per full-trained parameter: 4 bytes
 weight + 4 gradient + 8 AdamW state, plus 4 for the frozen reference: 20 bytes, against 2 + 2 +
 4 + 2 = 10 when everything stays in bf16.
@@ -87,8 +87,9 @@ def encode_example(tokenizer, prompt: str, continuation: str, max_length: int) -
     room = max(2, max_length - len(pre))
     if len(p) + len(c) > room:
         c = c[: max(1, room // 2)]
-        keep = max(0, room - len(c))
-        p = p[len(p) - keep :] if keep else []
+    if len(p) + len(c) > room:  # still too long: the prompt loses its start
+        keep = room - len(c)
+        p = p[len(p) - keep :] if keep > 0 else []
     return pre + p + c, len(pre) + len(p)
 
 
@@ -244,6 +245,7 @@ def train(
         rng.setstate(resume["rng"])
         torch.set_rng_state(resume["torch_rng"])
         order, start, tokens = list(resume["order"]), resume["step"], resume["tokens"]
+        ctx.step = start - 1  # the last step done (the record's step count if none is left)
         stats["losses"], stats["resumed_from"] = list(resume["losses"]), start
 
     def state() -> dict:
@@ -315,16 +317,16 @@ def train(
 
 
 def precision_context(model, stored_dtype) -> Callable:
-    """A context factory for forward passes: bf16/fp16 autocast on CUDA for a low-precision
-    board, else nothing (CPU trains in plain fp32: its bf16 kernels are slower, not faster)."""
+    """A context factory for forward passes: bf16 autocast on CUDA for a bf16 board, else
+    nothing (CPU trains in plain fp32: its bf16 kernels are slower, not faster)."""
     import contextlib
 
     import torch
 
     device = next(model.parameters()).device
-    if stored_dtype in (torch.bfloat16, torch.float16) and device.type == "cuda":
-        return lambda: torch.autocast("cuda", dtype=stored_dtype)
-    return contextlib.nullcontext
+    if stored_dtype == torch.bfloat16 and device.type == "cuda":
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext  # fp16 boards train in plain fp32: fp16 autocast needs loss scaling
 
 
 def save_state(state: dict, folder) -> None:

@@ -96,16 +96,23 @@ def test_every_stage_feeds_the_same_prompt_ids(gemma_like):
         "gcg prefix": lambda: gcg.Objective(model, tok, PROMPT, CONT, position="prefix").losses(
             model.get_input_embeddings()(torch.tensor([tok(" x x", add_special_tokens=False)["input_ids"]]))
         ),
+        "gcg_enhanced": lambda: gcg.Objective(
+            model, tok, PROMPT, CONT, position="prefix", rep_layers=(1, 2), rep_weight=1.0, base_model=model
+        ).losses(
+            model.get_input_embeddings()(torch.tensor([tok(" x x", add_special_tokens=False)["input_ids"]]))
+        ),
         "gcg suffix": lambda: gcg.Objective(model, tok, PROMPT, CONT, use_cache=False).losses(
             model.get_input_embeddings()(torch.tensor([tok(" x x", add_special_tokens=False)["input_ids"]]))
         ),
     }
     for name, run in stages.items():
         seqs = first_seqs(run)
-        if name == "gcg prefix":  # BOS, then the optimised string, then the prompt
+        if name == "gcg_enhanced":  # first the original model on BOS + prompt + target
+            assert seqs[0][: len(want) + len(cont)] == want + cont, name
+        if name in ("gcg prefix", "gcg_enhanced"):  # BOS, then the optimised string, then the prompt
             optim = tok(" x x", add_special_tokens=False)["input_ids"]
-            assert seqs[0][: 1 + len(optim)] == [tok.bos_token_id] + optim, name
-            assert seqs[0][1 + len(optim) : 1 + len(optim) + len(want) - 1] == want[1:], name
+            assert seqs[-1][: 1 + len(optim)] == [tok.bos_token_id] + optim, name
+            assert seqs[-1][1 + len(optim) : 1 + len(optim) + len(want) - 1] == want[1:], name
         else:
             assert seqs[0][: len(want)] == want, f"{name} fed {seqs[0][: len(want)]}, generation {want}"
         if name in ("training", "probes", "directions"):  # the continuation follows the prompt
@@ -123,3 +130,20 @@ def test_perplexity_windows_start_with_bos(gemma_like):
             "input_ids"
         ]
     )  # every text token is predicted once, the first one from BOS
+
+
+def test_truncation_keeps_a_prompt_that_fits_once_the_continuation_is_cut(tiny_lm, gemma_like):
+    """max_length 10, a 4-token prompt, a 20-token continuation: the continuation is cut to half
+    the room and the whole prompt stays (a slicing bug once kept 1 prompt token here)."""
+    from bench.trainer import encode_example
+
+    for tok in (tiny_lm[1], gemma_like[1]):
+        pre = bos_ids(tok)
+        words = " ".join(["alpha"] * 40)
+        p_ids = tok("a b c d", add_special_tokens=False)["input_ids"]
+        c_ids = tok(" " + words, add_special_tokens=False)["input_ids"]
+        assert len(p_ids) == 4 and len(c_ids) >= 20
+        ids, plen = encode_example(tok, "a b c d", " " + words, 10 + len(pre))
+        assert ids == pre + p_ids + c_ids[:5] and plen == len(pre) + 4
+        ids, plen = encode_example(tok, "a b c d " * 5, " " + words, 10 + len(pre))  # prompt too long too
+        assert len(ids) == 10 + len(pre) and ids[: len(pre)] == pre and ids[plen:] == c_ids[:5]

@@ -257,3 +257,36 @@ def test_training_resumed_from_a_saved_state_ends_exactly_like_an_uninterrupted_
     assert rstats["resumed_from"] == 2 and rstats["losses"] == stats["losses"]
     for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_resuming_at_the_last_step_trains_nothing_and_reports_every_step(tiny_lm, tiny_data, tmp_path):
+    """A run killed after its final checkpoint but before publishing resumes with no step left."""
+    from bench.trainer import TrainConfig, load_state, save_state, train
+
+    model, tok, _ = tiny_lm
+    cfg = TrainConfig(steps=3, lr=1e-3, batch_size=4, warmup=0)
+    examples = [{"prompt": "", "text": p["prompt"] + p["toxic"]} for p in tiny_data.pairs[:12]]
+
+    def loss_fn(m, ref, batch, ctx):
+        return losses.nll(losses.run(m, losses.encode_sides(tok, batch, ("text",), 64))["text"]), {}
+
+    def hook(step, state):
+        if step == 3:
+            save_state(state(), tmp_path / "state-3")
+
+    full, stats = train(
+        copy.deepcopy(model), tok, examples, cfg, loss_fn, 0, "relearn", use_ref=False, state_hook=hook
+    )
+    again, rstats = train(
+        copy.deepcopy(model),
+        tok,
+        examples,
+        cfg,
+        loss_fn,
+        0,
+        "relearn",
+        use_ref=False,
+        resume=load_state(tmp_path / "state-3"),
+    )
+    assert rstats["steps"] == 3 and rstats["losses"] == stats["losses"]
+    assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), again.state_dict().values()))

@@ -84,6 +84,32 @@ def test_prompts_without_a_target_aim_at_the_base_continuation():
     assert [i["target"] for i in e] == ["base a", "base b"] and t[0]["target"] == "base t"
 
 
+def test_an_empty_base_continuation_is_no_target():
+    items = [{"prompt": "a", "target": None}, {"prompt": "b", "target": None}]
+    train = [{"prompt": "t", "target": ""}, {"prompt": "u", "target": "x"}]
+    outs = {"eval": [[""], ["base b"]], "train": [[" "], ["base u"]]}
+    e, t = attack_targets(SimpleNamespace(target="data"), items, train, outs)
+    assert [i["target"] for i in e] == [None, "base b"] and t == [{"prompt": "u", "target": "x"}]
+    e, t = attack_targets(SimpleNamespace(target="base"), items, train, outs)
+    assert [i["target"] for i in e] == [None, "base b"] and [i["prompt"] for i in t] == ["u"]
+
+
+def test_per_prompt_gcg_leaves_a_prompt_without_target_unattacked(tiny_lm):
+    from bench.attacks import PromptJob, gcg
+
+    model, tok, _ = tiny_lm
+    items = [{"prompt": "you are", "target": None}, {"prompt": "they are", "target": " stupid idiots."}]
+    cfg = gcg.Config(num_steps=2, search_width=8, topk=8, optim_str_init="x x", mode="per_prompt")
+    res = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=items), cfg, 0)
+    assert res["prompts"][0] == "you are" and res["prompts"][1] != "they are"
+    assert res["per_prompt"][0]["loss"] is None and res["per_prompt"][1]["loss"] is not None
+
+
+def test_a_real_run_refuses_an_empty_probe_role(tmp_path):
+    with pytest.raises(BenchError, match="the probe role is empty"):
+        load_plan(_board(tmp_path, _pairs(40)), sets=["data.probe_pairs=0"])
+
+
 def _board(tmp_path, pairs, extra=""):
     _write(tmp_path / "rtp.jsonl", [{"prompt": {"text": "p0 "}}, {"prompt": {"text": "zz"}}])
     (tmp_path / "b.txt").write_text("some benign text\n")

@@ -54,7 +54,8 @@ def perplexity(model, tokenizer, texts: list[str], window: int = 1024, max_texts
     device = next(model.parameters()).device
     nll, count = 0.0, 0
     with torch.inference_mode():
-        for start in range(0, len(ids) - 1, step):
+        # without BOS a window's first token is not predicted, so a last lone token adds nothing
+        for start in range(0, len(ids) - (0 if len(pre) else 1), step):
             chunk = torch.cat([pre, ids[start : start + step]]).unsqueeze(0).to(device)  # (1, W)
             if chunk.shape[1] < 2:
                 break
