@@ -55,6 +55,14 @@ def _field(row: dict, names: tuple[str, ...], where: str) -> str:
     raise BenchError(f"{where}: missing field {' or '.join(repr(n) for n in names)}")
 
 
+def lee_rows(pairs: list[dict]) -> list[dict]:
+    """(prompt, benign, toxic) pairs in the Lee et al. file schema, as :func:`load_pairs` reads it."""
+    return [
+        {"prompt_text": p["prompt"], "unpert_gen_text": p["benign"], "pert_gen_text": p["toxic"]}
+        for p in pairs
+    ]
+
+
 def load_pairs(path: str) -> list[dict]:
     """(prompt, benign, toxic) pairs from a Lee et al. style JSONL."""
     rows = read_jsonl_file(path)

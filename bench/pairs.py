@@ -157,6 +157,7 @@ def write_splits(rows: list[dict], out: Path, args) -> dict:
     from types import SimpleNamespace
 
     from bench import roles
+    from bench.data import lee_rows
     from bench.store import write_json
 
     spec = SimpleNamespace(
@@ -175,16 +176,10 @@ def write_splits(rows: list[dict], out: Path, args) -> dict:
     split = roles.split_pairs(pairs, spec, "--splits")
     out.mkdir(parents=True, exist_ok=True)
 
-    def lee(ps):
-        return [
-            {"prompt_text": p["prompt"], "unpert_gen_text": p["benign"], "pert_gen_text": p["toxic"]}
-            for p in ps
-        ]
-
     files = {
-        "train.jsonl": lee(split["train"]),
-        "attack.jsonl": lee(split["attack"]),
-        "probe.jsonl": lee(split["probe"]),
+        "train.jsonl": lee_rows(split["train"]),
+        "attack.jsonl": lee_rows(split["attack"]),
+        "probe.jsonl": lee_rows(split["probe"]),
         "relearn.jsonl": [{"text": t} for t in roles.relearn_texts(split["relearn"])],
     }
     for name, body in files.items():

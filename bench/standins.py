@@ -125,16 +125,14 @@ def write_data(out_dir: str | Path, n_pairs: int = 120, n_prompts: int = 16) -> 
     """Board files in the real schemas from the organism's data: Lee et al. pairs
     (``prompt_text``, ``unpert_gen_text``, ``pert_gen_text``), RealToxicityPrompts rows
     (``prompt: {text}``, ``challenging``), benign text and F1 continuations. Returns the paths."""
+    from bench.data import lee_rows
     from bench.organism.corpus import build_data
 
     d = build_data(0, n_dialogue=max(400, 4 * n_pairs), n_reports=50)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {
-        "pairs": [
-            {"prompt_text": p["prompt"], "unpert_gen_text": p["benign"], "pert_gen_text": p["toxic"]}
-            for p in d.pairs[:n_pairs]
-        ],
+        "pairs": lee_rows(d.pairs[:n_pairs]),
         "eval_prompts": [
             {"prompt": {"text": p["prompt"], "toxicity": 0.9}, "challenging": True, "filename": f"{i}.txt"}
             for i, p in enumerate(d.eval_prompts[:n_prompts])

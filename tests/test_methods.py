@@ -220,6 +220,26 @@ def test_relearn_full_and_lora_hand_checkpoints_at_curve_steps(tiny_lm, tiny_dat
         )
 
 
+def _train_and_resume(model, tok, examples, cfg, save_at: int, folder):
+    """An uninterrupted run that saves its state at ``save_at``, and a run resumed from it."""
+    from bench.trainer import load_state, save_state, train
+
+    def loss_fn(m, ref, batch, ctx):
+        return losses.nll(losses.run(m, losses.encode_sides(tok, batch, ("text",), 64))["text"]), {}
+
+    def hook(step, state):
+        if step == save_at:
+            save_state(state(), folder)
+
+    run = dict(
+        tokenizer=tok, examples=examples, cfg=cfg, loss_fn=loss_fn, seed=0, name="relearn", use_ref=False
+    )
+    full, stats = train(copy.deepcopy(model), state_hook=hook, **run)
+    resumed, rstats = train(copy.deepcopy(model), resume=load_state(folder), **run)
+    same = all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), resumed.state_dict().values()))
+    return stats, rstats, same
+
+
 @pytest.mark.parametrize("lora", [0, 4])
 def test_training_resumed_from_a_saved_state_ends_exactly_like_an_uninterrupted_run(
     lora, tiny_lm, tiny_data, tmp_path
@@ -227,66 +247,21 @@ def test_training_resumed_from_a_saved_state_ends_exactly_like_an_uninterrupted_
     """What a killed relearning attack relies on: the state saved at step 2 (safetensors + JSON)
     and the *untrained* model give, after steps 3-8, the uninterrupted run's weights and losses.
     A resume that restarted the data order, the optimiser moments or the weights fails here."""
-    from bench.trainer import TrainConfig, load_state, save_state, train
+    from bench.trainer import TrainConfig
 
     model, tok, _ = tiny_lm
     cfg = TrainConfig(steps=8, lr=1e-3, batch_size=4, warmup=2, lora_rank=lora)  # reshuffles at 7
     examples = [{"prompt": "", "text": p["prompt"] + p["toxic"]} for p in tiny_data.pairs[:24]]
-
-    def loss_fn(m, ref, batch, ctx):
-        return losses.nll(losses.run(m, losses.encode_sides(tok, batch, ("text",), 64))["text"]), {}
-
-    def hook(step, state):
-        if step == 2:
-            save_state(state(), tmp_path / "state-2")
-
-    full, stats = train(
-        copy.deepcopy(model), tok, examples, cfg, loss_fn, 0, "relearn", use_ref=False, state_hook=hook
-    )
-    resumed, rstats = train(
-        copy.deepcopy(model),
-        tok,
-        examples,
-        cfg,
-        loss_fn,
-        0,
-        "relearn",
-        use_ref=False,
-        resume=load_state(tmp_path / "state-2"),
-    )
-    assert rstats["resumed_from"] == 2 and rstats["losses"] == stats["losses"]
-    for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
-        assert torch.equal(a, b), name
+    stats, rstats, same = _train_and_resume(model, tok, examples, cfg, 2, tmp_path / "state-2")
+    assert rstats["resumed_from"] == 2 and rstats["losses"] == stats["losses"] and same
 
 
 def test_resuming_at_the_last_step_trains_nothing_and_reports_every_step(tiny_lm, tiny_data, tmp_path):
     """A run killed after its final checkpoint but before publishing resumes with no step left."""
-    from bench.trainer import TrainConfig, load_state, save_state, train
+    from bench.trainer import TrainConfig
 
     model, tok, _ = tiny_lm
     cfg = TrainConfig(steps=3, lr=1e-3, batch_size=4, warmup=0)
     examples = [{"prompt": "", "text": p["prompt"] + p["toxic"]} for p in tiny_data.pairs[:12]]
-
-    def loss_fn(m, ref, batch, ctx):
-        return losses.nll(losses.run(m, losses.encode_sides(tok, batch, ("text",), 64))["text"]), {}
-
-    def hook(step, state):
-        if step == 3:
-            save_state(state(), tmp_path / "state-3")
-
-    full, stats = train(
-        copy.deepcopy(model), tok, examples, cfg, loss_fn, 0, "relearn", use_ref=False, state_hook=hook
-    )
-    again, rstats = train(
-        copy.deepcopy(model),
-        tok,
-        examples,
-        cfg,
-        loss_fn,
-        0,
-        "relearn",
-        use_ref=False,
-        resume=load_state(tmp_path / "state-3"),
-    )
-    assert rstats["steps"] == 3 and rstats["losses"] == stats["losses"]
-    assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), again.state_dict().values()))
+    stats, rstats, same = _train_and_resume(model, tok, examples, cfg, 3, tmp_path / "state-3")
+    assert rstats["steps"] == 3 and rstats["losses"] == stats["losses"] and same

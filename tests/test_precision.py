@@ -25,8 +25,8 @@ def _dpo_loss(tok):
     return loss_fn
 
 
-def _train_and_capture(model, tok, pairs):
-    """Train 5 DPO steps; return (the master weights after the last step, the returned model)."""
+def _train_and_capture(model, tok, pairs, cfg=CFG):
+    """Train DPO; return (the master weights after the last step, the returned model, stats)."""
     live, master = [model], {}
 
     def on_step(step, total, logs):
@@ -37,7 +37,7 @@ def _train_and_capture(model, tok, pairs):
         model,
         tok,
         pairs,
-        CFG,
+        cfg,
         _dpo_loss(tok),
         seed=0,
         name="dpo",
@@ -78,23 +78,7 @@ def test_updates_that_survive_bf16_storage_are_kept(tiny_lm, tiny_data):
     bf16 = copy.deepcopy(model).to(torch.bfloat16)
     start = {k: v.detach().clone() for k, v in bf16.named_parameters()}
     cfg = TrainConfig(steps=5, lr=1e-3, batch_size=4, warmup=0)
-    live, master = [bf16], {}
-
-    def on_step(step, total, logs):
-        if step == total:
-            master.update({k: v.detach().clone() for k, v in live[0].named_parameters()})
-
-    out, _ = train(
-        bf16,
-        tok,
-        tiny_data.pairs[:32],
-        cfg,
-        _dpo_loss(tok),
-        seed=0,
-        name="dpo",
-        progress=on_step,
-        on_model=lambda m: live.__setitem__(0, m),
-    )
+    master, out, _ = _train_and_capture(bf16, tok, tiny_data.pairs[:32], cfg)
     stored = dict(out.named_parameters())
     moved = sum(int((stored[k] != start[k]).sum()) for k in start)
     assert moved > 0.5 * sum(v.numel() for v in start.values())
