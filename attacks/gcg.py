@@ -10,6 +10,10 @@ and defaults follow the reference implementation (nanoGCG 0.3.0). Additions:
   evaluation prompt separately (resumable per prompt).
 * ``position: prefix`` puts the string before the prompt, so the prompt's own ending still leads
   into the continuation (on the organism a suffix tends to derail it; see the board).
+* exact token identity: the ids scored are exactly generation's ids for the attacked text
+  (:func:`join`); candidates are kept only if the *joined* text (string with the prompt)
+  re-tokenises to them, for the training prompts and one evaluation prompt per boundary, and
+  each evaluated prompt's identity is checked and reported (``exact_share``).
 * a prefix KV cache (``use_prefix_cache``) for the fixed text before a suffix, built with the
   ``transformers`` ``DynamicCache`` API; candidate batches shrink on out-of-memory.
 * success is judged on generated text by the scorer (``early_stop``), not on loss alone.
@@ -28,7 +32,7 @@ import torch
 from bench.errors import BenchError
 from bench.modeling import bos_ids
 
-VERSION = 1
+VERSION = 2  # 2: exact joined-text token identity
 KIND = "prompt"
 
 
@@ -109,13 +113,67 @@ def roundtrip_ok(tokenizer, cands: torch.Tensor) -> torch.Tensor:
     return torch.tensor(keep, dtype=torch.bool)
 
 
+def separator(prompt: str, position: str) -> str:
+    """Text between the string and the prompt: a prefix is followed by a space (unless the prompt
+    starts with one); a suffix carries its own leading space (see :func:`init_text`)."""
+    return " " if position == "prefix" and prompt and not prompt[0].isspace() else ""
+
+
+def join(prompt: str, string: str, position: str) -> str:
+    """The attacked prompt text: exactly what generation is given."""
+    if position == "prefix":
+        return string + separator(prompt, position) + prompt
+    return prompt + string
+
+
+def prompt_part(prompt: str, position: str) -> str:
+    """The prompt's part of the joined text, whose tokens the objective uses."""
+    return separator(prompt, position) + prompt if position == "prefix" else prompt
+
+
+def init_text(optim_str_init: str, position: str) -> str:
+    return optim_str_init if position == "prefix" else " " + optim_str_init
+
+
+def joined_ok(tokenizer, cands: torch.Tensor, prompts: list[str], position: str) -> torch.Tensor:
+    """Mask of candidates whose joined text re-tokenises to exactly the ids the objective scores
+    (``string ids + prompt ids`` for a prefix, ``prompt ids + string ids`` for a suffix) for every
+    prompt in ``prompts``. cands (B, n) -> (B,). This implies the string's own round trip."""
+    texts = tokenizer.batch_decode(cands)
+    keep = torch.ones(len(cands), dtype=torch.bool)
+    for prompt in prompts:
+        part = tokenizer(prompt_part(prompt, position), add_special_tokens=False)["input_ids"]
+        got = tokenizer([join(prompt, t, position) for t in texts], add_special_tokens=False)["input_ids"]
+        for b, (ids, c) in enumerate(zip(got, cands.tolist())):
+            keep[b] &= ids == (c + part if position == "prefix" else part + c)
+    return keep
+
+
+def exact(tokenizer, string_ids: torch.Tensor, prompt: str, position: str) -> bool:
+    """Whether generation's ids for the joined text are the optimised ids (BOS aside)."""
+    return bool(joined_ok(tokenizer, string_ids.unsqueeze(0), [prompt], position)[0])
+
+
+def boundary_probes(prompts: list[str], position: str, width: int = 6) -> list[str]:
+    """One prompt per distinct boundary (its first characters for a prefix, last for a suffix):
+    re-tokenisation across the join depends on the text next to it."""
+    seen: dict[str, str] = {}
+    for p in prompts:
+        seen.setdefault(p[:width] if position == "prefix" else p[-width:], p)
+    return list(seen.values())
+
+
 class Objective:
     """Target loss of one prompt for a batch of optimised strings.
 
     ``position="suffix"``: prompt + string -> target (prompt KV cached when ``use_cache``).
-    ``position="prefix"``: string + prompt -> target (no cache); with ``base_hidden`` an extra
-    term ``rep_weight · mean_l ||h_l - h_base_l||² / ||h_base_l||²`` over prompt+target tokens.
-    Every sequence starts with the tokenizer's BOS if it uses one, as generation's ids do.
+    ``position="prefix"``: string + " " + prompt -> target (no cache). The prompt's ids are those
+    of its part of the joined text (:func:`prompt_part`), so for a string that passes
+    :func:`joined_ok` the scored ids are exactly generation's ids for :func:`join`'s text.
+    With ``base_model`` and ``rep_weight`` an extra term
+    ``rep_weight · mean_l ||h_l - h_base_l||² / ||h_base_l||²`` over the prompt+target tokens,
+    where both models read the same sequence (string included). Every sequence starts with the
+    tokenizer's BOS if it uses one, as generation's ids do.
     """
 
     def __init__(
@@ -132,8 +190,8 @@ class Objective:
     ):
         device = next(model.parameters()).device
         enc = lambda s: torch.tensor(tokenizer(s, add_special_tokens=False)["input_ids"], device=device)  # noqa: E731
-        self.model, self.position = model, position
-        self.prompt_ids, self.target_ids = enc(prompt), enc(target)
+        self.model, self.position, self.prompt = model, position, prompt
+        self.prompt_ids, self.target_ids = enc(prompt_part(prompt, position)), enc(target)
         if len(self.target_ids) == 0 or len(self.prompt_ids) == 0:
             raise BenchError(
                 f"GCG needs a non-empty prompt and target (prompt {prompt[:40]!r}, target {target!r})"
@@ -145,13 +203,8 @@ class Objective:
             with torch.no_grad():
                 out = model(input_ids=torch.cat([self.bos_ids, self.prompt_ids]).unsqueeze(0), use_cache=True)
             self.cache_kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
-        self.rep_layers, self.rep_weight, self.base_hidden = rep_layers, rep_weight, None
-        if rep_weight and base_model is not None:
-            with torch.no_grad():
-                ids = torch.cat([self.bos_ids, self.prompt_ids, self.target_ids]).unsqueeze(0)
-                hs = base_model(input_ids=ids, output_hidden_states=True).hidden_states
-            skip = len(self.bos_ids)  # the matching term covers prompt and target, not BOS
-            self.base_hidden = [hs[layer][:, skip:] for layer in rep_layers]  # each (1, P+T, D)
+        self.rep_layers, self.rep_weight = rep_layers, rep_weight
+        self.base_model = base_model if rep_weight and base_model is not None else None
 
     def _cache(self, batch: int):
         from transformers import DynamicCache
@@ -162,8 +215,22 @@ class Objective:
             ]
         )
 
-    def losses(self, optim_embeds: torch.Tensor) -> torch.Tensor:
-        """optim_embeds (B, n, D) -> per-candidate loss (B,)."""
+    def sequence(self, optim_ids: torch.Tensor) -> torch.Tensor:
+        """The id sequence scored for one string: BOS, string and prompt in order, target."""
+        o = optim_ids.to(self.bos_ids.device)
+        middle = [o, self.prompt_ids] if self.position == "prefix" else [self.prompt_ids, o]
+        return torch.cat([self.bos_ids, *middle, self.target_ids])
+
+    def _base_states(self, optim_ids: torch.Tensor) -> list[torch.Tensor]:
+        """The original model's states on the same sequences, prompt and target positions."""
+        ids = torch.stack([self.sequence(row) for row in optim_ids])
+        with torch.no_grad():
+            hs = self.base_model(input_ids=ids.to(self.base_model.device), output_hidden_states=True)
+        span = len(self.prompt_ids) + len(self.target_ids)
+        return [hs.hidden_states[layer][:, -span:].float() for layer in self.rep_layers]
+
+    def losses(self, optim_embeds: torch.Tensor, optim_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """optim_embeds (B, n, D) -> per-candidate loss (B,). The matching term needs the ids too."""
         B = optim_embeds.shape[0]
         tgt = self.embed(self.target_ids).unsqueeze(0).expand(B, -1, -1)
         prm = self.embed(self.prompt_ids).unsqueeze(0).expand(B, -1, -1)
@@ -178,7 +245,7 @@ class Objective:
             )
         else:
             seq = torch.cat([bos, prm, optim_embeds, tgt], 1)
-        out = self.model(inputs_embeds=seq, output_hidden_states=self.base_hidden is not None, **kwargs)
+        out = self.model(inputs_embeds=seq, output_hidden_states=self.base_model is not None, **kwargs)
         T = len(self.target_ids)
         logits = out.logits[:, -T - 1 : -1].float()  # (B, T, V)
         ce = (
@@ -188,13 +255,15 @@ class Objective:
             .view(B, T)
             .mean(1)
         )
-        if self.base_hidden is None:
+        if self.base_model is None:
             return ce
+        if optim_ids is None:
+            raise ValueError("the representation term needs the string's ids")
         span = len(self.prompt_ids) + T
         rep = sum(
-            ((out.hidden_states[layer][:, -span:].float() - hb.float()) ** 2).sum(-1).mean(-1)
-            / (hb.float() ** 2).sum(-1).mean()
-            for layer, hb in zip(self.rep_layers, self.base_hidden)
+            ((out.hidden_states[layer][:, -span:].float() - hb) ** 2).sum(-1).mean(-1)
+            / (hb**2).sum(-1).mean(-1)
+            for layer, hb in zip(self.rep_layers, self._base_states(optim_ids.reshape(B, -1)))
         )
         return ce + self.rep_weight * rep / len(self.rep_layers)
 
@@ -212,8 +281,8 @@ def batched_losses(objectives: list[Objective], cands: torch.Tensor, batch_size:
             out = []
             with torch.no_grad():
                 for i in range(0, len(cands), bs):
-                    e = embed(cands[i : i + bs].to(embed.weight.device))
-                    out.append(sum(o.losses(e) for o in objectives) / len(objectives))
+                    chunk = cands[i : i + bs].to(embed.weight.device)
+                    out.append(sum(o.losses(embed(chunk), chunk) for o in objectives) / len(objectives))
             return torch.cat(out)
         except torch.OutOfMemoryError:
             if bs == 1:
@@ -229,7 +298,7 @@ def token_gradient(objectives: list[Objective], ids: torch.Tensor) -> torch.Tens
         embed.weight.dtype
     )
     onehot.requires_grad_(True)
-    total = sum(o.losses((onehot @ embed.weight).unsqueeze(0)).sum() for o in objectives)
+    total = sum(o.losses((onehot @ embed.weight).unsqueeze(0), ids.unsqueeze(0)).sum() for o in objectives)
     (grad,) = torch.autograd.grad(total, onehot)
     return grad
 
@@ -244,8 +313,15 @@ def optimise(
     banned: torch.Tensor,
     success=None,
     progress=None,
+    probes: list[str] | None = None,
 ) -> dict:
-    """Run GCG on ``objectives``; returns the best string, its loss and its cost."""
+    """Run GCG on ``objectives``; returns the best string, its loss and its cost. Candidates are
+    kept only if their joined text re-tokenises exactly (:func:`joined_ok`) with every objective's
+    prompt and every prompt in ``probes``."""
+    position = objectives[0].position
+    probes = [o.prompt for o in objectives] + [
+        p for p in probes or [] if p not in {o.prompt for o in objectives}
+    ]
     gen = torch.Generator().manual_seed(seed)
     init_loss = float(batched_losses(objectives, init_ids.unsqueeze(0), 1)[0])
     buffer = [(init_loss, init_ids.clone())]  # best first; greedy GCG keeps one entry
@@ -256,10 +332,10 @@ def optimise(
         current = buffer[0][1]
         # compute the token gradient of the current string
         grad = token_gradient(objectives, current)
-        # sample candidates; drop those that do not survive decode -> encode
+        # sample candidates; drop those whose joined text does not re-tokenise to the scored ids
         cands = sample_candidates(current, grad, cfg.search_width, cfg.topk, cfg.n_replace, banned, gen)
         if cfg.filter_ids:
-            cands = cands[roundtrip_ok(tokenizer, cands)]
+            cands = cands[joined_ok(tokenizer, cands, probes, position)]
             if len(cands) == 0:
                 continue
         # exact losses of all candidates, in batches
@@ -289,11 +365,6 @@ def optimise(
     }
 
 
-def join(prompt: str, string: str, position: str) -> str:
-    """The attacked prompt text."""
-    return string + prompt if position == "prefix" else prompt + string
-
-
 def attack(
     model,
     tokenizer,
@@ -310,10 +381,7 @@ def attack(
     kw = dict(position=position, use_cache=cfg.use_prefix_cache, **(objective_kwargs or {}))
     banned = disallowed_ids(tokenizer, cfg.allow_non_ascii)
     init = torch.tensor(
-        tokenizer(
-            " " + cfg.optim_str_init if position == "suffix" else cfg.optim_str_init + " ",
-            add_special_tokens=False,
-        )["input_ids"]
+        tokenizer(init_text(cfg.optim_str_init, position), add_special_tokens=False)["input_ids"]
     )
 
     def success_fn(items):
@@ -345,17 +413,27 @@ def attack(
 
     per_prompt, cost = [], {"steps": 0, "forward_passes": 0, "tokens": 0}
     if cfg.mode == "universal":
-        train = [it for it in job.train_prompts if it.get("target")][: cfg.n_train_prompts]
+        # training prompts whose joined text already re-tokenises differently at the initial
+        # string cannot be optimised exactly: they are skipped (counted in the cost)
+        usable = [it for it in job.train_prompts if it.get("target")]
+        fits = [it for it in usable if not cfg.filter_ids or exact(tokenizer, init, it["prompt"], position)]
+        train = fits[: cfg.n_train_prompts]
         if not train:
-            raise BenchError("universal GCG has no training prompt with a target: check the attack data role")
+            raise BenchError(
+                "universal GCG has no training prompt with a target that joins the initial string "
+                "exactly: check the attack data role and optim_str_init"
+            )
         objs = [Objective(model, tokenizer, it["prompt"], it["target"], **kw) for it in train]
+        probes = boundary_probes([it["prompt"] for it in job.eval_prompts], position)
         with progress(cfg.num_steps) if progress else _null() as adv:
-            res = optimise(model, tokenizer, objs, cfg, seed, init, banned, success_fn(train), adv)
+            res = optimise(model, tokenizer, objs, cfg, seed, init, banned, success_fn(train), adv, probes)
         strings = [res["string"]] * len(job.eval_prompts)
+        string_ids = [res["ids"]] * len(job.eval_prompts)
         before, after = eval_losses(init), eval_losses(res["ids"])
         per_prompt = [{"i": i, "init_loss": b, "loss": a} for i, (b, a) in enumerate(zip(before, after))]
         cost = {k: res[k] for k in cost} | {
             "train_prompts": len(train),
+            "train_prompts_skipped": len(usable) - len(fits),
             "train_loss": res["loss"],
             "train_init_loss": res["init_loss"],
         }
@@ -363,6 +441,7 @@ def attack(
     else:
         n = cfg.max_prompts or len(job.eval_prompts)
         strings, universal = [""] * len(job.eval_prompts), None
+        string_ids = [torch.zeros(0, dtype=torch.long)] * len(job.eval_prompts)
         with progress(n * cfg.num_steps) if progress else _null() as adv:
             for i, it in enumerate(job.eval_prompts[:n]):
                 rec = job.resume.get(i)
@@ -379,17 +458,24 @@ def attack(
                         "string": res["string"],
                         "init_loss": res["init_loss"],
                         "loss": res["loss"],
+                        "ids": res["ids"].tolist(),
                         **{k: res[k] for k in ("steps", "forward_passes", "tokens")},
                     }
                     if job.record:
                         job.record(i, rec)
                 strings[i] = rec["string"]
+                ids = rec.get("ids") or tokenizer(rec["string"], add_special_tokens=False)["input_ids"]
+                string_ids[i] = torch.tensor(ids, dtype=torch.long)
                 per_prompt.append({"i": i, "init_loss": rec["init_loss"], "loss": rec["loss"]})
                 for k in ("steps", "forward_passes", "tokens"):
                     cost[k] += rec[k]
     prompts = [
         join(it["prompt"], s, position) if s else it["prompt"] for it, s in zip(job.eval_prompts, strings)
     ]
+    # the identity that makes the numbers mean what they say: generation's ids for each attacked
+    # text are the ids the string was optimised as (per prompt; a prompt left unattacked is exact)
+    for p, it, s, ids in zip(per_prompt, job.eval_prompts, strings, string_ids):
+        p["exact"] = not s or exact(tokenizer, ids, it["prompt"], position)
     scored = [p for p in per_prompt if p["loss"] is not None]
     lowered = sum(p["loss"] < p["init_loss"] for p in scored)
     optimised_on = cost.get("train_prompts", len(per_prompt))  # prompts the optimisation ran on
@@ -399,6 +485,7 @@ def attack(
         "string": universal,
         "cost": cost | {"per_prompt_forward_passes": cost["forward_passes"] / max(1, optimised_on)},
         "loss_lowered_share": lowered / max(1, len(scored)),
+        "exact_share": sum(p["exact"] for p in per_prompt) / max(1, len(per_prompt)),
     }
 
 

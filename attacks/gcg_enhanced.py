@@ -3,11 +3,13 @@
 Łucki et al. 2024, "An Adversarial Perspective on Machine Unlearning for AI Safety"
 (arXiv 2409.18025, ethz-spylab/unlearning-vs-safety): the prefix is optimised for
 
-    CE(target | prefix + prompt) + rep_weight · mean_ℓ ||h_ℓ(prefix + prompt + target) - h_ℓ^base(prompt + target)||²
-                                                 / ||h_ℓ^base||²
+    CE(target | prefix + prompt) + rep_weight · mean_ℓ ||h_ℓ(x) - h_ℓ^base(x)||² / ||h_ℓ^base(x)||²
 
-over the prompt and target tokens at layers ℓ, pulling the attacked (detoxified) model's residual
-stream toward the original model's on the same text. The paper uses ~100-token prefixes and
+with x = prefix + prompt + target read by both models, compared at the prompt and target
+positions at layers ℓ: it pulls the attacked (detoxified) model's residual stream toward the
+original model's on the same input, so an attacked model that matches the original reaches 0.
+The base states depend on the prefix and are recomputed for every candidate; the token gradient
+treats them as constants (it only proposes candidates, whose losses are then computed exactly). The paper uses ~100-token prefixes and
 1,500 iterations; the organism board sets a smaller budget. Layers use hidden-state numbering.
 """
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 
 from bench.attacks import gcg
 
-VERSION = 1
+VERSION = 2  # 2: both models read the same input (prefix included); exact token identity
 KIND = "prompt"
 NEEDS_BASE = True
 

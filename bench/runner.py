@@ -324,6 +324,7 @@ def attack_row(
         r = res["result"]
         metrics, ci, keys = toxicity_row(rt, model, items, seed, f"{tag}+{attack}", scorer, sv, r["prompts"])
         metrics["loss_lowered_share"] = r["loss_lowered_share"]
+        metrics["exact_share"] = r.get("exact_share")
         metrics, pp = split_per_prompt(metrics)
         return {
             "metrics": metrics,

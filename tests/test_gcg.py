@@ -3,6 +3,7 @@ universal mode, per-prompt resume."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from bench.attacks import PromptJob, gcg, gcg_enhanced
 
@@ -163,18 +164,103 @@ def test_enhanced_gcg_uses_a_prefix_and_the_base_model(tiny_lm, tiny_data):
     res = gcg_enhanced.apply(
         model, tok, PromptJob(eval_prompts=items, train_prompts=items, base_model=base), cfg, 0
     )
-    assert all(p.endswith(it["prompt"]) and p != it["prompt"] for p, it in zip(res["prompts"], items))
-    obj = gcg.Objective(
-        model,
-        tok,
-        items[0]["prompt"],
-        TARGET,
-        position="prefix",
-        rep_layers=(1, 2),
-        rep_weight=1.0,
-        base_model=base,
-    )
+    assert all(p.endswith(" " + it["prompt"]) and p != it["prompt"] for p, it in zip(res["prompts"], items))
+
+    def objective(base_model):
+        kw = dict(position="prefix", rep_layers=(1, 2), rep_weight=1.0, base_model=base_model)
+        return gcg.Objective(model, tok, items[0]["prompt"], TARGET, **kw)
+
     plain = gcg.Objective(model, tok, items[0]["prompt"], TARGET, position="prefix")
-    e = model.get_input_embeddings()(torch.tensor([[5, 6, 7]]))
+    ids = torch.tensor([[5, 6, 7], [8, 9, 10]])
+    e = model.get_input_embeddings()(ids)
+    seen = []
+    hook = base.register_forward_pre_hook(
+        lambda m, a, k: seen.append(k["input_ids"].clone()), with_kwargs=True
+    )
     with torch.no_grad():
-        assert obj.losses(e).item() > plain.losses(e).item()  # the matching term is active
+        assert (objective(base).losses(e, ids) > plain.losses(e, ids)).all()  # the matching term is active
+        # the original model reads the attacked model's own input, prefix included, so a model
+        # compared with itself has no matching floor (states without the prefix gave one)
+        torch.testing.assert_close(objective(model).losses(e, ids), plain.losses(e, ids), rtol=0, atol=1e-6)
+    hook.remove()
+    assert [s.tolist() for s in seen[0]] == [plain.sequence(row).tolist() for row in ids]
+
+
+def _random_lm(tok):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=len(tok), n_positions=96, n_embd=32, n_layer=2, n_head=2)
+    model = GPT2LMHeadModel(cfg).eval()
+    with torch.no_grad():  # larger embeddings so that candidates' losses differ
+        model.transformer.wte.weight.mul_(5.0)
+    return model
+
+
+# prompts whose edges invite a different tokenisation across the join
+EDGES = ["The angry man said", " He said", "'You", "He yelled, 'you ", "Then she wrote:", "ok...", "I said\n"]
+
+
+@pytest.fixture(scope="module")
+def tokenizers(tiny_lm, tmp_path_factory):
+    """The organism's tokenizer, a GPT-2-style one and a Gemma-style one (adds <bos> itself)."""
+    from bench.standins import build_tokenizer
+
+    out = {"organism": (tiny_lm[0], tiny_lm[1])}
+    for family in ("gpt2", "gemma2"):
+        tok = build_tokenizer(family, tmp_path_factory.mktemp(family), vocab_size=600)
+        out[family] = (_random_lm(tok), tok)
+    return out
+
+
+@pytest.mark.parametrize("position", ["prefix", "suffix"])
+@pytest.mark.parametrize("family", ["organism", "gpt2", "gemma2"])
+def test_optimised_ids_are_the_ids_generation_reads(tokenizers, tiny_data, family, position):
+    """The sequence each candidate is scored on (recorded at the model's input) equals the
+    tokenizer's ids for the text generation is given, plus the target: for every evaluation
+    prompt, in both positions. Before, a prefix was optimised as [..., ' .', ' ', 'The'] and
+    evaluated as [..., ' .', ' The']."""
+    model, tok = tokenizers[family]
+    prompts = [it["prompt"] for it in tiny_data.eval_prompts[:3]] + EDGES
+    items = [{"prompt": p, "target": TARGET} for p in prompts]
+    cfg = _cfg(num_steps=4, search_width=32, topk=32, position=position, use_prefix_cache=False)
+    res = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=items[:2]), cfg, 0)
+    assert res["string"] != " x x x x x"[position == "prefix" :]  # the string moved
+    embeds = []
+    hook = model.register_forward_pre_hook(
+        lambda m, a, k: embeds.append(k["inputs_embeds"][0]) if "inputs_embeds" in k else None,
+        with_kwargs=True,
+    )
+    string_ids = torch.tensor(tok(res["string"], add_special_tokens=False)["input_ids"])
+    for it in items:
+        gcg.batched_losses(
+            [gcg.Objective(model, tok, it["prompt"], TARGET, position=position, use_cache=False)],
+            string_ids[None],
+            1,
+        )
+    hook.remove()
+    table = model.get_input_embeddings().weight
+    target = tok(TARGET, add_special_tokens=False)["input_ids"]
+    mismatched = []
+    for text, fed, p in zip(res["prompts"], embeds, res["per_prompt"]):
+        want = tok(text)["input_ids"] + target  # generation's ids (BOS included) and the target
+        same = fed.shape[0] == len(want) and torch.equal(fed, table[torch.tensor(want)])
+        assert p["exact"] == same, (text, p)  # the reported identity is the real one
+        mismatched += [] if same else [text]
+    assert not mismatched, mismatched
+    assert res["exact_share"] == 1.0
+
+
+def test_candidates_are_filtered_on_the_joined_text(tiny_lm):
+    """A string that round-trips alone can still merge with the prompt: after 'He sai', the
+    suffix ' x x' joins cleanly but 'd x x' makes ' said', a different tokenisation."""
+    _, tok, _ = tiny_lm
+
+    def ok(string: str, prompt: str, position: str) -> tuple[bool, bool]:
+        ids = torch.tensor([tok(string, add_special_tokens=False)["input_ids"]])
+        return bool(gcg.roundtrip_ok(tok, ids)[0]), bool(gcg.joined_ok(tok, ids, [prompt], position)[0])
+
+    assert ok(" x x", "He sai", "suffix") == (True, True)
+    assert ok("d x x", "He sai", "suffix") == (True, False)
+    assert ok("d x x", "He sai:", "suffix") == (True, True)
+    assert ok("x x", "The man", "prefix") == (True, True)  # joined as 'x x The man'
