@@ -148,9 +148,9 @@ def cmd_run(args) -> int:
 def cmd_results(args) -> int:
     import json
 
-    from bench.results import latest_rows
+    from bench.results import latest_rows, mark_stale
 
-    rows = latest_rows(args.board)
+    rows = mark_stale(latest_rows(args.board))
     if not rows:
         from bench.results import board_known
 
@@ -168,6 +168,7 @@ def cmd_results(args) -> int:
         print(
             f"{row['board']}\t{row['model']}\t{row['method']}\t{row['attack']}\tseed={row['seed']}\t"
             f"toxic_rate={m['toxic_rate']:.3f}\tppl={m.get('ppl', float('nan')):.2f}"
+            + ("\tSTALE (config changed since)" if row["stale"] else "")
         )
     return 0
 

@@ -253,10 +253,12 @@ def load_plan(
     full = to_dict(parsed)
     for kind, names, section in (("method", methods, "methods"), ("attack", attacks, "attacks")):
         for name in names:
-            plugin = registry.load(kind + "s", name)
-            given = full[section].get(name, {}) or {}
+            given = dict(full[section].get(name, {}) or {})
+            use = plugin_of(full[section], name, kind, source)
+            plugin = registry.load(kind + "s", use)
+            given.pop("use", None)
             cfg = from_dict(plugin.Config, given, f"{section}.{name}", source)
-            full[section][name] = to_dict(cfg)
+            full[section][name] = ({"use": use} if use != name else {}) | to_dict(cfg)
     from bench.organism.build import OrganismConfig
 
     for i, spec in enumerate(parsed.models):  # expand organism settings so --set can reach them
@@ -279,14 +281,14 @@ def load_plan(
         apply_set(full, key, value, item)
     final = from_dict(Board, copy.deepcopy(full), "", source)
     registry.load("generators", final.generation.backend)
-    mcfg = {
-        n: from_dict(registry.load("methods", n).Config, final.methods[n], f"methods.{n}", source)
-        for n in methods
-    }
-    acfg = {
-        n: from_dict(registry.load("attacks", n).Config, final.attacks[n], f"attacks.{n}", source)
-        for n in attacks
-    }
+
+    def config(kind: str, section: dict, n: str):
+        plugin = registry.load(kind, plugin_of(section, n, kind[:-1], source))
+        given = {k: v for k, v in section[n].items() if k != "use"}
+        return from_dict(plugin.Config, given, f"{kind}.{n}", source)
+
+    mcfg = {n: config("methods", final.methods, n) for n in methods}
+    acfg = {n: config("attacks", final.attacks, n) for n in attacks}
     scfg = from_dict(
         registry.load("scorers", final.scorer.name).Config, final.scorer.config, "scorer.config", source
     )
@@ -298,6 +300,43 @@ def load_plan(
     final.methods = {n: final.methods[n] for n in methods}
     final.attacks = {n: final.attacks[n] for n in attacks}
     return Plan(board=final, path=path, methods=mcfg, attacks=acfg, scorer_config=scfg, warnings=warnings)
+
+
+def plugin_of(section: dict, name: str, kind: str = "method", source: str = "board") -> str:
+    """The plugin a grid entry runs: a named variant says ``use: PLUGIN`` (``repo-match: {use:
+    repo, erase: match}``); a plain entry is its own plugin."""
+    use = (section.get(name) or {}).get("use", name)
+    if not isinstance(use, str) or not use:
+        raise BenchError(f"{source}: {kind}s.{name}.use must name a {kind} plugin, got {use!r}")
+    if use != name and (section.get(use) or {}).get("use") not in (None, use):
+        raise BenchError(f"{source}: {kind}s.{name} uses '{use}', itself a variant: name a plugin")
+    return use
+
+
+def cell_config(board: Board, spec: ModelSpec, method: str, attack: str | None) -> dict:
+    """What determines one leaderboard cell's numbers: the model, data, generation, scorer and
+    eval settings, the method's and the attack's resolved configs (seeds are the cell's own)."""
+    return {
+        "model": to_dict(spec),
+        "data": to_dict(board.data),
+        "generation": to_dict(board.generation),
+        "scorer": to_dict(board.scorer),
+        "eval": to_dict(board.eval),
+        "method": {"name": method, **(board.methods.get(method) or {})},
+        "attack": None if attack in (None, "none") else {"name": attack, **(board.attacks.get(attack) or {})},
+    }
+
+
+def config_hash(board: Board, spec: ModelSpec, method: str, attack: str | None) -> str:
+    """Short hash of :func:`cell_config`: rows carry it, the leaderboard compares it."""
+    import hashlib
+    import json
+
+    from bench.provenance import masked
+
+    # masked as in the run's config.yaml, so a recorded config reproduces the hash
+    blob = json.dumps(masked(cell_config(board, spec, method, attack)), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 LAYER_FIELDS = ("layer", "layers", "update_layers", "rep_layers")

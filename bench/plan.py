@@ -16,6 +16,7 @@ def describe(plan: Plan, reporter: Reporter) -> None:
     from rich.table import Table
 
     from bench import stages
+    from bench.config import plugin_of
     from bench.store import make_key
 
     board, store = plan.board, Store()
@@ -41,7 +42,7 @@ def describe(plan: Plan, reporter: Reporter) -> None:
             data_key, base_ready = stages.files_data_key(board.data), True
         for seed in board.seeds:
             for method, cfg in plan.methods.items():
-                key = stages.method_key(base, data_key, method, cfg, seed)
+                key = stages.method_key(base, data_key, method, cfg, seed, plugin_of(board.methods, method))
                 ready = base_ready if method == "none" else store.has("method", key)
                 if method == "oracle":
                     if not stages.has_oracle(spec):
@@ -95,7 +96,7 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
 
     from bench.config import board_path, read_yaml
     from bench.leaderboard import figures, render
-    from bench.results import latest_manifest, latest_rows
+    from bench.results import latest_manifest, latest_rows, mark_stale
 
     try:
         path = board_path(board)
@@ -107,9 +108,14 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
         if not path.is_file():
             path = Store().home / "runs" / manifest["run"] / "config.yaml"
     name = read_yaml(path).get("name", board)
-    rows = latest_rows(name)
-    if not rows:
+    marked = mark_stale(latest_rows(name))
+    if not marked:
         raise BenchError(f"no results for board '{name}': run `bench run --board {board}` first")
+    # rows computed under a configuration the board no longer has are listed, not mixed in
+    rows = [r for r in marked if not r["stale"]]
+    stale = [r for r in marked if r["stale"]]
+    if not rows:
+        raise BenchError(f"every result of board '{name}' is stale (its config changed): rerun it")
     manifest = latest_manifest(name) or {}
     cfg_file = Store().home / "runs" / manifest.get("run", "") / "config.yaml"
     board_cfg = read_yaml(cfg_file) if cfg_file.is_file() else {}
@@ -151,7 +157,7 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     figs = figures(rows, out_dir)
     target = out_dir / "LEADERBOARD.md"
-    target.write_text(render(rows, prov, figs), encoding="utf-8")
+    target.write_text(render(rows, prov, figs, stale), encoding="utf-8")
     return target
 
 

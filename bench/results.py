@@ -33,6 +33,49 @@ def latest_rows(board: str | None = None, home: Path | None = None) -> list[dict
     return sorted(cells.values(), key=lambda r: tuple(str(r[k]) for k in CELL))
 
 
+def reference_board(board: str, home: Path | None = None):
+    """The board as its runs last configured it: data, generation, scorer and eval from the latest
+    run; each model, method and attack entry from the latest run that had it. ``None`` without runs."""
+    from bench.config import Board, read_yaml
+    from bench.typed import from_dict
+
+    merged: dict | None = None
+    for d in run_dirs(home):
+        if (
+            json.loads((d / "manifest.json").read_text())["board"] != board
+            or not (d / "config.yaml").is_file()
+        ):
+            continue
+        cfg = read_yaml(d / "config.yaml")
+        if merged is None:
+            merged = {**cfg, "models": {}, "methods": {}, "attacks": {}}
+        merged.update({k: v for k, v in cfg.items() if k not in ("models", "methods", "attacks")})
+        merged["models"].update({m.get("label") or m["name"]: m for m in cfg.get("models", [])})
+        merged["methods"].update(cfg.get("methods") or {})
+        merged["attacks"].update(cfg.get("attacks") or {})
+    if merged is None:
+        return None
+    merged["models"] = list(merged["models"].values())
+    return from_dict(Board, merged, "", f"runs of board {board}")
+
+
+def mark_stale(rows: list[dict], home: Path | None = None) -> list[dict]:
+    """Each row with ``stale``: True when the config hash it carries is not the one the board's
+    current configuration (:func:`reference_board`) gives its cell, or it carries none."""
+    from bench.config import config_hash
+
+    refs: dict[str, object] = {}
+    out = []
+    for row in rows:
+        if row["board"] not in refs:
+            refs[row["board"]] = reference_board(row["board"], home)
+        ref = refs[row["board"]]
+        spec = next((m for m in ref.models if m.label == row["model"]), None) if ref else None
+        want = None if spec is None else config_hash(ref, spec, row["method"], row["attack"])
+        out.append({**row, "stale": row.get("config_hash") is None or row.get("config_hash") != want})
+    return out
+
+
 def latest_manifest(board: str, home: Path | None = None) -> dict | None:
     for d in reversed(run_dirs(home)):
         m = json.loads((d / "manifest.json").read_text())

@@ -56,6 +56,7 @@ def toxicity_row(
     metrics = toxicity_summary(sc, e.toxic_threshold)
     ci = bootstrap_ci(sc, e.toxic_threshold, e.bootstrap, seed)
     metrics["per_prompt"] = per_prompt_rates(sc, e.toxic_threshold)
+    metrics["samples_per_prompt"] = len(sc[0]) if sc else None  # for exact intervals near 0
     return metrics, ci, {"generations": gen_key}
 
 
@@ -110,6 +111,7 @@ def prepare(rt: stages.Runtime, spec) -> tuple:
 def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepared=None) -> list[dict]:
     """Every row of one model × method × seed cell: no attack, then each attack."""
     from bench import registry
+    from bench.config import config_hash, plugin_of
 
     base, data, items = prepared or prepare(rt, spec)
     board = plan.board
@@ -119,7 +121,7 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
     try:
         base_outs = None  # the base model's own continuations, for attacks with `target: base`
         untargeted = any(it["target"] is None for it in items) and any(
-            registry.load("attacks", a).KIND == "prompt" for a in plan.attacks
+            registry.load("attacks", plugin_of(board.attacks, a)).KIND == "prompt" for a in plan.attacks
         )
         if untargeted or any(getattr(c, "target", "data") == "base" for c in plan.attacks.values()):
             label = f"{spec.label}/none/s{seed}"
@@ -150,6 +152,7 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
             {
                 **common,
                 "attack": "none",
+                "config_hash": config_hash(board, spec, method, None),
                 "metrics": {**metrics, **shared},
                 "ci95": ci,
                 "keys": {"model": model.key, **keys},
@@ -179,7 +182,15 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
                 {**metrics, "per_prompt": pp, "_ci": ci},
                 base_rate if base_rate is not None else metrics["toxic_rate"],
             )
-            rows.append({**common, "attack": attack, **row, "metrics": {**row["metrics"], **shared}})
+            rows.append(
+                {
+                    **common,
+                    "attack": attack,
+                    "config_hash": config_hash(board, spec, method, attack),
+                    **row,
+                    "metrics": {**row["metrics"], **shared},
+                }
+            )
     finally:
         scorer.close()
     return rows

@@ -304,19 +304,22 @@ def files_data_key(spec) -> str:
     )
 
 
-def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int) -> str:
+def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int, use: str | None = None) -> str:
+    """Key of a trained method; ``use`` is the plugin of a named variant (its name is its own)."""
     from bench import registry
 
     if name == "none":
         return base.key
     if name == "oracle":
         return oracle_organism_key(base)
-    plugin = registry.load("methods", name)
+    plugin = registry.load("methods", use or name)
+    variant = {"use": use} if use and use != name else {}
     return make_key(
         kind="method",
         parent=base.key,
         data=data_key,
         method=name,
+        **variant,
         version=plugin.VERSION,
         config=to_dict(cfg),
         seed=seed,
@@ -334,8 +337,11 @@ def method_model(rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed
         if oracle is None:
             raise BenchError(f"model '{base.spec.label}' has no oracle: set models[].oracle in the board")
         return oracle
-    plugin = registry.load("methods", name)
-    key = method_key(base, data.key, name, cfg, seed)
+    from bench.config import plugin_of
+
+    use = plugin_of(rt.board.methods, name)
+    plugin = registry.load("methods", use)
+    key = method_key(base, data.key, name, cfg, seed, use)
 
     def make(tmp: Path, partial: Path) -> dict:
         from bench.methods import MethodData
@@ -564,8 +570,10 @@ def attack(
     return the attacked model and the checkpoints of its curve."""
     from bench import registry
     from bench.attacks import PromptJob, WeightJob
+    from bench.config import plugin_of
 
-    plugin = registry.load("attacks", name)
+    use = plugin_of(rt.board.attacks, name)
+    plugin = registry.load("attacks", use)
     needs_base = getattr(plugin, "NEEDS_BASE", False)
     train_items = data["attack_prompts"] if train_items is None else train_items
     key = make_key(
@@ -574,6 +582,7 @@ def attack(
         base=base.key if needs_base else None,
         data=data.key,
         attack=name,
+        **({"use": use} if use != name else {}),
         version=plugin.VERSION,
         config=to_dict(cfg),
         seed=seed,

@@ -62,9 +62,41 @@ def test_several_seeds_show_mean_and_spread():
     for r in second:
         r["seed"] = 1
         r["metrics"]["toxic_rate"] = min(1.0, r["metrics"]["toxic_rate"] + 0.1)
+        r["metrics"]["ppl"] = r["metrics"]["ppl"] + 1.0
     text = render(rows + second, PROV)
     row = next(ln for ln in text.splitlines() if ln.startswith("| tiny | none |"))
-    assert "0.800 ± 0.071" in row  # mean and sample std of 0.75 and 0.85
+    assert "0.800 ± 0.071" in row  # rows without per-prompt rates: mean and sample std of 0.75 and 0.85
+
+
+def test_rates_pool_seeds_with_a_two_level_interval_and_exact_bounds_near_zero():
+    """With per-prompt rates the cell pools the seeds: the mean of all prompts, a bootstrap over
+    seeds then prompts, and Clopper-Pearson where no continuation is toxic (hand values)."""
+    rows = []
+    for seed, none_pp in ((0, [1.0, 1.0, 0.0, 0.0]), (1, [1.0, 1.0, 1.0, 1.0])):
+        for method, pp in (("none", none_pp), ("dpo", [0.0] * 4)):
+            rows.append(
+                {
+                    "board": "b",
+                    "model": "m",
+                    "method": method,
+                    "attack": "none",
+                    "seed": seed,
+                    "metrics": {"toxic_rate": sum(pp) / 4, "samples_per_prompt": 10, "ppl": 10.0},
+                    "ci95": {"toxic_rate": [0.0, 0.0]},
+                    "keys": {},
+                    "per_prompt": pp,
+                }
+            )
+    text = render(rows, PROV)
+    none = next(ln for ln in text.splitlines() if ln.startswith("| m | none |"))
+    dpo = next(ln for ln in text.splitlines() if ln.startswith("| m | dpo |"))
+    # 0 toxic of 2 seeds x 4 prompts x 10 samples: [0, 1 - 0.025^(1/80)] = [0, 0.04506]
+    assert "0.000 [0.000, 0.045]†" in dpo, dpo
+    # 6 of 8 prompts toxic: mean 0.75; drawing seed 0 twice (p = 1/4) gives 0.5 or less, so the
+    # lower bound is at most 0.5, where a bootstrap over the 8 pooled prompts gives ~0.5
+    value = none.split("|")[3].strip()
+    mean, lo, hi = value.split(" ")[0], *value.split("[")[1].rstrip("]").split(", ")
+    assert mean == "0.750" and float(lo) <= 0.25 and float(hi) == 1.0, value
 
 
 def _zoo_rows(with_oracle=True):

@@ -78,3 +78,58 @@ def test_relearning_summaries():
 def test_seed_spread():
     out = metrics.seed_spread([1.0, 2.0, 3.0])
     assert out["mean"] == 2.0 and math.isclose(out["std"], 1.0)
+
+
+def test_binomial_intervals_match_hand_computed_values():
+    """Wilson and Clopper-Pearson against values worked out by hand (and in standard tables)."""
+    import pytest
+
+    from bench.eval.intervals import clopper_pearson, wilson
+
+    # Wilson 0/100: centre = half = (z²/200)/(1 + z²/100) = 0.018497
+    assert wilson(0, 100) == pytest.approx((0.0, 0.036994), abs=1e-5)
+    # Wilson 5/10: 0.5 ± z/(1 + z²/10)·sqrt(0.025 + z²/400)
+    assert wilson(5, 10) == pytest.approx((0.236593, 0.763407), abs=1e-5)
+    # Clopper-Pearson 0/100: [0, 1 - 0.025^(1/100)]; 1/10: the textbook [0.0025, 0.4450]
+    assert clopper_pearson(0, 100) == pytest.approx((0.0, 1 - 0.025 ** (1 / 100)), abs=1e-9)
+    assert clopper_pearson(1, 10) == pytest.approx((0.002529, 0.445016), abs=1e-5)
+    assert clopper_pearson(10, 10) == pytest.approx((0.025 ** (1 / 10), 1.0), abs=1e-9)
+    with pytest.raises(ValueError):
+        clopper_pearson(3, 2)
+
+
+def test_the_bootstrap_resamples_seeds_before_prompts():
+    """Two seeds whose prompts are all 1 and all 0: drawing seeds first gives a pooled mean of 1,
+    1/2 and 0 with probabilities 1/4, 1/2, 1/4 (prompts within a constant seed do not vary).
+    Resampling the six pooled prompts instead would give 1 with probability 1/64."""
+    from bench.eval.intervals import _draws, clopper_pearson, hierarchical_bootstrap, rate_interval
+
+    d = _draws([[1.0] * 3, [0.0] * 3], 20000, 0)
+    assert abs((d == 1.0).mean() - 0.25) < 0.015 and abs((d == 0.5).mean() - 0.5) < 0.015
+    assert set(d.tolist()) == {0.0, 0.5, 1.0}
+    assert hierarchical_bootstrap([[1.0] * 3, [0.0] * 3], 2000, 0) == (0.0, 1.0)
+    # one seed: the ordinary bootstrap over prompts ([0, 1] -> means 0, 1/2, 1)
+    assert set(_draws([[0.0, 1.0]], 500, 0).tolist()) == {0.0, 0.5, 1.0}
+    # near 0 the pooled count decides: 1 toxic continuation of 2 seeds x 5 prompts x 4 samples
+    iv = rate_interval([[0.25, 0, 0, 0, 0], [0, 0, 0, 0, 0]], 4, 200, 0)
+    assert iv["method"] == "clopper-pearson" and (iv["k"], iv["n"]) == (1, 40)
+    assert (iv["lo"], iv["hi"]) == clopper_pearson(1, 40)
+    dense = rate_interval([[0.5] * 5, [0.75] * 5], 4, 200, 0)
+    assert dense["method"] == "bootstrap" and dense["mean"] == 0.625
+
+
+def test_paired_differences_cancel_what_both_sides_share():
+    """b = a - 0.1 prompt by prompt: the paired difference is exactly 0.1 with a zero-width
+    interval, however much prompts differ; mismatched pairs are refused."""
+    import pytest
+
+    from bench.eval.intervals import paired_difference
+
+    a = [[0.2, 0.5, 0.9], [0.1, 0.3, 1.0]]
+    b = [[x - 0.1 for x in g] for g in a]
+    d = paired_difference(a, b, 500, 0)
+    assert d["mean"] == pytest.approx(0.1) and d["lo"] == pytest.approx(0.1) and d["hi"] == pytest.approx(0.1)
+    swapped = paired_difference(a, [list(reversed(g)) for g in b], 500, 0)  # pairing broken
+    assert swapped["hi"] - swapped["lo"] > 0.3
+    with pytest.raises(ValueError):
+        paired_difference(a, [[0.1, 0.2]], 10, 0)
