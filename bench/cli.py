@@ -114,7 +114,24 @@ def cmd_ls(args) -> int:
 
     for name, (_, desc) in sorted(available(args.kind).items()):
         print(f"{name}\t{desc}")
+    if args.kind in ("methods", "attacks"):  # named variants the built-in boards declare
+        for board, name, cfg in _variants(args.kind):
+            settings = ", ".join(f"{k}={v}" for k, v in cfg.items() if k != "use")
+            print(f"{name}\tvariant of {cfg['use']} (board {board}): {settings}")
     return 0
+
+
+def _variants(kind: str) -> list[tuple[str, str, dict]]:
+    from importlib import resources
+
+    import yaml
+
+    out = []
+    for d in sorted(resources.files("bench.leaderboards").iterdir(), key=lambda d: d.name):
+        if (d / "board.yaml").is_file():
+            section = (yaml.safe_load((d / "board.yaml").read_text()) or {}).get(kind) or {}
+            out += [(d.name, n, c) for n, c in section.items() if isinstance(c, dict) and "use" in c]
+    return out
 
 
 def cmd_run(args) -> int:

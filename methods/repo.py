@@ -15,8 +15,11 @@ exact loss is not public; this is our reading (see REFERENCE.md §1), every part
     ``L_D = BCE(D(sg(h-)), 1) + BCE(D(sg(h+)), 0)`` to tell toxic-continuation token states h-
     from benign ones h+. The model, seeing D with frozen weights, gets
     ``confuse``: BCE(D(h-), 1/2) (make toxic states indistinguishable, the default),
-    ``flip``: BCE(D(h-), 0) (label-flipped), or ``reverse``: -BCE(D(h-), 1) (gradient reversal,
-    as in DANN and the authors' earlier SURE). Benign states are the anchor (no gradient).
+    ``flip``: BCE(D(h-), 0) (label-flipped), or ``reverse``: -BCE(D(h-), 1) (gradient reversal
+    on the toxic side). Benign states are the anchor (no gradient). ``grl``: -L_D through the
+    frozen D on both sides, a gradient-reversal layer as in DANN and the authors' earlier SURE:
+    the review record's reading (``repo-grl`` on the tiny board: no preference term, a retain
+    loss, a linear discriminator at one block).
   - ``match``: ``||h-_j - sg(h_ref+_j)||² / mean ||h_ref+||²``, the distance of the j-th toxic
     token's state to the frozen reference's state of the j-th benign token of the same pair.
 
@@ -53,7 +56,7 @@ class Config(TrainConfig):
     adversary: str = "linear"  # linear | mlp
     adversary_hidden: int = 64  # width of the mlp adversary
     adversary_lr: float = 3e-3  # learning rate of the discriminators
-    adversary_mode: str = "confuse"  # confuse | flip | reverse
+    adversary_mode: str = "confuse"  # confuse | flip | reverse | grl
     retain_weight: float = 1.0  # w_retain: NLL on benign continuations
     retain_kl: float = 0.0  # w_kl: KL to the reference on benign continuations
 
@@ -64,7 +67,7 @@ class Config(TrainConfig):
             ("erase", ("adversarial", "match")),
             ("erase_schedule", ("dann", "constant")),
             ("adversary", ("linear", "mlp")),
-            ("adversary_mode", ("confuse", "flip", "reverse")),
+            ("adversary_mode", ("confuse", "flip", "reverse", "grl")),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
@@ -84,6 +87,12 @@ def adversarial_terms(D: torch.nn.Module, h_tox: torch.Tensor, h_ben: torch.Tens
     ) + F.binary_cross_entropy_with_logits(D(h_ben.detach()).squeeze(-1), zeros)
     frozen = {k: v.detach() for k, v in D.named_parameters()}
     logit = torch.func.functional_call(D, frozen, (h_tox,)).squeeze(-1)  # (N-,)
+    if mode == "grl":  # the model ascends the discriminator's loss on both sides
+        ben = torch.func.functional_call(D, frozen, (h_ben,)).squeeze(-1)
+        term = -(
+            F.binary_cross_entropy_with_logits(logit, ones) + F.binary_cross_entropy_with_logits(ben, zeros)
+        )
+        return term, d_loss
     if mode == "confuse":
         term = F.binary_cross_entropy_with_logits(logit, torch.full_like(logit, 0.5))
     elif mode == "flip":

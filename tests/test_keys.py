@@ -76,3 +76,59 @@ def test_attack_key_includes_the_scorer_only_when_early_stop_asks_it():
             )
     assert keys[False, 0.5] == keys[False, 0.9]  # the scorer plays no part: one key
     assert keys[True, 0.5] != keys[True, 0.9]  # early stop asks the scorer: its config is in the key
+
+
+VARIANTS = """
+name: variants
+models: [{name: organism, organism: {seed: 0}}]
+data: {source: organism}
+methods:
+  repo: {steps: 7, erase: adversarial}
+  repo-match: {use: repo, steps: 7, erase: match}
+  repo-same: {use: repo, steps: 7, erase: adversarial}
+attacks:
+  gcg-suffix: {use: gcg, position: suffix, num_steps: 3}
+"""
+
+
+def test_named_variants_resolve_to_their_plugin_with_their_own_keys(tmp_path):
+    """Each variant runs its plugin with its own config and gets its own key, even when its
+    config equals the plugin's entry (a variant is a row of its own)."""
+    from bench.config import plugin_of
+    from bench.errors import BenchError
+
+    board = tmp_path / "variants.yaml"
+    board.write_text(VARIANTS)
+    plan = load_plan(str(board), methods=["repo", "repo-match", "repo-same"], attacks=["gcg", "gcg-suffix"])
+    assert type(plan.methods["repo-match"]).__module__ == type(plan.methods["repo"]).__module__
+    assert plan.methods["repo-match"].erase == "match" and plan.methods["repo"].erase == "adversarial"
+    assert plan.methods["repo-match"].steps == 7
+    assert plan.attacks["gcg-suffix"].position == "suffix" and plan.attacks["gcg"].position == "suffix"
+    assert plan.attacks["gcg-suffix"].num_steps == 3 and plan.attacks["gcg"].num_steps != 3
+    assert plugin_of(plan.board.methods, "repo-match") == "repo" == plugin_of(plan.board.methods, "repo")
+    base = stages.ModelRef("b", "", None)
+    keys = {
+        n: stages.method_key(base, "d", n, plan.methods[n], 0, plugin_of(plan.board.methods, n))
+        for n in plan.methods
+    }
+    assert len(set(keys.values())) == len(keys)  # none, repo, repo-match, repo-same: four keys
+    assert keys["repo"] == stages.method_key(
+        base, "d", "repo", plan.methods["repo"], 0
+    )  # plain keys unchanged
+    model = stages.ModelRef("m", "/nowhere", None)
+    data = stages.Splits("d", {"attack_prompts": [{"prompt": "p", "target": "t"}]})
+    items = [{"prompt": "q", "target": "t"}]
+    rt = KeyOnly(plan.board)
+    akeys = {
+        a: rt.key_of(stages.attack, model, model, data, a, plan.attacks[a], 0, items, None, "x")
+        for a in plan.attacks
+    }
+    assert akeys["gcg"] != akeys["gcg-suffix"]
+    # a variant must name a plugin, not another variant or nothing
+    for bad, words in (
+        ("  repo-x: {use: nosuch}", "nosuch"),
+        ("  repo-x: {use: repo-match}", "itself a variant"),
+    ):
+        board.write_text(VARIANTS.replace("attacks:", bad + "\nattacks:"))
+        with pytest.raises(BenchError, match=words):
+            load_plan(str(board), methods=["repo-x"], attacks=[])

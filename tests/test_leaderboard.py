@@ -162,3 +162,49 @@ def test_a_board_without_an_oracle_says_so():
     text = render(_zoo_rows(with_oracle=False), PROV)
     assert "No oracle for model m" in text and "R is not computed" in text
     assert "no metric is validated" in text
+
+
+def test_rows_from_a_configuration_the_board_no_longer_has_are_stale(tmp_path):
+    """Run 1 computes none and dpo; run 2 reruns only none. If run 2 changed a board-wide
+    setting (decoding), run 1's dpo rows no longer match the board and are stale; if it only
+    changed another method, they are not. Rows without a hash are stale too."""
+    import time
+
+    from bench.config import config_hash, load_plan
+    from bench.results import latest_rows, mark_stale
+    from bench.runner import write_record
+    from bench.store import Store
+
+    def record(home, methods, sets):
+        plan = load_plan("tiny", methods=methods, attacks=["gcg"], sets=sets)
+        spec = plan.board.models[0]
+        rows = [
+            {
+                "board": "tiny",
+                "model": spec.label,
+                "method": m,
+                "attack": a,
+                "seed": 0,
+                "config_hash": config_hash(plan.board, spec, m, a),
+                "metrics": {"toxic_rate": 0.1},
+            }
+            for m in plan.methods
+            for a in ("none", "gcg")
+        ]
+        write_record(plan, Store(home), rows, [], "cpu", 0.0)
+        time.sleep(1.1)  # run ids are stamped to the second
+
+    for change, stale_dpo in ((["generation.max_new_tokens=7"], True), (["methods.repo.steps=3"], False)):
+        home = tmp_path / str(stale_dpo)
+        record(home, ["dpo"], [])
+        record(home, ["repo"], change)
+        marked = {(r["method"], r["attack"]): r["stale"] for r in mark_stale(latest_rows("tiny", home), home)}
+        assert marked[("dpo", "none")] is stale_dpo and marked[("dpo", "gcg")] is stale_dpo, change
+        assert not marked[("repo", "none")] and not marked[("none", "gcg")]  # the latest run's own rows
+    rows = latest_rows("tiny", home)
+    del rows[0]["config_hash"]
+    assert mark_stale(rows, home)[0]["stale"]
+    text = render(
+        [r for r in mark_stale(rows, home) if not r["stale"]], PROV, stale=[mark_stale(rows, home)[0]]
+    )
+    assert "## Stale rows (excluded)" in text

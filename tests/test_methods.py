@@ -181,6 +181,23 @@ def test_repo_confusion_term_is_minimal_when_the_adversary_is_undecided():
     assert d_loss.item() == pytest.approx(2 * math.log(2))
 
 
+def test_repo_gradient_reversal_ascends_the_discriminators_loss_on_both_sides():
+    """``grl``: the model's term is minus the discriminator's loss, and moves benign states too
+    (``reverse`` moves only the toxic side); the discriminator itself is left to its own loss."""
+    from bench.methods.repo import adversarial_terms
+
+    torch.manual_seed(0)
+    D = torch.nn.Linear(8, 1)
+    tox, ben = torch.randn(5, 8, requires_grad=True), torch.randn(4, 8, requires_grad=True)
+    term, d_loss = adversarial_terms(D, tox, ben, "grl")
+    assert term.item() == pytest.approx(-d_loss.item())
+    g_tox, g_ben = torch.autograd.grad(term, (tox, ben), retain_graph=True)
+    assert g_tox.abs().sum() > 0 and g_ben.abs().sum() > 0
+    assert all(g is None for g in torch.autograd.grad(term, list(D.parameters()), allow_unused=True))
+    rev, _ = adversarial_terms(D, tox, ben, "reverse")
+    assert torch.autograd.grad(rev, (tox, ben), allow_unused=True)[1] is None
+
+
 def test_rmu_forget_term_is_zero_at_the_target():
     from bench.methods.rmu import rmu_terms
 

@@ -62,7 +62,9 @@ def _draws(groups: list[list[float]], n_boot: int, seed: int) -> np.ndarray:
     return out
 
 
-def hierarchical_bootstrap(groups: list[list[float]], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+def hierarchical_bootstrap(
+    groups: list[list[float]], n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """95% percentile interval of the pooled mean: resample seeds, then prompts within seeds.
     ``groups[s]`` is seed s's per-prompt values."""
     if not groups or any(len(g) == 0 for g in groups):
@@ -89,9 +91,7 @@ def rate_interval(
     return {"mean": mean, "lo": lo, "hi": hi, "method": "bootstrap"}
 
 
-def paired_difference(
-    a: list[list[float]], b: list[list[float]], n_boot: int = 1000, seed: int = 0
-) -> dict:
+def paired_difference(a: list[list[float]], b: list[list[float]], n_boot: int = 1000, seed: int = 0) -> dict:
     """Mean of ``a - b`` with its 95% interval, paired by seed and prompt: ``a[s][i]`` and ``b[s][i]``
     are the same seed's same prompt under two methods (or attacks)."""
     if len(a) != len(b) or any(len(x) != len(y) for x, y in zip(a, b)):
