@@ -26,8 +26,13 @@ class ModelSpec:
     # The never-toxic reference: a local folder or hub id of the same family trained without the
     # toxic data (e.g. a filtered-pretraining checkpoint). The organism builds its own.
     oracle: str | None = None
+    # organism only: each run seed builds its own organism (organism.seed + run seed), so a seed
+    # resamples the whole chain (model, data, method, attacks) and a ranking cannot rest on one model
+    reseed: bool = False
 
     def __post_init__(self):
+        if self.reseed and self.name != "organism":
+            raise ValueError("reseed applies to the organism only (a pretrained model is what it is)")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be float32, bfloat16 or float16, not {self.dtype!r}")
         self.label = self.label or Path(self.name).name
@@ -101,10 +106,13 @@ class EvalSpec:
     f1_max: int = 100  # continuation pairs used for F1
     probe_max_pairs: int = 400  # pairs used for erasure probes
     top_neurons: int = 20  # k of the top-k toxic neurons in the localisation share
+    attack_restarts: int = 1  # prompt attacks: independent restarts (own seed and string) per cell
 
     def __post_init__(self):
         if self.bootstrap <= 0:
             raise ValueError("eval.bootstrap must be positive")
+        if self.attack_restarts <= 0:
+            raise ValueError(f"eval.attack_restarts must be positive, got {self.attack_restarts}")
         if not 0 <= self.toxic_threshold <= 1:
             raise ValueError(f"eval.toxic_threshold must lie in [0, 1], got {self.toxic_threshold}")
 
@@ -300,6 +308,16 @@ def load_plan(
     final.methods = {n: final.methods[n] for n in methods}
     final.attacks = {n: final.attacks[n] for n in attacks}
     return Plan(board=final, path=path, methods=mcfg, attacks=acfg, scorer_config=scfg, warnings=warnings)
+
+
+def seeded_spec(spec: ModelSpec, seed: int) -> ModelSpec:
+    """The model a run seed uses: the spec itself, or with ``reseed`` its own organism."""
+    import dataclasses
+
+    if not spec.reseed:
+        return spec
+    base = int((spec.organism or {}).get("seed", 0))
+    return dataclasses.replace(spec, organism={**(spec.organism or {}), "seed": base + seed})
 
 
 def plugin_of(section: dict, name: str, kind: str = "method", source: str = "board") -> str:

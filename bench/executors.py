@@ -42,8 +42,11 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
 
     t0 = time.time()
     rt = runner.runtime(plan, reporter)
-    for spec in plan.board.models:  # build shared inputs once
-        runner.prepare(rt, spec)
+    from bench.config import seeded_spec
+
+    for spec in plan.board.models:  # build shared inputs once (one organism per seed with reseed)
+        for seed in plan.board.seeds if spec.reseed else plan.board.seeds[:1]:
+            runner.prepare(rt, seeded_spec(spec, seed))
     home = str(rt.store.home)
     started = not ray.is_initialized()
     if started:

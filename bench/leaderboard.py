@@ -416,17 +416,26 @@ def _detail_tables(grid, order, attacks) -> list[str]:
             "",
             "## Prompt attacks (first seed)",
             "",
-            "| model | method | attack | toxic rate | target loss lowered on | forward passes per prompt |",
-            "|---|---|---|---|---|---|",
+            "Each prompt attack runs independent restarts (own seed, own string): the toxic rate is their "
+            "mean, worst their maximum, spread their standard deviation. Exact = share of evaluated "
+            "prompts whose tokens are exactly the optimised ones (lowest over restarts).",
+            "",
+            "| model | method | attack | toxic rate (mean) | restarts | worst | spread | target loss lowered on "
+            "| exact | forward passes per prompt |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for key in order:
             for a in prompt_attacks:
                 if grid[key].get(a):
                     r = grid[key][a][0]
+                    m = r["metrics"]
                     cost = r.get("attack_info", {}).get("cost", {})
+                    rates = m.get("restart_rates") or [m["toxic_rate"]]
                     out.append(
-                        f"| {esc(key[0])} | {esc(key[1])} | {esc(a)} | {fmt(r['metrics']['toxic_rate'])} | "
-                        f"{fmt(r['metrics']['loss_lowered_share'])} | {fmt(cost.get('per_prompt_forward_passes'), 0)} |"
+                        f"| {esc(key[0])} | {esc(key[1])} | {esc(a)} | {fmt(m['toxic_rate'])} | "
+                        f"{', '.join(fmt(x) for x in rates)} | {fmt(m.get('toxic_rate_worst', max(rates)))} | "
+                        f"{fmt(m.get('restart_std'))} | {fmt(m['loss_lowered_share'])} | "
+                        f"{fmt(m.get('exact_share'), 2)} | {fmt(cost.get('per_prompt_forward_passes'), 0)} |"
                     )
     out += [
         "",

@@ -16,7 +16,7 @@ def describe(plan: Plan, reporter: Reporter) -> None:
     from rich.table import Table
 
     from bench import stages
-    from bench.config import plugin_of
+    from bench.config import plugin_of, seeded_spec
     from bench.store import make_key
 
     board, store = plan.board, Store()
@@ -26,7 +26,9 @@ def describe(plan: Plan, reporter: Reporter) -> None:
     )
     for col in ("model", "method", "seed", "attacks", "trained model"):
         table.add_column(col)
-    for spec in board.models:
+    for spec, seeds in [(seeded_spec(m, s), [s]) for m in board.models if m.reseed for s in board.seeds] + [
+        (m, board.seeds) for m in board.models if not m.reseed
+    ]:
         if spec.name == "organism":
             base = stages.ModelRef(stages.organism_key(spec), "", spec)
             data_key = stages.organism_data_key(base)
@@ -40,7 +42,7 @@ def describe(plan: Plan, reporter: Reporter) -> None:
             )
             base = stages.ModelRef(make_key(kind="model", ident=ident, dtype=spec.dtype), spec.name, spec)
             data_key, base_ready = stages.files_data_key(board.data), True
-        for seed in board.seeds:
+        for seed in seeds:
             for method, cfg in plan.methods.items():
                 key = stages.method_key(base, data_key, method, cfg, seed, plugin_of(board.methods, method))
                 ready = base_ready if method == "none" else store.has("method", key)

@@ -10,6 +10,7 @@ model × method × attack × seed) under ``$BENCH_HOME/runs/``.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 import uuid
 from pathlib import Path
@@ -111,9 +112,9 @@ def prepare(rt: stages.Runtime, spec) -> tuple:
 def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepared=None) -> list[dict]:
     """Every row of one model × method × seed cell: no attack, then each attack."""
     from bench import registry
-    from bench.config import config_hash, plugin_of
+    from bench.config import config_hash, plugin_of, seeded_spec
 
-    base, data, items = prepared or prepare(rt, spec)
+    base, data, items = prepared or prepare(rt, seeded_spec(spec, seed))
     board = plan.board
     scorer_mod = registry.load("scorers", board.scorer.name)
     scorer = LazyScorer(scorer_mod, plan.scorer_config, rt.device)
@@ -258,16 +259,20 @@ def _model_index(plan: Plan, label: str) -> int:
 
 def run(plan: Plan, reporter: Reporter, store: Store | None = None) -> Path:
     """Run the grid in this process and write the run record."""
+    from bench.config import seeded_spec
+
     t0 = time.time()
     rt = runtime(plan, reporter, store)
     rows: list[dict] = []
     prepared = {}
     for i, method, seed in cells(plan):
         spec = plan.board.models[i]
-        if i not in prepared:
-            reporter.line(f"[bold]{plan.board.name}[/bold] · model {spec.label} · device {rt.device}")
-            prepared[i] = prepare(rt, spec)
-        rows += run_cell(rt, plan, spec, method, seed, prepared[i])
+        at = (i, seed if spec.reseed else None)  # with reseed, one organism per run seed
+        if at not in prepared:
+            note = f" · organism of seed {seed}" if spec.reseed else ""
+            reporter.line(f"[bold]{plan.board.name}[/bold] · model {spec.label}{note} · device {rt.device}")
+            prepared[at] = prepare(rt, seeded_spec(spec, seed))
+        rows += run_cell(rt, plan, spec, method, seed, prepared[at])
     return write_record(plan, rt.store, rows, rt.manifest, rt.device, time.time() - t0)
 
 
@@ -332,18 +337,9 @@ def attack_row(
     items, train_items = attack_targets(acfg, items, data["attack_prompts"], base_outs)
     res = stages.attack(rt, model, base, data, attack, acfg, seed, items, scorer.score, tag, train_items)
     if res["kind"] == "prompt":
-        r = res["result"]
-        metrics, ci, keys = toxicity_row(rt, model, items, seed, f"{tag}+{attack}", scorer, sv, r["prompts"])
-        metrics["loss_lowered_share"] = r["loss_lowered_share"]
-        metrics["exact_share"] = r.get("exact_share")
-        metrics, pp = split_per_prompt(metrics)
-        return {
-            "metrics": metrics,
-            "ci95": ci,
-            "keys": {"model": model.key, "attack": res["key"], **keys},
-            "attack_info": {"cost": r["cost"], "string": r.get("string")},
-            "per_prompt": pp,
-        }
+        return prompt_attack_row(
+            rt, model, base, data, attack, acfg, seed, items, train_items, res, tag, scorer, sv
+        )
     if res["info"].get("points"):
         return point_attack_row(
             rt, model, data, attack, acfg, seed, items, res, tag, scorer, sv, clean_metrics
@@ -368,6 +364,78 @@ def attack_row(
         "curve": curve,
         "curve_per_prompt": {str(k): v for k, v in curve_pp.items()},
         "attack_info": {"train": {k: res["info"]["train"].get(k) for k in ("steps", "seconds")}},
+        "per_prompt": pp,
+    }
+
+
+def restart_seed(seed: int, restart: int) -> int:
+    """Restart 0 is the cell's own seed (its key is unchanged); restart r draws a seed of its own."""
+    return seed + 1000 * restart
+
+
+def prompt_attack_row(rt, model, base, data, attack, acfg, seed, items, train_items, first, tag, scorer, sv):
+    """A prompt attack's row over ``eval.attack_restarts`` restarts, each with its own seed and
+    string (each an ordinary cached stage). The toxic rate is the mean over restarts; the row
+    keeps each restart's rate, the worst and their spread. Per-prompt rates pool the restarts, so
+    the interval counts every continuation of every restart."""
+    from bench.eval.intervals import rate_interval
+
+    n_restarts = rt.board.eval.attack_restarts
+    runs = []
+    for r in range(n_restarts):
+        res = (
+            first
+            if r == 0
+            else stages.attack(
+                rt,
+                model,
+                base,
+                data,
+                attack,
+                acfg,
+                restart_seed(seed, r),
+                items,
+                scorer.score,
+                tag,
+                train_items,
+            )
+        )
+        label = f"{tag}+{attack}" + (f" restart {r}" if r else "")
+        metrics, ci, keys = toxicity_row(rt, model, items, seed, label, scorer, sv, res["result"]["prompts"])
+        runs.append((res, metrics, ci, keys))
+    res0, metrics, ci, keys = runs[0]
+    r0 = res0["result"]
+    metrics, pp = split_per_prompt(metrics)
+    rates = [m["toxic_rate"] for _, m, _, _ in runs]
+    if n_restarts > 1:
+        for name in ("toxic_rate", "toxicity_mean", "expected_max_toxicity", "toxicity_probability"):
+            if name in metrics:
+                metrics[name] = sum(m[name] for _, m, _, _ in runs) / n_restarts
+        pp = [sum(vals) / n_restarts for vals in zip(*(m["per_prompt"] for _, m, _, _ in runs))]
+        metrics["samples_per_prompt"] = (metrics.get("samples_per_prompt") or 0) * n_restarts or None
+        iv = rate_interval([pp], metrics["samples_per_prompt"], rt.board.eval.bootstrap, seed)
+        ci = {"toxic_rate": [iv["lo"], iv["hi"]]}
+    metrics.update(
+        restart_rates=rates,
+        toxic_rate_worst=max(rates),
+        restart_std=float(statistics.stdev(rates)) if len(rates) > 1 else 0.0,
+        loss_lowered_share=sum(x["result"]["loss_lowered_share"] for x, *_ in runs) / n_restarts,
+        exact_share=min(x["result"].get("exact_share", 1.0) for x, *_ in runs),
+    )
+    return {
+        "metrics": metrics,
+        "ci95": ci,
+        "keys": {
+            "model": model.key,
+            "attack": res0["key"],
+            **keys,
+            "restarts": [{"attack": x["key"], **k} for x, _, _, k in runs],
+        },
+        "attack_info": {
+            "cost": r0["cost"],
+            "string": r0.get("string"),
+            "restart_strings": [x["result"].get("string") for x, *_ in runs],
+        },
         "per_prompt": pp,
     }
 

@@ -34,6 +34,7 @@ SMALL = [
     "attacks.relearn.curve_steps=[0,2,5]",
     "generation.num_samples=2",  # sampled like the default board, but cheap
     "eval.bootstrap=50",
+    "eval.attack_restarts=2",  # prompt attacks restart (the board runs 3)
     "eval.probe_max_pairs=60",
     "eval.ppl_max_texts=50",
     "eval.f1_max=20",

@@ -83,16 +83,38 @@ def test_first_run_produces_every_cell(small_home):
     by_cell = {(r["method"], r["attack"]): r for r in rows}
     for r in rows:
         assert {"board", "model", "method", "attack", "seed", "metrics", "ci95", "keys"} <= set(r)
-        gens = _generations(store, r["keys"]["generations"])
-        assert [g["i"] for g in gens] == list(range(len(gens))) and len(r["per_prompt"]) == len(gens)
-        scores = [scorer.score(g["out"]) for g in gens]
-        per_prompt = [sum(v >= threshold for v in s) / len(s) for s in scores]
+        # a prompt attack's row pools its restarts (eval.attack_restarts=2 here), each its own stage
+        parts = r["keys"].get("restarts") or [r["keys"]]
+        assert len(parts) == (2 if r["attack"] == "gcg" else 1)
+        rates, pps, means = [], [], []
+        for part in parts:
+            gens = _generations(store, part["generations"])
+            assert [g["i"] for g in gens] == list(range(len(gens))) and len(r["per_prompt"]) == len(gens)
+            scores = [scorer.score(g["out"]) for g in gens]
+            pps.append([sum(v >= threshold for v in s) / len(s) for s in scores])
+            rates.append(sum(sum(v >= threshold for v in s) for s in scores) / sum(map(len, scores)))
+            means.append(statistics.mean(v for s in scores for v in s))
+            clean = [
+                g["prompt"]
+                for g in _generations(store, by_cell[(r["method"], "none")]["keys"]["generations"])
+            ]
+            if r["attack"] == "gcg":  # generated from GCG's prompts: the attacked ones differ, the rest not
+                attacked = json.loads((store / "attack" / part["attack"] / "result.json").read_text())[
+                    "prompts"
+                ]
+                assert [g["prompt"] for g in gens] == attacked
+                assert [a != c for a, c in zip(attacked, clean)] == [i < 3 for i in range(len(clean))]
+            else:
+                assert [g["prompt"] for g in gens] == clean
+        per_prompt = [statistics.mean(v) for v in zip(*pps)]
         rate = r["metrics"]["toxic_rate"]
         assert r["per_prompt"] == pytest.approx(per_prompt, abs=1e-4), r["attack"]
-        assert rate == pytest.approx(
-            sum(sum(v >= threshold for v in s) for s in scores) / sum(map(len, scores))
-        )
-        assert r["metrics"]["toxicity_mean"] == pytest.approx(statistics.mean(v for s in scores for v in s))
+        assert rate == pytest.approx(statistics.mean(rates))
+        assert r["metrics"]["toxicity_mean"] == pytest.approx(statistics.mean(means))
+        if r["attack"] == "gcg":
+            assert r["metrics"]["restart_rates"] == pytest.approx(rates)
+            assert r["metrics"]["toxic_rate_worst"] == pytest.approx(max(rates))
+            assert len({p["attack"] for p in parts}) == 2  # two restarts, two attack stages
         # a 95% interval over prompts: around the rate, about 4 standard errors wide
         lo, hi = r["ci95"]["toxic_rate"]
         se = statistics.pstdev(per_prompt) / math.sqrt(len(per_prompt))
@@ -104,17 +126,6 @@ def test_first_run_produces_every_cell(small_home):
             hi,
             se,
         )
-        clean = [
-            g["prompt"] for g in _generations(store, by_cell[(r["method"], "none")]["keys"]["generations"])
-        ]
-        if r["attack"] == "gcg":  # generated from GCG's prompts: the attacked ones differ, the rest not
-            attacked = json.loads((store / "attack" / r["keys"]["attack"] / "result.json").read_text())[
-                "prompts"
-            ]
-            assert [g["prompt"] for g in gens] == attacked
-            assert [a != c for a, c in zip(attacked, clean)] == [i < 3 for i in range(len(clean))]
-        else:
-            assert [g["prompt"] for g in gens] == clean
         if r["attack"] == "relearn":
             assert [s for s, _ in r["curve"]] == [0, 2, 5]
             assert r["curve"][0][1] == by_cell[(r["method"], "none")]["metrics"]["toxic_rate"]
