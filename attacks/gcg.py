@@ -245,9 +245,16 @@ class Objective:
             )
         else:
             seq = torch.cat([bos, prm, optim_embeds, tgt], 1)
-        out = self.model(inputs_embeds=seq, output_hidden_states=self.base_model is not None, **kwargs)
         T = len(self.target_ids)
-        logits = out.logits[:, -T - 1 : -1].float()  # (B, T, V)
+        # only the positions that predict the target need logits: the LM head over a 4k-50k
+        # vocabulary at every position is a large share of a small model's cost
+        out = self.model(
+            inputs_embeds=seq,
+            output_hidden_states=self.base_model is not None,
+            logits_to_keep=T + 1,
+            **kwargs,
+        )
+        logits = out.logits[:, :-1].float()  # (B, T, V): positions -T-1 .. -2 predict the target
         ce = (
             torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), self.target_ids.repeat(B), reduction="none"

@@ -156,9 +156,11 @@ def cmd_run(args) -> int:
         from bench.runner import run
 
         run_dir = run(plan, reporter)
-    from bench.plan import print_results
+    from bench.plan import print_results, print_time_summary
 
     print_results(run_dir, reporter)
+    if not args.quiet:
+        print_time_summary(run_dir, reporter)
     return 0
 
 

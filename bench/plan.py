@@ -92,6 +92,54 @@ def print_results(run_dir: Path, reporter: Reporter) -> None:
     reporter.line(f"run record: {run_dir}")
 
 
+def time_summary(manifest: dict) -> list[dict]:
+    """Seconds by stage kind (computed and cached apart), largest first, from a run's manifest."""
+    out: dict[str, dict] = {}
+    for st in manifest["stages"]:
+        row = out.setdefault(st["stage"], {"stage": st["stage"], "computed": 0, "cached": 0, "seconds": 0.0})
+        row["cached" if st["cached"] else "computed"] += 1
+        row["seconds"] += st["seconds"]
+    return sorted(out.values(), key=lambda r: -r["seconds"])
+
+
+def print_time_summary(run_dir: Path, reporter: Reporter, top: int = 5) -> None:
+    """Where the run's time went: each stage kind's count and seconds, and the slowest stages."""
+    import json
+    import sys
+
+    from rich.table import Table
+
+    from bench.report import console
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    total = manifest["seconds"] or 1e-9
+    table = Table(title=f"time by stage (run {manifest['seconds']:.1f} s)")
+    for col in ("stage", "computed", "cached", "seconds", "share of run"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    staged = 0.0
+    for r in time_summary(manifest):
+        staged += r["seconds"]
+        table.add_row(
+            r["stage"],
+            str(r["computed"]),
+            str(r["cached"]),
+            f"{r['seconds']:.1f}",
+            f"{r['seconds'] / total:.0%}",
+        )
+    table.add_row(
+        "(outside stages)",
+        "",
+        "",
+        f"{max(0.0, total - staged):.1f}",
+        f"{max(0.0, total - staged) / total:.0%}",
+    )
+    out = console(sys.stdout)
+    out.print(table)
+    slow = sorted((s for s in manifest["stages"] if not s["cached"]), key=lambda s: -s["seconds"])[:top]
+    if slow:
+        out.print("slowest: " + "; ".join(f"{s['label']} ({s['stage']}) {s['seconds']:.1f} s" for s in slow))
+
+
 def write_leaderboard(board: str, out: str | None = None) -> Path:
     import datetime
     import json

@@ -42,6 +42,7 @@ class RowSampler:
 
         self.gens = [torch.Generator().manual_seed(s) for s in seeds]
         self.temperature, self.top_p = temperature, top_p
+        self.k = 64  # partial top-k width: carried from step to step (nuclei change slowly)
 
     def __call__(self, input_ids, scores):
         import torch
@@ -50,14 +51,18 @@ class RowSampler:
         vocab = probs.shape[-1]
         if self.top_p < 1.0:
             # the most likely tokens, most likely first: a partial top-k, widened until every
-            # row's nucleus fits (a full sort of the vocabulary costs far more)
-            k = min(vocab, 64)
+            # row's nucleus fits (a full sort of the vocabulary costs far more). The width starts
+            # where the last step's ended and shrinks when the nuclei do; any width that holds
+            # every nucleus draws the same tokens.
+            k = min(vocab, self.k)
             while True:
                 probs_k, ids = probs.topk(k, dim=-1)
                 if k == vocab or bool((probs_k.sum(-1) >= self.top_p).all()):
                     break
                 k = min(vocab, k * 4)
             before = probs_k.cumsum(-1) - probs_k  # mass of the more likely tokens
+            needed = int((before < self.top_p).sum(-1).max())  # the widest row's nucleus
+            self.k = k if needed > k // 4 else max(64, k // 4)
             probs = torch.zeros_like(probs).scatter(-1, ids, probs_k.masked_fill(before >= self.top_p, 0.0))
         u = torch.cat([torch.rand(1, generator=g) for g in self.gens]).to(probs.device)
         cdf = probs.cumsum(-1)  # in vocabulary order
