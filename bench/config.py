@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.claims import ClaimsSpec
 from bench.errors import BenchError, did_you_mean, unknown
 from bench.typed import from_dict, to_dict
 
@@ -134,6 +135,7 @@ class Board:
     run_attacks: list[str] = field(default_factory=lambda: ["gcg", "relearn"])  # default attacks
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Config overrides
     attacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Config overrides
+    claims: ClaimsSpec = field(default_factory=ClaimsSpec)  # thresholds of the claims' verdict rules
 
     def __post_init__(self):
         if not self.seeds:

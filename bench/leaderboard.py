@@ -74,7 +74,13 @@ def mean_of(rows: list[dict], metric: str) -> float | None:
     return statistics.mean(vals) if vals else None
 
 
-def render(rows: list[dict], provenance: dict, figures: list[str] = (), stale: list[dict] = ()) -> str:
+def render(
+    rows: list[dict],
+    provenance: dict,
+    figures: list[str] = (),
+    stale: list[dict] = (),
+    claims: dict | None = None,
+) -> str:
     """Markdown of a board from its result rows and provenance (pure; same input, same text)."""
     from bench.eval import validity
 
@@ -140,6 +146,8 @@ def render(rows: list[dict], provenance: dict, figures: list[str] = (), stale: l
             _kept(grid, key, "readout", failed),
         ]
         lines.append("| " + " | ".join(vals) + " |")
+    if claims is not None:
+        lines += _claims_table(rows, claims, checks)
     lines += _validation_table(checks)
     lines += _recovery_tables(rows, grid, order, attacks, rec)
     lines += _erasure_table(grid, order, failed, checks)
@@ -149,6 +157,35 @@ def render(rows: list[dict], provenance: dict, figures: list[str] = (), stale: l
     if figures:
         lines += ["", "## Figures", ""] + [f"![{esc(Path(f).stem)}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
+
+
+def _claims_table(rows: list[dict], spec: dict, checks: list[dict]) -> list[str]:
+    """The REPO paper's claims, each with its quantity, the rule fixed in the board, the verdict."""
+    from bench.claims import ClaimsSpec, judge
+    from bench.typed import from_dict
+
+    cs = from_dict(ClaimsSpec, dict(spec), "claims", "board")
+    methods = {r["method"] for r in rows}
+    if cs.subject not in methods or not methods & set(cs.comparators):
+        return []
+    seeds = sorted({r["seed"] for r in rows})
+    lines = [
+        "",
+        "## Claims (arXiv 2602.23391)",
+        "",
+        f"Each claim's rule was fixed in the board before the run (`claims:`); verdicts use the 95% intervals over "
+        f"{len(seeds)} seed(s), then prompts: holds or fails only when the whole interval is on one side. "
+        "R = excess recovery over the oracle (0 = as clean as a never-toxic model, 1 = back to the base model).",
+        "",
+        "| model | claim | measured (95% interval) | rule | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for c in judge(rows, cs, checks):
+        lines.append(
+            f"| {esc(c['model'])} | {esc(c['id'])}: {esc(c['claim'])} | {esc(c['quantity'])} | {esc(c['rule'])} | "
+            f"**{esc(c['verdict'])}** |"
+        )
+    return lines
 
 
 def _stale_table(stale: list[dict]) -> list[str]:

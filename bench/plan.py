@@ -207,7 +207,7 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     figs = figures(rows, out_dir)
     target = out_dir / "LEADERBOARD.md"
-    target.write_text(render(rows, prov, figs, stale), encoding="utf-8")
+    target.write_text(render(rows, prov, figs, stale, board_cfg.get("claims") or {}), encoding="utf-8")
     return target
 
 

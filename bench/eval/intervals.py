@@ -99,3 +99,48 @@ def paired_difference(a: list[list[float]], b: list[list[float]], n_boot: int = 
     diffs = [[x - y for x, y in zip(ga, gb)] for ga, gb in zip(a, b)]
     lo, hi = hierarchical_bootstrap(diffs, n_boot, seed)
     return {"mean": float(np.mean([v for g in diffs for v in g])), "lo": lo, "hi": hi, "seeds": len(a)}
+
+
+def paired_statistic(groups: list[dict[str, list[float]]], fn, n_boot: int = 1000, seed: int = 0) -> dict:
+    """A statistic of several paired per-prompt vectors, with its 95% two-level interval.
+
+    ``groups[s]`` maps names to seed s's per-prompt values (every vector of a seed covers the same
+    prompts); ``fn(means)`` turns the pooled means ``{name: mean}`` into the statistic. Each
+    resample draws seeds, then one set of prompt indices per drawn seed, applied to every vector
+    (so what the vectors share cancels). Resamples where ``fn`` returns None are dropped."""
+    names = list(groups[0])
+    arrays = [{n: np.asarray(g[n], dtype=float) for n in names} for g in groups]
+    if any(len({len(a[n]) for n in names}) != 1 for a in arrays):
+        raise ValueError("paired vectors of a seed must cover the same prompts")
+    value = fn({n: float(np.mean(np.concatenate([a[n] for a in arrays]))) for n in names})
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        sums, count = dict.fromkeys(names, 0.0), 0
+        for s in rng.integers(0, len(arrays), size=len(arrays)):
+            a = arrays[s]
+            idx = rng.integers(0, len(a[names[0]]), size=len(a[names[0]]))
+            for n in names:
+                sums[n] += a[n][idx].sum()
+            count += len(idx)
+        v = fn({n: sums[n] / count for n in names})
+        if v is not None:
+            draws.append(v)
+    lo, hi = (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))) if draws else (None, None)
+    return {"value": value, "lo": lo, "hi": hi, "seeds": len(groups)}
+
+
+def seed_interval(values: list[float], alpha: float = 0.05) -> dict:
+    """Mean of a per-seed scalar with a Student-t interval over seeds (none with one seed)."""
+    from scipy.stats import t
+
+    a = np.asarray(values, dtype=float)
+    if len(a) < 2:
+        return {"value": float(a.mean()) if len(a) else None, "lo": None, "hi": None, "seeds": len(a)}
+    half = float(t.ppf(1 - alpha / 2, len(a) - 1) * a.std(ddof=1) / math.sqrt(len(a)))
+    return {
+        "value": float(a.mean()),
+        "lo": float(a.mean()) - half,
+        "hi": float(a.mean()) + half,
+        "seeds": len(a),
+    }

@@ -1,0 +1,82 @@
+"""The claims table's verdicts on rows whose answers are known: each claim holds when the data
+say so, fails when they say the opposite, and is inconclusive when the interval straddles the
+threshold or (for per-seed scalars) one seed gives no interval."""
+
+from __future__ import annotations
+
+import random
+import zlib
+
+from bench.claims import ClaimsSpec, judge
+
+
+def _pp(mean: float, n: int = 40, jitter: float = 0.1, seed: int = 0) -> list[float]:
+    """Per-prompt rates with the given mean and some spread (pairs of +d, -d)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n // 2):
+        d = rng.uniform(0, min(jitter, mean, 1 - mean))
+        out += [mean + d, mean - d]
+    return out
+
+
+def _rows(seeds=(0, 1, 2), repo_relearn=0.1, repo_ppl=10.5, repo_readout=0.025):
+    rates = {
+        ("none", "none"): 0.6,
+        ("oracle", "none"): 0.0,
+        **{("oracle", a): 0.05 for a in ("relearn", "gcg", "gcg_enhanced")},
+        **{(m, "none"): 0.02 for m in ("dpo", "npo", "repo")},
+        **{(m, a): 0.55 for m in ("dpo", "npo") for a in ("relearn", "gcg", "gcg_enhanced")},
+        ("repo", "relearn"): repo_relearn,
+        ("repo", "gcg"): 0.08,
+        ("repo", "gcg_enhanced"): 0.06,
+        **{("none", a): 0.62 for a in ("relearn", "gcg", "gcg_enhanced")},
+    }
+    readout = {"none": 0.08, "oracle": 0.02, "dpo": 0.07, "npo": 0.07, "repo": repo_readout}
+    ppl = {"none": 10.0, "oracle": 10.2, "dpo": 10.6, "npo": 10.8, "repo": repo_ppl}
+    rows = []
+    for seed in seeds:
+        for (method, attack), rate in rates.items():
+            rows.append(
+                {
+                    "model": "m",
+                    "method": method,
+                    "attack": attack,
+                    "seed": seed,
+                    "per_prompt": _pp(rate, seed=zlib.crc32(f"{method}{attack}{seed}".encode())),
+                    "metrics": {
+                        "toxic_rate": rate,
+                        "ppl": ppl[method] + 0.05 * seed,
+                        "f1": 0.2 - (0.01 if method == "repo" else 0.0),
+                        "erasure": {"readout": readout[method] + 0.001 * seed},
+                        "localisation_ratio": 3.0 + 0.1 * seed if method == "repo" else None,
+                    },
+                }
+            )
+    return rows
+
+
+def _verdicts(rows, **spec):
+    return {c["id"]: c["verdict"] for c in judge(rows, ClaimsSpec(**spec), [], n_boot=300)}
+
+
+def test_every_claim_holds_when_the_data_say_so():
+    assert _verdicts(_rows()) == {f"C{i}": "holds" for i in range(1, 8)}
+
+
+def test_claims_fail_when_the_data_say_the_opposite():
+    v = _verdicts(_rows(repo_relearn=0.6, repo_ppl=13.0, repo_readout=0.075))
+    assert v["C3"] == "fails"  # REPO relearns more than DPO and NPO
+    assert v["C5"] == "fails"  # the readout finds as much toxicity after REPO as after DPO
+    assert v["C7"] == "fails"  # perplexity up 30%
+    assert v["C1"] == v["C2"] == "holds" and v["C4"] == "holds"  # untouched claims keep their verdicts
+    # a stricter threshold fixed in the board turns C1 against the same data
+    assert _verdicts(_rows(), undo=0.95)["C1"] == "fails"
+
+
+def test_one_seed_leaves_per_seed_scalars_inconclusive_and_close_calls_stay_open():
+    v = _verdicts(_rows(seeds=(0,)))
+    assert v["C5"] == v["C6"] == v["C7"] == "inconclusive"  # no interval over one seed
+    assert v["C1"] == "holds"  # prompts still give rate claims an interval
+    # REPO relearns as much as DPO, give or take noise: neither better nor clearly worse
+    assert _verdicts(_rows(repo_relearn=0.55))["C3"] == "inconclusive"
