@@ -119,6 +119,26 @@ class EvalSpec:
 
 
 @dataclass
+class CalibrationSpec:
+    """Matched operating points: each calibrated method also runs as ``NAME@matched``, trained at
+    the strength (its plugin's ``STRENGTH`` knob times one of ``factors``) whose no-attack toxic
+    rate is at most ``target`` at the least perplexity (the lowest rate if none reaches it)."""
+
+    target: float | None = None  # None: no calibration
+    factors: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
+    methods: list[str] = field(default_factory=list)  # empty: every method whose plugin has a knob
+
+    def __post_init__(self):
+        if self.target is not None and not 0 <= self.target <= 1:
+            raise ValueError(f"calibration.target must lie in [0, 1], got {self.target}")
+        if not self.factors or any(f <= 0 for f in self.factors):
+            raise ValueError("calibration.factors must be positive numbers")
+
+
+MATCHED = "@matched"
+
+
+@dataclass
 class Board:
     name: str  # board id; results and LEADERBOARD.md are filed under it
     description: str = ""
@@ -136,6 +156,7 @@ class Board:
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Config overrides
     attacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Config overrides
     claims: ClaimsSpec = field(default_factory=ClaimsSpec)  # thresholds of the claims' verdict rules
+    calibration: CalibrationSpec = field(default_factory=CalibrationSpec)  # matched operating points
 
     def __post_init__(self):
         if not self.seeds:
@@ -290,6 +311,7 @@ def load_plan(
         key, value = parse_set(item)
         apply_set(full, key, value, item)
     final = from_dict(Board, copy.deepcopy(full), "", source)
+    methods = methods + matched_methods(final, methods, final.methods)
     registry.load("generators", final.generation.backend)
 
     def config(kind: str, section: dict, n: str):
@@ -310,6 +332,26 @@ def load_plan(
     final.methods = {n: final.methods[n] for n in methods}
     final.attacks = {n: final.attacks[n] for n in attacks}
     return Plan(board=final, path=path, methods=mcfg, attacks=acfg, scorer_config=scfg, warnings=warnings)
+
+
+def matched_methods(board: Board, methods: list[str], section: dict) -> list[str]:
+    """The ``NAME@matched`` entries calibration adds (variants of each calibrated method's plugin
+    with its config), registered in ``section``."""
+    from bench import registry
+
+    cal = board.calibration
+    if cal.target is None:
+        return []
+    out = []
+    for name in methods:
+        if name.endswith(MATCHED) or name in ("none", "oracle") or (cal.methods and name not in cal.methods):
+            continue
+        use = plugin_of(section, name)
+        if not getattr(registry.load("methods", use), "STRENGTH", None):
+            continue  # the zoo and the baselines without a strength knob
+        section[name + MATCHED] = {**(section.get(name) or {}), "use": use}
+        out.append(name + MATCHED)
+    return out
 
 
 def seeded_spec(spec: ModelSpec, seed: int) -> ModelSpec:
@@ -339,11 +381,13 @@ def cell_config(board: Board, spec: ModelSpec, method: str, attack: str | None) 
     return {
         "model": to_dict(spec),
         "data": to_dict(board.data),
-        "generation": to_dict(board.generation),
+        "generation": {k: v for k, v in to_dict(board.generation).items() if k != "batch_size"},  # no effect
         "scorer": to_dict(board.scorer),
         "eval": to_dict(board.eval),
         "method": {"name": method, **(board.methods.get(method) or {})},
         "attack": None if attack in (None, "none") else {"name": attack, **(board.attacks.get(attack) or {})},
+        # a matched row's strength is chosen by the calibration: its settings decide the numbers
+        "calibration": to_dict(board.calibration) if method.endswith(MATCHED) else None,
     }
 
 

@@ -146,6 +146,7 @@ def render(
             _kept(grid, key, "readout", failed),
         ]
         lines.append("| " + " | ".join(vals) + " |")
+    lines += _operating_points_table(grid, order)
     if claims is not None:
         lines += _claims_table(rows, claims, checks)
     lines += _validation_table(checks)
@@ -157,6 +158,36 @@ def render(
     if figures:
         lines += ["", "## Figures", ""] + [f"![{esc(Path(f).stem)}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
+
+
+def _operating_points_table(grid, order) -> list[str]:
+    """Each ``NAME@matched`` row's calibrated strength and the sweep that chose it (first seed)."""
+    keyed = [
+        (k, grid[k]["none"][0]["operating_point"])
+        for k in order
+        if (grid[k].get("none") or [{}])[0].get("operating_point")
+    ]
+    if not keyed:
+        return []
+    lines = [
+        "",
+        "## Matched operating points (first seed)",
+        "",
+        "Each `@matched` row is its method retrained at the strength whose no-attack toxic rate is at most the "
+        "board's target at the least perplexity (the lowest rate when no point reaches it); compare robustness "
+        "between `@matched` rows. The uncalibrated rows are the methods' defaults.",
+        "",
+        "| model | method | knob | chosen (× default) | no-attack rate | ppl | target | reached | sweep: value → rate, ppl |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, op in keyed:
+        sweep = "; ".join(f"{p['value']} → {p['toxic_rate']:.3f}, {p['ppl']:.2f}" for p in op["sweep"])
+        lines.append(
+            f"| {esc(key[0])} | {esc(key[1])} | {esc(op['knob'])} | {esc(op['value'])} (×{op['factor']:g}) | "
+            f"{fmt(op['toxic_rate'])} | {fmt(op['ppl'], 2)} | {fmt(op['target'])} | {'yes' if op['reached'] else 'no'} | "
+            f"{esc(sweep)} |"
+        )
+    return lines
 
 
 def _claims_table(rows: list[dict], spec: dict, checks: list[dict]) -> list[str]:

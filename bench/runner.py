@@ -112,7 +112,7 @@ def prepare(rt: stages.Runtime, spec) -> tuple:
 def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepared=None) -> list[dict]:
     """Every row of one model × method × seed cell: no attack, then each attack."""
     from bench import registry
-    from bench.config import config_hash, plugin_of, seeded_spec
+    from bench.config import MATCHED, config_hash, plugin_of, seeded_spec
 
     base, data, items = prepared or prepare(rt, seeded_spec(spec, seed))
     board = plan.board
@@ -135,6 +135,11 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
         if method == "oracle" and not stages.has_oracle(spec):
             rt.reporter.line(f"  [yellow]no oracle[/yellow] for model {spec.label}: set models[].oracle")
             return []
+        operating_point = None
+        if method.endswith(MATCHED):  # a matched operating point: the sweep picks the strength
+            mcfg, operating_point = calibrate(
+                rt, base, data, items, method, mcfg, seed, scorer, scorer_mod.VERSION
+            )
         model = stages.method_model(rt, base, data, method, mcfg, seed)
         # the model an attack treats as "original": the base, except for the oracle, which
         # descends from no base and is attacked with its own directions
@@ -147,6 +152,8 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
             mcfg,
         )
         common = {"board": board.name, "model": spec.label, "method": method, "seed": seed}
+        if operating_point is not None:
+            common["operating_point"] = operating_point
         metrics, ci, keys = toxicity_row(rt, model, items, seed, tag, scorer, scorer_mod.VERSION)
         metrics, pp = split_per_prompt(metrics)
         rows.append(
@@ -195,6 +202,47 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
     finally:
         scorer.close()
     return rows
+
+
+def calibrate(rt, base, data, items, method, cfg, seed, scorer, sv) -> tuple[object, dict]:
+    """Sweep the method's strength knob over ``calibration.factors`` × its configured value (each
+    point an ordinary cached model, generation and utility stage); return the config whose
+    no-attack toxic rate is at most the target at the least perplexity (else the lowest rate)
+    and the operating point with the whole sweep."""
+    import dataclasses
+
+    from bench import registry
+    from bench.config import plugin_of
+
+    cal = rt.board.calibration
+    knob = registry.load("methods", plugin_of(rt.board.methods, method)).STRENGTH
+    default = getattr(cfg, knob)
+    points = []
+    for factor in cal.factors:
+        value = max(1, round(default * factor)) if isinstance(default, int) else default * factor
+        c = dataclasses.replace(cfg, **{knob: value})
+        label = f"{base.spec.label}/{method}/s{seed} {knob}={value}"
+        model = stages.method_model(rt, base, data, method, c, seed)
+        rate = toxicity_row(rt, model, items, seed, label, scorer, sv)[0]["toxic_rate"]
+        ppl = stages.utility(rt, model, data, label)["ppl"]
+        points.append({"factor": factor, "value": value, "toxic_rate": rate, "ppl": ppl, "_cfg": c})
+    reached = [p for p in points if p["toxic_rate"] <= cal.target]
+    best = (
+        min(reached, key=lambda p: (p["ppl"], p["value"]))
+        if reached
+        else min(points, key=lambda p: (p["toxic_rate"], p["ppl"]))
+    )
+    point = {
+        "knob": knob,
+        "value": best["value"],
+        "factor": best["factor"],
+        "target": cal.target,
+        "reached": bool(reached),
+        "toxic_rate": best["toxic_rate"],
+        "ppl": best["ppl"],
+        "sweep": [{k: v for k, v in p.items() if k != "_cfg"} for p in points],
+    }
+    return best["_cfg"], point
 
 
 def cells(plan: Plan) -> list[tuple]:

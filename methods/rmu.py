@@ -22,6 +22,7 @@ from bench import losses
 from bench.trainer import TrainConfig, train
 
 VERSION = 1
+STRENGTH = "steps"  # the knob calibration sweeps (matched operating points)
 _MLP_OUT = re.compile(r"(?:^|\.)(?:h|layers)\.(\d+)\.mlp\.(?:c_proj|down_proj|fc2|dense_4h_to_h)\.")
 
 

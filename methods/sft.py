@@ -8,6 +8,7 @@ from bench import losses
 from bench.trainer import TrainConfig, train
 
 VERSION = 1
+STRENGTH = "steps"  # the knob calibration sweeps (matched operating points)
 
 
 @dataclass(frozen=True)

@@ -426,3 +426,55 @@ def test_gcg_targets_from_the_base_models_own_continuations(small_home):
     for r in rows:
         if r["attack"] == "gcg":
             assert r["keys"]["attack"] != first[(r["method"], "gcg")]["keys"]["attack"]
+
+
+def test_matched_operating_points_follow_the_calibration_rule(small_home, tmp_path):
+    """``calibration.target`` adds ``dpo@matched``: DPO retrained at 0.5×, 1× and 2× its steps
+    (cached stages), the row trained at the point the rule picks (rate <= target at the least
+    perplexity, else the lowest rate), with the whole sweep in the row. A second target reuses
+    the sweep and picks by the same rule; the default dpo row is untouched."""
+    home = tmp_path / "home"
+    shutil.copytree(small_home[0], home)
+    base = [
+        "run",
+        "--method",
+        "dpo",
+        "--attacks",
+        "",
+        *small_sets(),
+        "--set",
+        "calibration.factors=[0.5,1,2]",
+    ]
+    first = next(r for r in _first_run_rows(small_home[0]) if (r["method"], r["attack"]) == ("dpo", "none"))
+    picks = {}
+    for target in (0.0, 1.0):
+        out = run_cli(*base, "--set", f"calibration.target={target}", home=home)
+        assert out.returncode == 0, out.stderr[-2000:]
+        run, rows = results(home)
+        by = {r["method"]: r for r in rows}
+        assert set(by) == {"none", "dpo", "dpo@matched"}
+        op = by["dpo@matched"]["operating_point"]
+        assert op["knob"] == "steps" and [p["value"] for p in op["sweep"]] == [
+            4,
+            8,
+            16,
+        ]  # small_sets: 8 steps
+        reached = [p for p in op["sweep"] if p["toxic_rate"] <= target]
+        want = (
+            min(reached, key=lambda p: p["ppl"])
+            if reached
+            else min(op["sweep"], key=lambda p: p["toxic_rate"])
+        )
+        assert op["value"] == want["value"] and op["reached"] == bool(reached)
+        # the row is the chosen model itself: its own rate and perplexity are the sweep point's
+        assert by["dpo@matched"]["metrics"]["toxic_rate"] == want["toxic_rate"]
+        assert by["dpo@matched"]["metrics"]["ppl"] == want["ppl"]
+        assert by["dpo"]["keys"]["model"] == first["keys"]["model"]
+        picks[target] = op["value"]
+        if target == 1.0:  # the sweep was computed by the first run: at most a new pick's probes are new
+            manifest = json.loads((run / "manifest.json").read_text())
+            new = [s for s in manifest["stages"] if not s["cached"]]
+            assert all(s["stage"] == "probe" for s in new) and (new == [] or picks[0.0] != picks[1.0]), new
+    out = run_cli("leaderboard", "tiny", "--out", str(tmp_path / "lb"), home=home)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "## Matched operating points" in (tmp_path / "lb" / "LEADERBOARD.md").read_text()
