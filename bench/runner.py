@@ -96,9 +96,11 @@ class LazyScorer:
 
 
 def runtime(plan: Plan, reporter: Reporter, store: Store | None = None) -> stages.Runtime:
+    from bench.cores import configure_torch
     from bench.modeling import pick_device, quiet_transformers
 
     quiet_transformers()
+    configure_torch()  # every process computes with the same thread count (bench.cores)
     return stages.Runtime(plan.board, store or Store(), reporter, pick_device(plan.board.device))
 
 

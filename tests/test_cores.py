@@ -1,0 +1,51 @@
+"""Concurrent processes take turns for the machine's core slots instead of oversubscribing it."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+
+
+def _hold(folder: str, threads: str, queue, seconds: float) -> None:
+    import os
+
+    os.environ["BENCH_CORES_DIR"], os.environ["BENCH_THREADS"] = folder, threads
+    from bench.cores import core_slot
+
+    with core_slot(poll=0.01):
+        start = time.time()
+        with core_slot():  # re-entrant: a stage computing inside another keeps its slot
+            time.sleep(seconds)
+        queue.put((start, time.time()))
+
+
+def _windows(folder, threads, n=3, seconds=0.3):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_hold, args=(folder, threads, q, seconds)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    out = sorted(q.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(30)
+    return out
+
+
+def test_one_slot_per_full_width_process_serialises_computation(tmp_path, monkeypatch):
+    """With as many threads as cores there is one slot: three processes never compute at once.
+    With one thread per process on a 2-core machine there are two slots: two overlap."""
+    import os
+
+    from bench import cores
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setenv("BENCH_THREADS", "2")
+    assert cores.slots() == 1
+    monkeypatch.setenv("BENCH_THREADS", "1")
+    assert cores.slots() == 2
+    cpus = str(os.cpu_count())  # the children see the real machine
+    w = _windows(str(tmp_path / "a"), cpus)
+    assert all(a_end <= b_start + 0.005 for (_, a_end), (b_start, _) in zip(w, w[1:])), w
+    if int(cpus) >= 2:
+        w = _windows(str(tmp_path / "b"), str(int(cpus) // 2), n=2, seconds=0.5)
+        assert w[1][0] < w[0][1], w  # two slots: the second started before the first ended
