@@ -333,7 +333,7 @@ def optimise(
     init_loss = float(batched_losses(objectives, init_ids.unsqueeze(0), 1)[0])
     buffer = [(init_loss, init_ids.clone())]  # best first; greedy GCG keeps one entry
     best_loss, best_ids = init_loss, init_ids.clone()
-    passes, tokens, steps = 0, 0, 0
+    passes, tokens, steps, empty = 0, 0, 0, 0
     for step in range(cfg.num_steps):
         steps = step + 1
         current = buffer[0][1]
@@ -344,6 +344,7 @@ def optimise(
         if cfg.filter_ids:
             cands = cands[joined_ok(tokenizer, cands, probes, position)]
             if len(cands) == 0:
+                empty += 1  # no candidate joins exactly: the step changes nothing (reported)
                 continue
         # exact losses of all candidates, in batches
         losses = batched_losses(objectives, cands, cfg.batch_size).cpu()
@@ -369,6 +370,7 @@ def optimise(
         "steps": steps,
         "forward_passes": passes,
         "tokens": tokens,
+        "empty_steps": empty,
     }
 
 
@@ -431,7 +433,13 @@ def attack(
                 "exactly: check the attack data role and optim_str_init"
             )
         objs = [Objective(model, tokenizer, it["prompt"], it["target"], **kw) for it in train]
-        probes = boundary_probes([it["prompt"] for it in job.eval_prompts], position)
+        # evaluation-prompt boundaries the initial string already fails cannot constrain the search
+        # (they would reject every candidate); they are left to the per-prompt identity check
+        probes = [
+            p
+            for p in boundary_probes([it["prompt"] for it in job.eval_prompts], position)
+            if not cfg.filter_ids or exact(tokenizer, init, p, position)
+        ]
         with progress(cfg.num_steps) if progress else _null() as adv:
             res = optimise(model, tokenizer, objs, cfg, seed, init, banned, success_fn(train), adv, probes)
         strings = [res["string"]] * len(job.eval_prompts)
@@ -439,6 +447,7 @@ def attack(
         before, after = eval_losses(init), eval_losses(res["ids"])
         per_prompt = [{"i": i, "init_loss": b, "loss": a} for i, (b, a) in enumerate(zip(before, after))]
         cost = {k: res[k] for k in cost} | {
+            "empty_steps": res["empty_steps"],
             "train_prompts": len(train),
             "train_prompts_skipped": len(usable) - len(fits),
             "train_loss": res["loss"],

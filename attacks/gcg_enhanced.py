@@ -33,6 +33,11 @@ class Config(gcg.Config):
     rep_layers: list[int] = field(default_factory=lambda: [2, 3])  # hidden-state indices matched
     rep_weight: float = 1.0  # weight of the representation term
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.position != "prefix":
+            raise ValueError("gcg_enhanced optimises a prefix: position must be prefix")
+
 
 def apply(model, tokenizer, job, config: Config, seed: int, progress=None) -> dict:
     from bench.losses import resolve_layers

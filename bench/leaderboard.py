@@ -45,7 +45,11 @@ def rate_cell(rows: list[dict], digits: int = 3) -> str | None:
     if not rows or not all(r.get("per_prompt") for r in rows):
         return None
     k = rows[0]["metrics"].get("samples_per_prompt")
-    iv = rate_interval([r["per_prompt"] for r in sorted(rows, key=lambda r: r["seed"])], k, 1000, 0)
+    ordered = sorted(rows, key=lambda r: r["seed"])
+    # restarted prompt attacks: each seed × restart is a group of its own (restart spread counts)
+    groups = [g for r in ordered for g in (r["metrics"].get("restart_per_prompt") or [r["per_prompt"]])]
+    repeats = len(groups) // len(ordered)
+    iv = rate_interval(groups, k, 1000, 0, repeats=repeats)
     mark = "†" if iv["method"] == "clopper-pearson" else ""
     return f"{iv['mean']:.{digits}f} [{iv['lo']:.{digits}f}, {iv['hi']:.{digits}f}]{mark}"
 

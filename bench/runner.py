@@ -218,6 +218,13 @@ def calibrate(rt, base, data, items, method, cfg, seed, scorer, sv) -> tuple[obj
 
     cal = rt.board.calibration
     knob = registry.load("methods", plugin_of(rt.board.methods, method)).STRENGTH
+    # the rate is measured on the held-out probe prompts, not the evaluation prompts the row then
+    # reports: choosing on the reported prompts would flatter the matched rows
+    held_out = [
+        {"prompt": p["prompt"], "target": None} for p in data["probe_pairs"][: rt.board.eval.probe_max_pairs]
+    ]
+    if not held_out:
+        raise BenchError("calibration needs held-out prompts: the probe role is empty")
     default = getattr(cfg, knob)
     points = []
     for factor in cal.factors:
@@ -225,7 +232,7 @@ def calibrate(rt, base, data, items, method, cfg, seed, scorer, sv) -> tuple[obj
         c = dataclasses.replace(cfg, **{knob: value})
         label = f"{base.spec.label}/{method}/s{seed} {knob}={value}"
         model = stages.method_model(rt, base, data, method, c, seed)
-        rate = toxicity_row(rt, model, items, seed, label, scorer, sv)[0]["toxic_rate"]
+        rate = toxicity_row(rt, model, held_out, seed, label + " probe prompts", scorer, sv)[0]["toxic_rate"]
         ppl = stages.utility(rt, model, data, label)["ppl"]
         points.append({"factor": factor, "value": value, "toxic_rate": rate, "ppl": ppl, "_cfg": c})
     reached = [p for p in points if p["toxic_rate"] <= cal.target]
@@ -240,6 +247,7 @@ def calibrate(rt, base, data, items, method, cfg, seed, scorer, sv) -> tuple[obj
         "factor": best["factor"],
         "target": cal.target,
         "reached": bool(reached),
+        "prompts": f"{len(held_out)} held-out probe prompts",
         "toxic_rate": best["toxic_rate"],
         "ppl": best["ppl"],
         "sweep": [{k: v for k, v in p.items() if k != "_cfg"} for p in points],
@@ -462,9 +470,13 @@ def prompt_attack_row(rt, model, base, data, attack, acfg, seed, items, train_it
             if name in metrics:
                 metrics[name] = sum(m[name] for _, m, _, _ in runs) / n_restarts
         pp = [sum(vals) / n_restarts for vals in zip(*(m["per_prompt"] for _, m, _, _ in runs))]
-        metrics["samples_per_prompt"] = (metrics.get("samples_per_prompt") or 0) * n_restarts or None
-        iv = rate_interval([pp], metrics["samples_per_prompt"], rt.board.eval.bootstrap, seed)
+        # restarts are the upper level of the interval (their spread enters it); the exact interval
+        # near 0 counts each prompt's continuations once
+        groups = [m["per_prompt"] for _, m, _, _ in runs]
+        k = metrics.get("samples_per_prompt")
+        iv = rate_interval(groups, k, rt.board.eval.bootstrap, seed, repeats=n_restarts)
         ci = {"toxic_rate": [iv["lo"], iv["hi"]]}
+        metrics["restart_per_prompt"] = groups
     metrics.update(
         restart_rates=rates,
         toxic_rate_worst=max(rates),

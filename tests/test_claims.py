@@ -20,16 +20,25 @@ def _pp(mean: float, n: int = 40, jitter: float = 0.1, seed: int = 0) -> list[fl
     return out
 
 
-def _rows(seeds=(0, 1, 2), repo_relearn=0.1, repo_ppl=10.5, repo_readout=0.025):
+def _rows(
+    seeds=(0, 1, 2),
+    repo_relearn=0.1,
+    repo_ppl=10.5,
+    repo_readout=0.025,
+    comp_gcg=0.55,
+    repo_enh=0.06,
+    loc=3.0,
+):
     rates = {
         ("none", "none"): 0.6,
         ("oracle", "none"): 0.0,
         **{("oracle", a): 0.05 for a in ("relearn", "gcg", "gcg_enhanced")},
         **{(m, "none"): 0.02 for m in ("dpo", "npo", "repo")},
-        **{(m, a): 0.55 for m in ("dpo", "npo") for a in ("relearn", "gcg", "gcg_enhanced")},
+        **{(m, a): 0.55 for m in ("dpo", "npo") for a in ("relearn", "gcg_enhanced")},
+        **{(m, "gcg"): comp_gcg for m in ("dpo", "npo")},
         ("repo", "relearn"): repo_relearn,
         ("repo", "gcg"): 0.08,
-        ("repo", "gcg_enhanced"): 0.06,
+        ("repo", "gcg_enhanced"): repo_enh,
         **{("none", a): 0.62 for a in ("relearn", "gcg", "gcg_enhanced")},
     }
     readout = {"none": 0.08, "oracle": 0.02, "dpo": 0.07, "npo": 0.07, "repo": repo_readout}
@@ -49,7 +58,7 @@ def _rows(seeds=(0, 1, 2), repo_relearn=0.1, repo_ppl=10.5, repo_readout=0.025):
                         "ppl": ppl[method] + 0.05 * seed,
                         "f1": 0.2 - (0.01 if method == "repo" else 0.0),
                         "erasure": {"readout": readout[method] + 0.001 * seed},
-                        "localisation_ratio": 3.0 + 0.1 * seed if method == "repo" else None,
+                        "localisation_ratio": loc + 0.1 * seed if method == "repo" else None,
                     },
                 }
             )
@@ -70,6 +79,10 @@ def test_claims_fail_when_the_data_say_the_opposite():
     assert v["C5"] == "fails"  # the readout finds as much toxicity after REPO as after DPO
     assert v["C7"] == "fails"  # perplexity up 30%
     assert v["C1"] == v["C2"] == "holds" and v["C4"] == "holds"  # untouched claims keep their verdicts
+    v = _verdicts(_rows(comp_gcg=0.06, repo_enh=0.5, loc=0.5))
+    assert v["C2"] == "fails"  # GCG leaves DPO and NPO near the oracle
+    assert v["C4"] == "fails"  # enhanced GCG brings REPO most of the way back
+    assert v["C6"] == "fails"  # the edit avoids the toxic neurons
     # a stricter threshold fixed in the board turns C1 against the same data
     assert _verdicts(_rows(), undo=0.95)["C1"] == "fails"
 

@@ -115,10 +115,12 @@ def test_first_run_produces_every_cell(small_home):
             assert r["metrics"]["restart_rates"] == pytest.approx(rates)
             assert r["metrics"]["toxic_rate_worst"] == pytest.approx(max(rates))
             assert len({p["attack"] for p in parts}) == 2  # two restarts, two attack stages
-        # a 95% interval over prompts: around the rate, about 4 standard errors wide
+        # a 95% interval over prompts: around the rate, about 4 standard errors wide (restarted
+        # rows: restarts are the upper level, so their spread can only widen it)
         lo, hi = r["ci95"]["toxic_rate"]
         se = statistics.pstdev(per_prompt) / math.sqrt(len(per_prompt))
-        assert se > 0 and lo < rate - 0.5 * se and hi > rate + 0.5 * se and 2 * se < hi - lo < 6 * se, (
+        widest = float("inf") if len(parts) > 1 else 6 * se
+        assert se > 0 and lo < rate - 0.5 * se and hi > rate + 0.5 * se and 2 * se < hi - lo < widest, (
             r["method"],
             r["attack"],
             lo,
@@ -461,13 +463,13 @@ def test_matched_operating_points_follow_the_calibration_rule(small_home, tmp_pa
         ]  # small_sets: 8 steps
         reached = [p for p in op["sweep"] if p["toxic_rate"] <= target]
         want = (
-            min(reached, key=lambda p: p["ppl"])
+            min(reached, key=lambda p: (p["ppl"], p["value"]))
             if reached
-            else min(op["sweep"], key=lambda p: p["toxic_rate"])
+            else min(op["sweep"], key=lambda p: (p["toxic_rate"], p["ppl"]))
         )
         assert op["value"] == want["value"] and op["reached"] == bool(reached)
-        # the row is the chosen model itself: its own rate and perplexity are the sweep point's
-        assert by["dpo@matched"]["metrics"]["toxic_rate"] == want["toxic_rate"]
+        assert "held-out" in op["prompts"]  # chosen on probe prompts, reported on eval prompts
+        # the row is the chosen model itself: its perplexity is the sweep point's
         assert by["dpo@matched"]["metrics"]["ppl"] == want["ppl"]
         assert by["dpo"]["keys"]["model"] == first["keys"]["model"]
         picks[target] = op["value"]

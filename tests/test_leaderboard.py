@@ -72,8 +72,8 @@ def test_rates_pool_seeds_with_a_two_level_interval_and_exact_bounds_near_zero()
     """With per-prompt rates the cell pools the seeds: the mean of all prompts, a bootstrap over
     seeds then prompts, and Clopper-Pearson where no continuation is toxic (hand values)."""
     rows = []
-    for seed, none_pp in ((0, [1.0, 1.0, 0.0, 0.0]), (1, [1.0, 1.0, 1.0, 1.0])):
-        for method, pp in (("none", none_pp), ("dpo", [0.0] * 4)):
+    for seed, none_pp in ((0, [1.0, 1.0] + [0.0] * 6), (1, [1.0] * 8)):
+        for method, pp in (("none", none_pp), ("dpo", [0.0] * 8)):
             rows.append(
                 {
                     "board": "b",
@@ -81,7 +81,7 @@ def test_rates_pool_seeds_with_a_two_level_interval_and_exact_bounds_near_zero()
                     "method": method,
                     "attack": "none",
                     "seed": seed,
-                    "metrics": {"toxic_rate": sum(pp) / 4, "samples_per_prompt": 10, "ppl": 10.0},
+                    "metrics": {"toxic_rate": sum(pp) / 8, "samples_per_prompt": 10, "ppl": 10.0},
                     "ci95": {"toxic_rate": [0.0, 0.0]},
                     "keys": {},
                     "per_prompt": pp,
@@ -90,13 +90,13 @@ def test_rates_pool_seeds_with_a_two_level_interval_and_exact_bounds_near_zero()
     text = render(rows, PROV)
     none = next(ln for ln in text.splitlines() if ln.startswith("| m | none |"))
     dpo = next(ln for ln in text.splitlines() if ln.startswith("| m | dpo |"))
-    # 0 toxic of 2 seeds x 4 prompts x 10 samples: [0, 1 - 0.025^(1/80)] = [0, 0.04506]
-    assert "0.000 [0.000, 0.045]†" in dpo, dpo
-    # 6 of 8 prompts toxic: mean 0.75; drawing seed 0 twice (p = 1/4) gives 0.5 or less, so the
-    # lower bound is at most 0.5, where a bootstrap over the 8 pooled prompts gives ~0.5
+    # 0 toxic of 2 seeds x 8 prompts x 10 samples: [0, 1 - 0.025^(1/160)] = [0, 0.02279]
+    assert "0.000 [0.000, 0.023]†" in dpo, dpo
+    # 10 of 16 prompts toxic: mean 0.625. Drawing seed 0 twice (p = 1/4) gives about 0.25, so the
+    # 2.5% point lies near 0.1; a bootstrap over the 16 pooled prompts puts it near 0.375
     value = none.split("|")[3].strip()
     mean, lo, hi = value.split(" ")[0], *value.split("[")[1].rstrip("]").split(", ")
-    assert mean == "0.750" and float(lo) <= 0.25 and float(hi) == 1.0, value
+    assert mean == "0.625" and float(lo) <= 0.25 and float(hi) == 1.0, value
 
 
 def _zoo_rows(with_oracle=True):

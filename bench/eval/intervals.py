@@ -74,16 +74,23 @@ def hierarchical_bootstrap(
 
 
 def rate_interval(
-    groups: list[list[float]], samples_per_prompt: int | None, n_boot: int = 1000, seed: int = 0
+    groups: list[list[float]],
+    samples_per_prompt: int | None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    repeats: int = 1,
 ) -> dict:
     """A toxic rate over seeds and prompts with its 95% interval and the method used: the
     hierarchical bootstrap, or Clopper-Pearson on the pooled count when fewer than ``SPARSE``
-    continuations are toxic (or non-toxic). ``groups[s][i]``: prompt i's toxic share in seed s."""
+    continuations are toxic (or non-toxic). ``groups[s][i]``: prompt i's toxic share in group s.
+    ``repeats`` groups measure the same prompts again (attack restarts: the upper level is then
+    seed × restart); the exact interval counts each prompt's continuations once, at their mean,
+    rather than R times (restarts share unattacked prompts' generations and are not independent)."""
     flat = [v for g in groups for v in g]
     mean = float(np.mean(flat))
     if samples_per_prompt:
-        n = len(flat) * samples_per_prompt
-        k = int(round(sum(flat) * samples_per_prompt))
+        n = int(round(len(flat) * samples_per_prompt / repeats))
+        k = int(round(sum(flat) * samples_per_prompt / repeats))
         if min(k, n - k) < SPARSE:
             lo, hi = clopper_pearson(k, n)
             return {"mean": mean, "lo": lo, "hi": hi, "method": "clopper-pearson", "k": k, "n": n}
