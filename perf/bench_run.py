@@ -36,8 +36,17 @@ def baseline_env(commit: str, work: Path) -> tuple[str, Path]:
     venv = work / f"venv-{commit}"
     py = venv / "bin" / "python"
     if not py.is_file():
+        # the same package versions as this environment, so only the code differs
+        frozen = subprocess.run(
+            [sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        constraints = work / "constraints.txt"
+        constraints.write_text(frozen)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(py), "-m", "pip", "install", "-q"]
+        pip = [str(py), "-m", "pip", "install", "-q", "-c", str(constraints)]
         subprocess.run([*pip, TORCH], check=True)
         subprocess.run([*pip, "-e", str(tree)], check=True)
         # the CPU torch wheel must stay: drop what a dependency may have pulled beside it
@@ -48,7 +57,9 @@ def baseline_env(commit: str, work: Path) -> tuple[str, Path]:
 def timed_run(python: str, cwd: Path, home: str) -> float:
     env = {**os.environ, "BENCH_HOME": home, "HF_HUB_OFFLINE": "1"}
     t0 = time.perf_counter()
-    subprocess.run([python, "-m", "bench.cli", *ARGS], env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [python, "-m", "bench.cli", *ARGS], env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - t0
 
 
@@ -83,7 +94,10 @@ def main() -> None:
     by: dict[str, float] = {}
     for st in manifest["stages"]:
         by[st["stage"]] = by.get(st["stage"], 0.0) + st["seconds"]
-    print("current cold run by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(by.items(), key=lambda x: -x[1])))
+    print(
+        "current cold run by stage: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(by.items(), key=lambda x: -x[1]))
+    )
 
 
 if __name__ == "__main__":
