@@ -473,10 +473,14 @@ def test_matched_operating_points_follow_the_calibration_rule(small_home, tmp_pa
         assert by["dpo@matched"]["metrics"]["ppl"] == want["ppl"]
         assert by["dpo"]["keys"]["model"] == first["keys"]["model"]
         picks[target] = op["value"]
-        if target == 1.0:  # the sweep was computed by the first run: at most a new pick's probes are new
+        if target == 1.0:  # the sweep trained every point in the first run: nothing is retrained; a
+            # new pick only adds its row's measurements (eval-prompt generations, scores, probes)
             manifest = json.loads((run / "manifest.json").read_text())
             new = [s for s in manifest["stages"] if not s["cached"]]
-            assert all(s["stage"] == "probe" for s in new) and (new == [] or picks[0.0] != picks[1.0]), new
+            assert all(
+                s["stage"] in ("gen", "score", "probe") and "dpo@matched" in s["label"] for s in new
+            ), new
+            assert new == [] or picks[0.0] != picks[1.0], new
     out = run_cli("leaderboard", "tiny", "--out", str(tmp_path / "lb"), home=home)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "## Matched operating points" in (tmp_path / "lb" / "LEADERBOARD.md").read_text()
