@@ -6,12 +6,13 @@ import multiprocessing as mp
 import time
 
 
-def _hold(folder: str, threads: str, queue, seconds: float) -> None:
+def _hold(folder: str, threads: str, queue, seconds: float, barrier) -> None:
     import os
 
     os.environ["BENCH_CORES_DIR"], os.environ["BENCH_THREADS"] = folder, threads
     from bench.cores import core_slot
 
+    barrier.wait(timeout=60)  # every process asks for a slot at the same moment
     with core_slot(poll=0.01):
         start = time.time()
         with core_slot():  # re-entrant: a stage computing inside another keeps its slot
@@ -21,8 +22,8 @@ def _hold(folder: str, threads: str, queue, seconds: float) -> None:
 
 def _windows(folder, threads, n=3, seconds=0.3):
     ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    procs = [ctx.Process(target=_hold, args=(folder, threads, q, seconds)) for _ in range(n)]
+    q, barrier = ctx.Queue(), ctx.Barrier(n)
+    procs = [ctx.Process(target=_hold, args=(folder, threads, q, seconds, barrier)) for _ in range(n)]
     for p in procs:
         p.start()
     out = sorted(q.get(timeout=60) for _ in procs)
