@@ -213,9 +213,12 @@ def tokenizers(tiny_lm, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("position", ["prefix", "suffix"])
-@pytest.mark.parametrize("family", ["organism", "gpt2", "gemma2"])
-def test_optimised_ids_are_the_ids_generation_reads(tokenizers, tiny_data, family, position):
+CASES = [(f, p, "universal") for f in ("organism", "gpt2", "gemma2") for p in ("prefix", "suffix")]
+CASES += [("organism", p, "per_prompt") for p in ("prefix", "suffix")]
+
+
+@pytest.mark.parametrize("family,position,mode", CASES)
+def test_optimised_ids_are_the_ids_generation_reads(tokenizers, tiny_data, family, position, mode):
     """The sequence each candidate is scored on (recorded at the model's input) equals the
     tokenizer's ids for the text generation is given, plus the target: for every evaluation
     prompt, in both positions. Before, a prefix was optimised as [..., ' .', ' ', 'The'] and
@@ -223,19 +226,26 @@ def test_optimised_ids_are_the_ids_generation_reads(tokenizers, tiny_data, famil
     model, tok = tokenizers[family]
     prompts = [it["prompt"] for it in tiny_data.eval_prompts[:3]] + EDGES
     items = [{"prompt": p, "target": TARGET} for p in prompts]
-    cfg = _cfg(num_steps=4, search_width=32, topk=32, position=position, use_prefix_cache=False)
+    cfg = _cfg(num_steps=4, search_width=32, topk=32, position=position, use_prefix_cache=False, mode=mode)
     res = gcg.apply(model, tok, PromptJob(eval_prompts=items, train_prompts=items[:2]), cfg, 0)
-    assert res["string"] != " x x x x x"[position == "prefix" :]  # the string moved
+    init = " x x x x x"[position == "prefix" :]
+    # each prompt's own string: the evaluated text minus the prompt and the separator
+    strings = [
+        text[: len(text) - len(gcg.prompt_part(it["prompt"], position))]
+        if position == "prefix"
+        else text[len(it["prompt"]) :]
+        for text, it in zip(res["prompts"], items)
+    ]
+    assert any(s != init for s in strings)  # the strings moved
     embeds = []
     hook = model.register_forward_pre_hook(
         lambda m, a, k: embeds.append(k["inputs_embeds"][0]) if "inputs_embeds" in k else None,
         with_kwargs=True,
     )
-    string_ids = torch.tensor(tok(res["string"], add_special_tokens=False)["input_ids"])
-    for it in items:
+    for it, string in zip(items, strings):
         gcg.batched_losses(
             [gcg.Objective(model, tok, it["prompt"], TARGET, position=position, use_cache=False)],
-            string_ids[None],
+            torch.tensor([tok(string, add_special_tokens=False)["input_ids"]]),
             1,
         )
     hook.remove()
