@@ -149,6 +149,21 @@ def joined_ok(tokenizer, cands: torch.Tensor, prompts: list[str], position: str)
     return keep
 
 
+def first_exact(
+    tokenizer, cands: torch.Tensor, losses: torch.Tensor, prompts: list[str], position: str, chunk: int = 8
+) -> int | None:
+    """Index of the lowest-loss candidate that passes :func:`joined_ok` (None if none does),
+    checking candidates in order of loss, ``chunk`` at a time."""
+    order = sorted(range(len(cands)), key=lambda i: (float(losses[i]), i))
+    for start in range(0, len(order), chunk):
+        idx = order[start : start + chunk]
+        ok = joined_ok(tokenizer, cands[idx], prompts, position)
+        for i, good in zip(idx, ok.tolist()):
+            if good:
+                return i
+    return None
+
+
 def exact(tokenizer, string_ids: torch.Tensor, prompt: str, position: str) -> bool:
     """Whether generation's ids for the joined text are the optimised ids (BOS aside)."""
     return bool(joined_ok(tokenizer, string_ids.unsqueeze(0), [prompt], position)[0])
@@ -341,16 +356,17 @@ def optimise(
         grad = token_gradient(objectives, current)
         # sample candidates; drop those whose joined text does not re-tokenise to the scored ids
         cands = sample_candidates(current, grad, cfg.search_width, cfg.topk, cfg.n_replace, banned, gen)
-        if cfg.filter_ids:
-            cands = cands[joined_ok(tokenizer, cands, probes, position)]
-            if len(cands) == 0:
-                empty += 1  # no candidate joins exactly: the step changes nothing (reported)
-                continue
         # exact losses of all candidates, in batches
         losses = batched_losses(objectives, cands, cfg.batch_size).cpu()
         passes += len(cands) * len(objectives)
         tokens += len(cands) * sum(o.n_tokens(len(current)) for o in objectives)
-        j = int(losses.argmin())
+        # the best candidate whose joined text re-tokenises to the scored ids: the filter runs
+        # lazily, best loss first, so a step tokenises a few candidates instead of all of them
+        # (the same pick as filtering first; ties keep the lower index, as argmin does)
+        j = first_exact(tokenizer, cands, losses, probes, position) if cfg.filter_ids else int(losses.argmin())
+        if j is None:
+            empty += 1  # no candidate joins exactly: the step changes nothing (reported)
+            continue
         step_best = (float(losses[j]), cands[j].clone())
         if cfg.buffer_size:
             buffer = sorted(buffer + [step_best], key=lambda t: t[0])[: cfg.buffer_size]

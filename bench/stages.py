@@ -24,7 +24,7 @@ from bench.report import Reporter
 from bench.store import Store, append_jsonl, fault, file_hash, make_key, read_jsonl, resume_jsonl, write_jsonl
 from bench.typed import to_dict
 
-ORGANISM_VERSION = 4  # 4: fused tanh GELU (same function, one kernel)
+ORGANISM_VERSION = 5  # 4: fused tanh GELU; 5: exact erf GELU (one vectorised CPU kernel)
 SPLITS = (
     "pairs",
     "eval_prompts",

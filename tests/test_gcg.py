@@ -274,3 +274,26 @@ def test_candidates_are_filtered_on_the_joined_text(tiny_lm):
     assert ok("d x x", "He sai", "suffix") == (True, False)
     assert ok("d x x", "He sai:", "suffix") == (True, True)
     assert ok("x x", "The man", "prefix") == (True, True)  # joined as 'x x The man'
+
+
+def test_lazy_filter_picks_what_filtering_first_would(tiny_lm, tiny_data):
+    """The step's pick checks candidates best loss first; it must be the argmin over the
+    candidates that pass the joined-text filter, and None when none does."""
+    _, tok, _ = tiny_lm
+    prompts = [it["prompt"] for it in tiny_data.eval_prompts[:4]]
+    gen = torch.Generator().manual_seed(0)
+    picks = 0
+    for trial in range(20):
+        cands = torch.randint(0, len(tok), (32, 4), generator=gen)
+        losses = torch.rand(32, generator=gen).round(decimals=1)  # ties on purpose
+        keep = gcg.joined_ok(tok, cands, prompts, "prefix")
+        got = gcg.first_exact(tok, cands, losses, prompts, "prefix", chunk=3)
+        if not keep.any():
+            assert got is None
+            continue
+        kept = torch.nonzero(keep).squeeze(1)
+        assert got == int(kept[losses[kept].argmin()])
+        picks += int(got != int(losses.argmin()))  # the filter changed the pick
+    assert picks > 0  # random ids often fail the filter: the case the lazy order must handle
+    none = gcg.first_exact(tok, cands[:0], losses[:0], prompts, "prefix")
+    assert none is None

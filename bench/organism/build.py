@@ -87,7 +87,7 @@ def train_organism(
         n_embd=cfg.n_embd,
         n_layer=cfg.n_layer,
         n_head=cfg.n_head,
-        activation_function="gelu_pytorch_tanh",  # GPT-2's tanh GELU as one fused kernel
+        activation_function="gelu",  # exact (erf) GELU: on CPU 4-5x faster than the tanh form
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
