@@ -363,7 +363,11 @@ def optimise(
         # the best candidate whose joined text re-tokenises to the scored ids: the filter runs
         # lazily, best loss first, so a step tokenises a few candidates instead of all of them
         # (the same pick as filtering first; ties keep the lower index, as argmin does)
-        j = first_exact(tokenizer, cands, losses, probes, position) if cfg.filter_ids else int(losses.argmin())
+        j = (
+            first_exact(tokenizer, cands, losses, probes, position)
+            if cfg.filter_ids
+            else int(losses.argmin())
+        )
         if j is None:
             empty += 1  # no candidate joins exactly: the step changes nothing (reported)
             continue

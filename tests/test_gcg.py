@@ -283,7 +283,7 @@ def test_lazy_filter_picks_what_filtering_first_would(tiny_lm, tiny_data):
     prompts = [it["prompt"] for it in tiny_data.eval_prompts[:4]]
     gen = torch.Generator().manual_seed(0)
     picks = 0
-    for trial in range(20):
+    for _ in range(20):
         cands = torch.randint(0, len(tok), (32, 4), generator=gen)
         losses = torch.rand(32, generator=gen).round(decimals=1)  # ties on purpose
         keep = gcg.joined_ok(tok, cands, prompts, "prefix")
