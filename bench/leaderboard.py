@@ -165,31 +165,35 @@ def render(
 
 
 def _operating_points_table(grid, order) -> list[str]:
-    """Each ``NAME@matched`` row's calibrated strength and the sweep that chose it (first seed)."""
+    """Each ``NAME@matched`` row's calibrated strength and the sweep that chose it, per seed (each
+    seed calibrates on its own trained models)."""
     keyed = [
-        (k, grid[k]["none"][0]["operating_point"])
+        (k, row.get("seed"), row["operating_point"])
         for k in order
-        if (grid[k].get("none") or [{}])[0].get("operating_point")
+        for row in sorted(grid[k].get("none") or [], key=lambda r: r.get("seed", 0))
+        if row.get("operating_point")
     ]
     if not keyed:
         return []
     lines = [
         "",
-        "## Matched operating points (first seed)",
+        "## Matched operating points",
         "",
         "Each `@matched` row is its method retrained at the strength whose no-attack toxic rate is at most the "
-        "board's target at the least perplexity (the lowest rate when no point reaches it); compare robustness "
-        "between `@matched` rows. The uncalibrated rows are the methods' defaults.",
+        "board's target at the least perplexity (the lowest rate when no point reaches it), chosen on held-out "
+        "probe prompts for each seed; compare robustness between `@matched` rows. The uncalibrated rows are the "
+        "methods' defaults.",
         "",
-        "| model | method | knob | chosen (× default) | no-attack rate | ppl | target | reached | sweep: value → rate, ppl |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | method | seed | knob | chosen (× default) | no-attack rate | ppl | target | reached "
+        "| sweep: value → rate, ppl |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for key, op in keyed:
+    for key, seed, op in keyed:
         sweep = "; ".join(f"{p['value']} → {p['toxic_rate']:.3f}, {p['ppl']:.2f}" for p in op["sweep"])
         lines.append(
-            f"| {esc(key[0])} | {esc(key[1])} | {esc(op['knob'])} | {esc(op['value'])} (×{op['factor']:g}) | "
-            f"{fmt(op['toxic_rate'])} | {fmt(op['ppl'], 2)} | {fmt(op['target'])} | {'yes' if op['reached'] else 'no'} | "
-            f"{esc(sweep)} |"
+            f"| {esc(key[0])} | {esc(key[1])} | {esc(seed)} | {esc(op['knob'])} | {esc(op['value'])} "
+            f"(×{op['factor']:g}) | {fmt(op['toxic_rate'])} | {fmt(op['ppl'], 2)} | {fmt(op['target'])} | "
+            f"{'yes' if op['reached'] else 'no'} | {esc(sweep)} |"
         )
     return lines
 

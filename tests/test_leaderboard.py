@@ -208,3 +208,22 @@ def test_rows_from_a_configuration_the_board_no_longer_has_are_stale(tmp_path):
         [r for r in mark_stale(rows, home) if not r["stale"]], PROV, stale=[mark_stale(rows, home)[0]]
     )
     assert "## Stale rows (excluded)" in text
+
+
+def test_operating_points_are_listed_for_every_seed():
+    """Each seed calibrates on its own models: the table must show every seed's pick, not the
+    first seed's alone."""
+    rows = _rows()
+    matched = []
+    for seed, value in ((0, 20), (1, 80)):
+        r = json.loads(json.dumps(next(r for r in rows if r["method"] == "dpo" and r["attack"] == "none")))
+        r["method"], r["seed"] = "dpo@matched", seed
+        sweep = [{"value": v, "toxic_rate": 0.1, "ppl": 12.0} for v in (20, 40, 80)]
+        r["operating_point"] = dict(
+            knob="steps", value=value, factor=value / 40, toxic_rate=0.1, ppl=12.0, target=0.1,
+            reached=True, sweep=sweep,
+        )  # fmt: skip
+        matched.append(r)
+    table = render(rows + matched, PROV).split("## Matched operating points")[1].split("\n## ")[0]
+    picks = [ln.split("|")[3:6] for ln in table.splitlines() if "dpo@matched" in ln]
+    assert [[c.strip() for c in p] for p in picks] == [["0", "steps", "20 (×0.5)"], ["1", "steps", "80 (×2)"]]

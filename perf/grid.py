@@ -1,0 +1,109 @@
+"""The full tiny grid (every method, variant and attack of the board, several seeds, matched
+operating points) as independent ``bench run`` processes on one store, then the leaderboard.
+
+python perf/grid.py [--seeds 3] [--workers N] [--deadline SECONDS] [--out DIR] [--set KEY=VALUE ...]
+
+Each job is one (method, seed) of the board, run as its own ``bench run --set seeds=[s] --method m``
+on the shared store (``BENCH_HOME``): the store's locks let jobs that need the same artifact (the
+organism of a seed, the base model's cells) wait for one another instead of computing it twice,
+and the core slots (``bench.cores``) keep concurrent jobs from oversubscribing the CPU. First one
+job per seed builds that seed's organism and base cells, then the (method, seed) jobs run, the
+slowest methods first. Every job writes its own run record; ``bench leaderboard`` merges them.
+Prints each job's time, the grid's wall time, and the leaderboard's path. Jobs still running at
+the deadline are stopped (their finished stages are kept: a rerun resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+BENCH = [sys.executable, "-c", "import sys; from bench.cli import main; sys.exit(main())"]
+SLOW_FIRST = ("repo", "dpo", "npo", "rmu", "cb")  # calibrated or long-trained methods first
+
+
+def board_lists(board: str) -> tuple[list[str], list[str]]:
+    """(methods, attacks) the board runs by default."""
+    from bench.config import board_path, read_yaml
+
+    raw = read_yaml(board_path(board))
+    return [m for m in raw.get("run_methods", []) if m != "none"], list(raw.get("run_attacks", []))
+
+
+def run_job(args: list[str], deadline: float, log: Path) -> tuple[float, int]:
+    t0 = time.time()
+    left = deadline - t0
+    if left <= 5:
+        return 0.0, -1
+    with open(log, "a") as fh:
+        fh.write(f"$ bench {' '.join(args)}\n")
+        fh.flush()
+        try:
+            rc = subprocess.run([*BENCH, *args], stdout=fh, stderr=subprocess.STDOUT, timeout=left).returncode
+        except subprocess.TimeoutExpired:
+            rc = -9
+    return time.time() - t0, rc
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--board", default="tiny")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--workers", type=int, default=0, help="concurrent jobs (default: core slots)")
+    p.add_argument("--deadline", type=float, default=0, help="seconds before unfinished jobs stop (0: none)")
+    p.add_argument("--methods", default="", help="comma-separated subset (default: the board's)")
+    p.add_argument("--out", default="", help="leaderboard folder (default: none written)")
+    p.add_argument("--log", default="grid.log")
+    p.add_argument("--set", dest="sets", action="append", default=[])
+    a = p.parse_args()
+
+    from bench import cores  # the installed package (run from the repository or after pip install)
+
+    workers = a.workers or cores.slots()
+    board_m, attacks = board_lists(a.board)
+    methods = a.methods.split(",") if a.methods else board_m
+    methods.sort(key=lambda m: (0, SLOW_FIRST.index(m)) if m in SLOW_FIRST else (1, 0))
+    sets = [x for s in a.sets for x in ("--set", s)]
+    common = ["run", "--board", a.board, "--quiet", *sets]
+    t0 = time.time()
+    deadline = t0 + a.deadline if a.deadline else float("inf")
+    log = Path(a.log)
+    print(f"grid: board {a.board}, {len(methods)} methods x {a.seeds} seeds, {workers} workers, log {log}")
+    seed = lambda s: ["--set", f"seeds=[{s}]"]  # noqa: E731
+    phases = [
+        # each seed's organism and the base model's unattacked cell
+        [
+            (f"seed {s} organism", [*common, *seed(s), "--method", "none", "--attacks", ""])
+            for s in range(a.seeds)
+        ],
+        # the base model under each attack: every method's job compares against these
+        [
+            (f"none x {att} seed {s}", [*common, *seed(s), "--method", "none", "--attacks", att])
+            for att in attacks
+            for s in range(a.seeds)
+        ],
+        [(f"{m} seed {s}", [*common, *seed(s), "--method", m]) for m in methods for s in range(a.seeds)],
+    ]
+    with ThreadPoolExecutor(workers) as pool:
+        for jobs in phases:
+            results = pool.map(lambda j: run_job(j[1], deadline, log), jobs)
+            for (name, _), (sec, rc) in zip(jobs, results):
+                print(f"  {name:<28} {sec:7.1f} s  rc {rc}", flush=True)
+    wall = time.time() - t0
+    print(f"grid wall time: {wall:.1f} s ({wall / 60:.1f} min)")
+    if a.out:
+        env = {**os.environ}
+        out = subprocess.run(
+            [*BENCH, "leaderboard", a.board, "--out", a.out], env=env, text=True, capture_output=True
+        )
+        print(out.stdout.strip() or out.stderr.strip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
