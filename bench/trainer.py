@@ -118,6 +118,8 @@ def forward(model, ids, attn, cont, hidden: bool = False) -> dict:
     """
     import torch
 
+    device = next(model.parameters()).device
+    ids, attn, cont = ids.to(device), attn.to(device), cont.to(device)
     out = model(input_ids=ids, attention_mask=attn, output_hidden_states=hidden)
     logits = out.logits.float()
     logp = torch.log_softmax(logits[:, :-1], dim=-1)
