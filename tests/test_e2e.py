@@ -238,19 +238,63 @@ def _first_run_rows(home):
     return [json.loads(line) for line in (first / "results.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("point", ["organism", "method", "gcg", "gen", "score"])  # relearn: below
+def _grid(methods: str, attacks: str) -> list[str]:
+    """GRID's settings on a smaller grid: ``bench run`` arguments for (methods, attacks)."""
+    assert GRID[1:5] == ["--method", "dpo,repo", "--attacks", "gcg,relearn"]  # what GRID[5:] drops
+    sets = GRID[5:]
+    if "gcg" not in attacks:  # a key the board lacks may only be set for an attack that runs
+        i = sets.index("attacks.gcg.max_prompts=3")
+        sets = sets[: i - 1] + sets[i + 1 :]
+    return ["run", "--method", methods, "--attacks", attacks, *sets]
+
+
+def _cells(methods: str, attacks: str) -> set[tuple[str, str]]:
+    return {
+        (m, a) for m in ["none", *methods.split(",")] for a in ["none", *filter(None, attacks.split(","))]
+    }
+
+
+def _first_rows_of(home, cells) -> list[dict]:
+    return [r for r in _first_run_rows(home) if (r["method"], r["attack"]) in cells]
+
+
+# each kill point on the smallest grid that reaches it: (methods, attacks) of the run
+KILL_GRIDS = {
+    "organism": ("none", ""),
+    "method": ("dpo", ""),
+    "gcg": ("none", "gcg"),
+    "gen": ("none", ""),
+    "score": ("none", ""),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_GRIDS))  # relearn: below
 def test_sigkill_during_a_stage_then_rerun_resumes(point, small_home, tmp_path):
+    """A run SIGKILLed inside a stage, then rerun, gives exactly the rows of the uninterrupted
+    first run (the session's GRID) for the cells it covers."""
     home, _ = small_home
+    methods, attacks = KILL_GRIDS[point]
+    grid = _grid(methods, attacks)
     fresh = tmp_path / "crash"
     if point not in ("organism",):  # start from a store holding the organism, as a real rerun would
         shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
-    killed = run_cli(*GRID, home=fresh, env={"BENCH_FAULT": point})
+    killed = run_cli(*grid, home=fresh, env={"BENCH_FAULT": point})
     assert killed.returncode == -9, (point, killed.returncode, killed.stderr[-1500:])
     assert not (fresh / "runs").exists() or not any((fresh / "runs").iterdir())
     partial = list((fresh / "store").glob("*/.partial/*/*"))
-    out = run_cli(*GRID, home=fresh)
+    out = run_cli(*grid, home=fresh)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert comparable(results(fresh)[1]) == comparable(_first_run_rows(home))
+    rows, cells = results(fresh)[1], _cells(methods, attacks)
+    assert {(r["method"], r["attack"]) for r in rows} == cells
+    assert comparable(rows) == comparable(_first_rows_of(home, cells))
+    if point == "organism":  # the rebuilt organism is the uninterrupted one, weight for weight
+        a, b = (
+            next(p for p in sorted((h / "store" / "organism").iterdir()) if (p / "data").is_dir())
+            / "model"
+            / "model.safetensors"
+            for h in (home, fresh)
+        )
+        assert a.read_bytes() == b.read_bytes()
     if point in ("gen", "gcg", "relearn"):
         assert partial, "the killed stage left per-item records to resume from"
     # a SIGKILLed stage may leave its temporary folder behind (never read); gc clears it
@@ -319,7 +363,7 @@ def test_two_concurrent_runs_share_the_store(small_home, tmp_path):
     env = {**os.environ, "BENCH_HOME": str(fresh)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "bench.cli", *GRID],
+            [sys.executable, "-m", "bench.cli", *_grid("dpo,repo", "relearn")],
             env=env,
             cwd=str(tmp_path),
             stdout=subprocess.PIPE,
@@ -333,7 +377,7 @@ def test_two_concurrent_runs_share_the_store(small_home, tmp_path):
         assert p.returncode == 0, err[-2000:]
     runs = sorted((fresh / "runs").iterdir())
     assert len(runs) == 2
-    expected = comparable(_first_run_rows(home))
+    expected = comparable(_first_rows_of(home, _cells("dpo,repo", "relearn")))
     for run in runs:
         rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
         assert comparable(rows) == expected
@@ -361,13 +405,20 @@ def test_ray_executor_gives_the_local_results(small_home, tmp_path):
     home, _ = small_home
     fresh = tmp_path / "ray"
     shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
+    # three cells (none, dpo, repo) as Ray tasks, with the relearning attack: a checkpointed stage
     out = run_cli(
-        *GRID, "--executor", "ray", home=fresh, env={"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"}
+        *_grid("dpo,repo", "relearn"),
+        "--executor",
+        "ray",
+        home=fresh,
+        env={"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"},
     )
     assert out.returncode == 0, out.stderr[-3000:]
     run, rows = results(fresh)
     assert json.loads((run / "manifest.json").read_text())["executor"] == "ray"
-    assert comparable(rows) == comparable(_first_run_rows(home))
+    cells = _cells("dpo,repo", "relearn")
+    assert {(r["method"], r["attack"]) for r in rows} == cells
+    assert comparable(rows) == comparable(_first_rows_of(home, cells))
 
 
 PLUGIN = '''
