@@ -32,7 +32,7 @@ import torch
 from bench.errors import BenchError
 from bench.modeling import bos_ids
 
-VERSION = 2  # 2: exact joined-text token identity
+VERSION = 3  # 2: exact joined-text token identity; 3: cost counts every scored candidate (lazy filter)
 KIND = "prompt"
 
 

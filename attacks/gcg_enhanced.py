@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from bench.attacks import gcg
 
-VERSION = 2  # 2: both models read the same input (prefix included); exact token identity
+VERSION = 3  # 2: both models read the same input (prefix included), exact token identity; 3: as gcg 3
 KIND = "prompt"
 NEEDS_BASE = True
 

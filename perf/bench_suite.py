@@ -41,7 +41,7 @@ def timed_suite(python: str, cwd: Path) -> tuple[float, str]:
     out = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=env, cwd=cwd,
                          capture_output=True, text=True)  # fmt: skip
     summary = (out.stdout.strip().splitlines() or ["(no output)"])[-1]
-    return time.perf_counter() - t0, summary
+    return time.perf_counter() - t0, f"exit {out.returncode}: {summary}"
 
 
 def main() -> None:

@@ -363,7 +363,7 @@ def test_two_concurrent_runs_share_the_store(small_home, tmp_path):
     env = {**os.environ, "BENCH_HOME": str(fresh)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "bench.cli", *_grid("dpo,repo", "relearn")],
+            [sys.executable, "-m", "bench.cli", *_grid("dpo", "gcg,relearn")],
             env=env,
             cwd=str(tmp_path),
             stdout=subprocess.PIPE,
@@ -377,9 +377,11 @@ def test_two_concurrent_runs_share_the_store(small_home, tmp_path):
         assert p.returncode == 0, err[-2000:]
     runs = sorted((fresh / "runs").iterdir())
     assert len(runs) == 2
-    expected = comparable(_first_rows_of(home, _cells("dpo,repo", "relearn")))
+    cells = _cells("dpo", "gcg,relearn")  # both processes race on GCG's per-prompt records too
+    expected = comparable(_first_rows_of(home, cells))
     for run in runs:
         rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+        assert {(r["method"], r["attack"]) for r in rows} == cells
         assert comparable(rows) == expected
 
 
@@ -405,9 +407,9 @@ def test_ray_executor_gives_the_local_results(small_home, tmp_path):
     home, _ = small_home
     fresh = tmp_path / "ray"
     shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
-    # three cells (none, dpo, repo) as Ray tasks, with the relearning attack: a checkpointed stage
+    # two cells (none, dpo) as Ray tasks, with GCG's per-prompt records and relearning's checkpoints
     out = run_cli(
-        *_grid("dpo,repo", "relearn"),
+        *_grid("dpo", "gcg,relearn"),
         "--executor",
         "ray",
         home=fresh,
@@ -416,7 +418,7 @@ def test_ray_executor_gives_the_local_results(small_home, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     run, rows = results(fresh)
     assert json.loads((run / "manifest.json").read_text())["executor"] == "ray"
-    cells = _cells("dpo,repo", "relearn")
+    cells = _cells("dpo", "gcg,relearn")
     assert {(r["method"], r["attack"]) for r in rows} == cells
     assert comparable(rows) == comparable(_first_rows_of(home, cells))
 
