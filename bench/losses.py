@@ -74,7 +74,7 @@ def token_kl(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.Tensor)
 def cont_states(hidden: tuple, layer: int, cont: torch.Tensor) -> torch.Tensor:
     """States of continuation tokens at ``layer``: (N, D) from hidden[layer] (B, T, D), cont (B, T)."""
     h = hidden[layer]
-    return h[cont.bool()]
+    return h[cont.to(h.device).bool()]  # the mask may still be where the batch was built
 
 
 def aligned(h_a: torch.Tensor, cont_a: torch.Tensor, h_b: torch.Tensor, cont_b: torch.Tensor):
@@ -83,6 +83,7 @@ def aligned(h_a: torch.Tensor, cont_a: torch.Tensor, h_b: torch.Tensor, cont_b: 
     h_* (B, T, D); cont_* (B, T). For example i, offsets j < min(len_a, len_b) are kept.
     """
     rows_a, rows_b = [], []
+    cont_a, cont_b = cont_a.to(h_a.device), cont_b.to(h_b.device)
     for i in range(h_a.shape[0]):
         ia = cont_a[i].nonzero().squeeze(-1)
         ib = cont_b[i].nonzero().squeeze(-1)
