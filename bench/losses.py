@@ -21,12 +21,8 @@ def encode_sides(tokenizer, batch: list[dict], keys: tuple[str, ...], max_length
 
 
 def run(model, enc: dict, hidden: bool = False, no_grad: bool = False) -> dict:
-    """Forward every side of ``enc``; ``no_grad`` for the frozen reference. The batch is moved to
-    the model's device in place, so the caller's masks (``enc[side][2]``) index the states there."""
-    device = next(model.parameters()).device
-    for k, v in enc.items():
-        if v[0].device != device:
-            enc[k] = tuple(t.to(device) for t in v)
+    """Forward every side of ``enc``; ``no_grad`` for the frozen reference. (:func:`forward` moves
+    the batch to the model's device; :func:`cont_states` and :func:`aligned` move masks.)"""
     with torch.set_grad_enabled(not no_grad and torch.is_grad_enabled()):
         return {k: forward(model, *v, hidden=hidden) for k, v in enc.items()}
 

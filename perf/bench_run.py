@@ -63,7 +63,8 @@ def timed_run(python: str, cwd: Path, home: str) -> float:
     return time.perf_counter() - t0
 
 
-def main() -> None:
+def baseline_args() -> tuple[argparse.Namespace, Path]:
+    """The side-by-side scripts' command line (--baseline, --skip-baseline, --work) and work folder."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--baseline", default="ac45016")
     ap.add_argument("--skip-baseline", action="store_true", help="time the current tree only")
@@ -71,6 +72,11 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    return args, work
+
+
+def main() -> None:
+    args, work = baseline_args()
     sides = {"current": (sys.executable, ROOT)}
     if not args.skip_baseline:
         sides = {args.baseline: baseline_env(args.baseline, work), **sides}

@@ -11,15 +11,13 @@ baseline's; each prints its pytest summary line.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench_run import ROOT, baseline_env
+from bench_run import ROOT, baseline_args, baseline_env
 from common import machine
 
 TARGET = 0.5  # issue 15: the suite in at most half of the baseline's time
@@ -45,13 +43,7 @@ def timed_suite(python: str, cwd: Path) -> tuple[float, str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--baseline", default="ac45016")
-    ap.add_argument("--skip-baseline", action="store_true", help="time the current tree only")
-    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "bench-perf"))
-    args = ap.parse_args()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
+    args, work = baseline_args()
     sides = {"current": (sys.executable, ROOT)}
     if not args.skip_baseline:
         python, tree = baseline_env(args.baseline, work)

@@ -224,13 +224,13 @@ def test_same_command_from_an_empty_store_gives_identical_results(small_home, tm
     out = run_cli(*GRID, home=fresh)
     assert out.returncode == 0, out.stderr[-2000:]
     assert comparable(results(fresh)[1]) == comparable(_first_run_rows(home))
-    a, b = (
-        next(p for p in sorted((h / "store" / "organism").iterdir()) if (p / "data").is_dir())
-        / "model"
-        / "model.safetensors"
-        for h in (home, fresh)
-    )
-    assert a.read_bytes() == b.read_bytes()  # building twice from scratch gives identical weights
+    assert _organism_weights(home) == _organism_weights(fresh)  # built twice: identical weights
+
+
+def _organism_weights(home) -> bytes:
+    """The stored organism's weight file (the base organism: the one with its data splits)."""
+    art = next(p for p in sorted((home / "store" / "organism").iterdir()) if (p / "data").is_dir())
+    return (art / "model" / "model.safetensors").read_bytes()
 
 
 def _first_run_rows(home):
@@ -288,13 +288,7 @@ def test_sigkill_during_a_stage_then_rerun_resumes(point, small_home, tmp_path):
     assert {(r["method"], r["attack"]) for r in rows} == cells
     assert comparable(rows) == comparable(_first_rows_of(home, cells))
     if point == "organism":  # the rebuilt organism is the uninterrupted one, weight for weight
-        a, b = (
-            next(p for p in sorted((h / "store" / "organism").iterdir()) if (p / "data").is_dir())
-            / "model"
-            / "model.safetensors"
-            for h in (home, fresh)
-        )
-        assert a.read_bytes() == b.read_bytes()
+        assert _organism_weights(home) == _organism_weights(fresh)
     if point in ("gen", "gcg", "relearn"):
         assert partial, "the killed stage left per-item records to resume from"
     # a SIGKILLed stage may leave its temporary folder behind (never read); gc clears it
