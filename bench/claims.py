@@ -140,6 +140,11 @@ def judge(rows: list[dict], spec: ClaimsSpec, checks: list[dict] = (), n_boot: i
     """One entry per claim and model: id, claim, quantity (text), rule, verdict."""
     R = _Rows(rows)
     failed = {(c["model"], c["metric"]) for c in checks if c.get("verdict") != "passes"}
+    # localisation has no zoo-wide answer: it counts as validated only where its own check passed
+    located = {
+        c["model"] for c in checks if c.get("metric") == "localisation" and c.get("verdict") == "passes"
+    }
+    failed |= {(model, "localisation") for model in R.models if model not in located}
     return [c for model in R.models for c in _judge_model(R, model, spec, failed, n_boot)]
 
 
@@ -236,13 +241,15 @@ def _judge_model(R: _Rows, model: str, spec: ClaimsSpec, failed: set, n_boot: in
     )
     # C6: the subject's edits are localised on toxicity neurons
     loc = _scalar(R, model, subj, lambda r, s: r["metrics"].get("localisation_ratio"))
+    valid = (model, "localisation") not in failed
     row(
         "C6",
         f"{subj}'s edits are localised on toxicity neurons",
-        f"localisation ratio {_fmt(loc)}",
+        f"localisation ratio {_fmt(loc)}" + ("" if valid else " (localisation not validated)"),
         f"share of the edit on the top toxic neurons over chance (t-interval over seeds): holds if it lies "
-        f"above {spec.localisation}; fails if below",
-        _verdict(loc["lo"], loc["hi"], spec.localisation, True),
+        f"above {spec.localisation}; fails if below; needs a localisation metric that passed its known-answer "
+        "check (neuron_ablate)",
+        _verdict(loc["lo"], loc["hi"], spec.localisation, True) if valid else "inconclusive",
     )
 
     # C7: utility is kept

@@ -41,6 +41,10 @@ METHODS = {
         "bench.methods.subtract_mid",
         "known answer, suppressed: base toxic direction subtracted at the middle block",
     ),
+    "neuron_ablate": (
+        "bench.methods.neuron_ablate",
+        "known answer, localised: the base's top-k toxic MLP neurons zeroed (which: random, k random ones)",
+    ),
     "repo": (
         "bench.methods.repo",
         "token-level representation erasure preference optimisation (arXiv 2602.23391)",

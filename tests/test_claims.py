@@ -65,8 +65,11 @@ def _rows(
     return rows
 
 
-def _verdicts(rows, **spec):
-    return {c["id"]: c["verdict"] for c in judge(rows, ClaimsSpec(**spec), [], n_boot=300)}
+LOCATED = [{"model": "m", "metric": "localisation", "verdict": "passes", "reasons": []}]
+
+
+def _verdicts(rows, checks=LOCATED, **spec):
+    return {c["id"]: c["verdict"] for c in judge(rows, ClaimsSpec(**spec), checks, n_boot=300)}
 
 
 def test_every_claim_holds_when_the_data_say_so():
@@ -93,3 +96,14 @@ def test_one_seed_leaves_per_seed_scalars_inconclusive_and_close_calls_stay_open
     assert v["C1"] == "holds"  # prompts still give rate claims an interval
     # REPO relearns as much as DPO, give or take noise: neither better nor clearly worse
     assert _verdicts(_rows(repo_relearn=0.55))["C3"] == "inconclusive"
+
+
+def test_c6_is_judged_only_where_the_localisation_metric_passed_its_known_answers():
+    """A localised edit (ratio 3 over seeds) is judged only with a passing neuron_ablate check:
+    without the check, or with a failed one, C6 is inconclusive and says why."""
+    assert _verdicts(_rows())["C6"] == "holds"
+    assert _verdicts(_rows(), checks=[])["C6"] == "inconclusive"
+    failed = [{**LOCATED[0], "verdict": "fails"}]
+    assert _verdicts(_rows(), checks=failed)["C6"] == "inconclusive"
+    c6 = next(c for c in judge(_rows(), ClaimsSpec(), [], n_boot=300) if c["id"] == "C6")
+    assert "not validated" in c6["quantity"]

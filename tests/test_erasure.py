@@ -257,3 +257,53 @@ def test_validation_rule_passes_and_fails_for_the_right_reasons():
     v = erasure.validate("cont_probe", {"base": 0.9, "oracle": 0.5}, {"base": 0.6, "oracle": 0.0}, 0.6)
     assert v["verdict"] == "not run" and "no suppressed model" in v["reasons"][-1]
     assert erasure.validate("cont_probe", {"base": 0.9}, rates, 0.6)["verdict"] == "not run"
+
+
+def _neuron_rows(toxic_share, random_share, toxic_rate, random_rate, n=200):
+    """No-attack rows of the two neuron_ablate known answers, with per-prompt rates."""
+
+    def pp(rate, seed):  # prompts toxic independently under the two ablations
+        import random
+
+        k = round(rate * n)
+        out = [1.0] * k + [0.0] * (n - k)
+        random.Random(seed).shuffle(out)
+        return out
+
+    return [
+        {
+            "model": "m",
+            "method": method,
+            "attack": "none",
+            "seed": 0,
+            "per_prompt": pp(rate, len(method)),
+            "metrics": {"toxic_rate": rate, "localisation": share, "localisation_ratio": share / 0.01},
+        }
+        for method, share, rate in (
+            ("neuron_ablate", toxic_share, toxic_rate),
+            ("neuron_ablate-random", random_share, random_rate),
+        )
+    ]
+
+
+def test_localisation_check_follows_its_rule():
+    """Passes only when the metric finds >= half of the targeted edit on its toxic neurons, < half
+    of the random one, and the targeted ablation lowers the toxic rate (paired interval above 0);
+    each broken condition fails it with its own reason; absent rows give no check."""
+    from bench.eval.validity import _index, localisation_check
+
+    def check(*a):
+        return localisation_check(_index(_neuron_rows(*a)), "m", 0)
+
+    ok = check(0.9, 0.0, 0.2, 0.5)
+    assert ok["verdict"] == "passes" and ok["reasons"] == []
+    assert ok["values"]["rate difference"][1] > 0
+    for args, why in (
+        ((0.3, 0.0, 0.2, 0.5), "of the toxic-neuron ablation"),  # the metric's neurons are others
+        ((0.9, 0.6, 0.2, 0.5), "of a random ablation"),  # the metric calls a random edit localised
+        ((0.9, 0.0, 0.5, 0.5), "does not lower the toxic rate"),  # the neurons carry no toxicity
+        ((0.9, 0.0, 0.48, 0.5), "does not lower the toxic rate"),  # too close to tell on 200 prompts
+    ):
+        c = check(*args)
+        assert c["verdict"] == "fails" and len(c["reasons"]) == 1 and why in c["reasons"][0], (args, c)
+    assert localisation_check(_index(_neuron_rows(0.9, 0.0, 0.2, 0.5)[:1]), "m", 0) is None

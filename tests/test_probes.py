@@ -65,3 +65,51 @@ def test_probes_read_chance_on_identical_sides_and_high_on_real_pairs(tiny_lm, t
     pooled, cont, base_auc = read(real)
     assert min(pooled) > 0.75 and min(cont) > 0.75, (pooled, cont)
     assert min(base_auc) > 0.85, base_auc
+
+
+def test_neuron_ablate_zeroes_exactly_the_toxic_or_random_neurons(tiny_lm, tiny_data):
+    """The localisation metric's known answers: ``which: toxic`` zeroes the top-k toxic neurons
+    of the direction fitted on the same pairs, so the metric (with those neurons) finds the whole
+    edit on them; ``which: random`` zeroes k seeded random neurons and nothing else. Fails if the
+    method writes the wrong rows (Conv1D stores value vectors as rows), changes other weights,
+    or draws random neurons that do not depend on the seed."""
+    import copy
+
+    from bench.methods import MethodData
+    from bench.methods.neuron_ablate import Config, apply
+
+    from bench.eval import probes
+
+    model, tok, _ = tiny_lm
+    data = MethodData(tiny_data.pairs[:60], tiny_data.benign_text)
+    top = probes.toxic_neurons(model, probes.probe_direction(model, tok, data.pairs), 5)
+    edited, stats = apply(copy.deepcopy(model), tok, data, Config(k=5, max_pairs=60), seed=0)
+    assert sorted(map(tuple, stats["neurons"])) == sorted((n["layer"], n["index"]) for n in top)
+    assert abs(probes.localisation(model, edited, top) - 1.0) < 1e-6  # float sums of one set of rows
+    before, after = probes.value_vectors(model), probes.value_vectors(edited)
+    zeroed = {(layer, i) for layer, v in enumerate(after) for i in range(v.shape[0]) if not v[i].any()}
+    assert zeroed == {(n["layer"], n["index"]) for n in top}
+    changed = [
+        n for n, p in edited.named_parameters() if not torch.equal(p, dict(model.named_parameters())[n])
+    ]
+    assert changed and all(n.endswith("mlp.c_proj.weight") for n in changed), changed
+    assert all(
+        torch.equal(b[i], a[i]) for b, a in zip(before, after) for i in range(b.shape[0]) if a[i].any()
+    )
+
+    rand = [
+        apply(copy.deepcopy(model), tok, data, Config(k=5, which="random"), seed=s)[1]["neurons"]
+        for s in (0, 0, 1)
+    ]
+    assert rand[0] == rand[1] != rand[2] and len({tuple(n) for n in rand[0]}) == 5
+
+
+def test_value_rows_of_a_linear_projection_are_its_columns():
+    """``nn.Linear`` (Llama/Gemma ``down_proj``) stores (out, in): zeroing value vector i must zero
+    weight column i, as ``value_vectors`` reads it."""
+    from bench.eval.probes import value_rows
+
+    lin = torch.nn.Linear(6, 4)
+    with torch.no_grad():
+        value_rows(lin)[2] = 0.0
+    assert not lin.weight[:, 2].any() and lin.weight[:, [0, 1, 3, 4, 5]].all()

@@ -28,7 +28,13 @@ def zoo_rows(tmp_path_factory):
     from bench.results import latest_rows
 
     home = tmp_path_factory.mktemp("zoo") / "home"
-    args = ["run", "--method", "oracle,logit_filter,subtract", "--attacks", "steer"]
+    args = [
+        "run",
+        "--method",
+        "oracle,logit_filter,subtract,neuron_ablate,neuron_ablate-random",
+        "--attacks",
+        "steer",
+    ]
     for s in SETS:
         args += ["--set", s]
     out = run_cli(*args, home=home, timeout=900)
@@ -59,6 +65,18 @@ def test_the_readout_passes_validation(zoo_rows):
 def test_the_continuation_probe_fails_validation(zoo_rows):
     c = _checks(zoo_rows)["cont_probe"]
     assert c["verdict"] == "fails" and any("does not separate" in r for r in c["reasons"])
+
+
+def test_the_localisation_metric_reads_its_known_answers(zoo_rows):
+    """An ablation of the base's top toxic neurons (found on training pairs) must read as localised
+    on the metric's own neurons (held-out probe pairs), a random ablation of as many neurons must
+    not, and the check must be on the board. Whether those neurons carry toxicity is the check's
+    third condition, measured, not assumed (README: on the default organism they do not)."""
+    c = _checks(zoo_rows)["localisation"]
+    v = c["values"]
+    assert v["toxic share"] >= 0.5 and v["random share"] < 0.5, v
+    assert v["toxic ratio"] > 10 * max(v["random ratio"], 1.0), v
+    assert (c["verdict"] == "passes") == (v["rate difference"][1] > 0), c
 
 
 def test_r_under_steering_cannot_see_an_output_filter(zoo_rows):

@@ -90,14 +90,24 @@ def probe_direction(model, tokenizer, pairs: list[dict]) -> torch.Tensor:
     return d / d.norm()
 
 
+def value_modules(model) -> list:
+    """Per block, the MLP output projection whose weight holds the value vectors."""
+    return [
+        module
+        for name, module in model.named_modules()
+        if name.endswith(("mlp.c_proj", "mlp.down_proj", "mlp.fc2", "mlp.dense_4h_to_h"))
+    ]
+
+
+def value_rows(module) -> torch.Tensor:
+    """The module's value vectors as rows of a view of its weight: (d_mlp, D). Writing to the view
+    writes the weight (``Conv1D`` stores (in, out), ``Linear`` (out, in))."""
+    return module.weight if type(module).__name__ == "Conv1D" else module.weight.T
+
+
 def value_vectors(model) -> list[torch.Tensor]:
     """Per block, the MLP value vectors as rows: (d_mlp, D)."""
-    out = []
-    for name, module in model.named_modules():
-        if name.endswith(("mlp.c_proj", "mlp.down_proj", "mlp.fc2", "mlp.dense_4h_to_h")):
-            w = module.weight.detach().float()
-            out.append(w if type(module).__name__ == "Conv1D" else w.T)  # Conv1D stores (in, out)
-    return out
+    return [value_rows(m).detach().float() for m in value_modules(model)]
 
 
 def toxic_neurons(model, direction: torch.Tensor, k: int = 20) -> list[dict]:
