@@ -227,3 +227,39 @@ def test_operating_points_are_listed_for_every_seed():
     table = render(rows + matched, PROV).split("## Matched operating points")[1].split("\n## ")[0]
     picks = [ln.split("|")[3:6] for ln in table.splitlines() if "dpo@matched" in ln]
     assert [[c.strip() for c in p] for p in picks] == [["0", "steps", "20 (×0.5)"], ["1", "steps", "80 (×2)"]]
+
+
+def test_localisation_is_flagged_until_its_known_answers_pass():
+    """Without the neuron_ablate rows the localisation column carries ⚠ and the table says the
+    check was not run; with rows that pass it the ⚠ goes and the check's line says passes; with
+    toxic neurons that carry no toxicity (equal rates) it fails, with the reason in its line."""
+    import random
+
+    def neuron_rows(toxic_rate):
+        out = []
+        for method, share, rate in (("neuron_ablate", 0.9, toxic_rate), ("neuron_ablate-random", 0.0, 0.6)):
+            k = round(rate * 200)
+            pp = [1.0] * k + [0.0] * (200 - k)
+            random.Random(method).shuffle(pp)
+            er = {"cont_probe": 1.0, "prompt_probe": 0.7, "base_probe": 1.0, "readout": 0.08}
+            m = {"toxic_rate": rate, "ppl": 10.0, "f1": 0.2, "erasure": er, "probe_acc": [1.0]}
+            m |= {"localisation": share, "localisation_ratio": share * 100}
+            out.append({"board": "zoo", "model": "m", "method": method, "attack": "none", "seed": 0})
+            out[-1] |= {"metrics": m, "ci95": {}, "keys": {}, "per_prompt": pp}
+        return out
+
+    def sections(rows):
+        text = render(_zoo_rows() + rows, PROV)
+        val = text.split("## Known-answer validation")[1].split("\n## ")[0]
+        head = next(ln for ln in text.split("## Erasure metrics")[1].splitlines() if ln.startswith("| model"))
+        return val, head
+
+    val, head = sections([])
+    assert "localisation / chance ⚠" in head and "localisation is not validated" in val
+    val, head = sections(neuron_rows(0.2))
+    assert "localisation / chance |" in head, head
+    line = next(ln for ln in val.splitlines() if ln.startswith("| m | 0.900 / 0.000"))
+    assert "| passes |" in line
+    val, head = sections(neuron_rows(0.6))
+    line = next(ln for ln in val.splitlines() if ln.startswith("| m | 0.900 / 0.000"))
+    assert "fails ⚠" in line and "does not lower the toxic rate" in line and "localisation / chance ⚠" in head
