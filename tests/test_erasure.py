@@ -66,6 +66,34 @@ def test_logit_filter_lowers_exactly_the_toxic_logits_and_keeps_every_state(tiny
     assert torch.equal(filt.get_input_embeddings().weight, model.get_input_embeddings().weight)
 
 
+def test_logit_filter_checks_its_shift_when_the_norm_constant_is_small(tiny_lm, tiny_data):
+    """sum(b/g) near 0 (as some organism seeds give) magnifies float error in the row change: a
+    constant of 1e-3 of the terms' mass still filters within MAX_ERROR (the old relative cut-off
+    refused it), while one of 1e-7 cannot and must be a one-line error, not a silently wrong
+    known answer."""
+    from bench.methods import logit_filter
+
+    from bench.errors import BenchError
+
+    model, tok, _ = tiny_lm
+    data = _data(tiny_data)
+    g = torch.Generator().manual_seed(0)
+
+    def with_constant(c):
+        m = copy.deepcopy(model)
+        with torch.no_grad():
+            b = torch.randn(m.config.n_embd, generator=g)
+            b -= b.mean()  # sum(b / g) = 0 for the untrained g = 1 ...
+            b[0] += c  # ... plus the constant asked for
+            m.transformer.ln_f.bias.copy_(b)
+        return m
+
+    _, stats = logit_filter.apply(with_constant(5e-4 * 25), tok, data, logit_filter.Config(), 0)
+    assert stats["shift_error"] < logit_filter.MAX_ERROR and abs(stats["norm_constant"]) < 2e-2
+    with pytest.raises(BenchError, match="too small for an exact shift"):
+        logit_filter.apply(with_constant(2e-7), tok, data, logit_filter.Config(), 0)
+
+
 def test_subtract_moves_only_the_last_block(tiny_lm, tiny_data):
     from bench.methods import subtract
 
