@@ -35,6 +35,13 @@ def board_lists(board: str) -> tuple[list[str], list[str]]:
     return [m for m in raw.get("run_methods", []) if m != "none"], list(raw.get("run_attacks", []))
 
 
+def no_attacks(method: str) -> list[str]:
+    """Localisation's known answers are judged without attacks (``bench.eval.validity``)."""
+    from bench.eval.validity import NEURONS
+
+    return ["--attacks", ""] if method in NEURONS.values() else []
+
+
 def run_job(args: list[str], deadline: float, log: Path) -> tuple[float, int]:
     t0 = time.time()
     left = deadline - t0
@@ -87,7 +94,11 @@ def main() -> int:
             for att in attacks
             for s in range(a.seeds)
         ],
-        [(f"{m} seed {s}", [*common, *seed(s), "--method", m]) for m in methods for s in range(a.seeds)],
+        [
+            (f"{m} seed {s}", [*common, *seed(s), "--method", m, *no_attacks(m)])
+            for m in methods
+            for s in range(a.seeds)
+        ],
     ]
     with ThreadPoolExecutor(workers) as pool:
         for jobs in phases:
