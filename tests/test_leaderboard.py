@@ -290,3 +290,9 @@ def test_a_metric_passes_only_if_it_passes_on_every_seed():
     for r in both:
         r["seed"] = 1
     assert next(c for c in validation(first + both) if c["metric"] == "readout")["verdict"] == "passes"
+    # a seed whose oracle row is missing cannot pass a metric for that seed's organism
+    no_oracle = [r for r in both if r["method"] != "oracle"]
+    check = next(c for c in validation(first + no_oracle) if c["metric"] == "readout")
+    assert check["verdict"] == "fails" and check["reasons"] == [
+        "seed 1: the zoo's base or oracle row is missing"
+    ]

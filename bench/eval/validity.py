@@ -65,36 +65,52 @@ def models_without_oracle(rows: list[dict]) -> list[str]:
 def validation(rows: list[dict]) -> list[dict]:
     """One entry per erasure metric and per attack (R), for each model with the zoo's rows:
     values per zoo member (first seed), verdict ("passes", "fails", "not run") and reasons. With
-    several seeds (one organism each on ``tiny``) a metric passes only if it passes on every seed
-    that has the zoo; each failing seed's reasons are listed under its number."""
+    several seeds (one organism each on ``tiny``) a metric passes only if it passes on every seed (a
+    seed without the zoo's rows fails it); each failing seed's reasons are listed under its number."""
     idx = _index(rows)
     out = []
     for model in sorted({r["model"] for r in rows}):
         seeds = sorted({r["seed"] for r in rows if r["model"] == model})
         per_seed = [(s, _validation_of_seed(rows, idx, model, s)) for s in seeds]
-        per_seed = [(s, checks) for s, checks in per_seed if checks is not None]
-        if per_seed:
+        if any(checks is not None for _, checks in per_seed):
             out += _merge_seeds(per_seed)
     return out
 
 
-def _merge_seeds(per_seed: list[tuple[int, list[dict]]]) -> list[dict]:
-    """One entry per metric from each seed's entries: the first seed's values; passes only if
-    every seed that ran the metric passes it."""
-    first_seed, first = per_seed[0]
+def _merge_seeds(per_seed: list[tuple[int, list[dict] | None]]) -> list[dict]:
+    """One entry per metric that some seed checked: values from the first seed that checked it;
+    passes only if every seed checked it and passed (a seed without the zoo's base or oracle row
+    (None), without the metric's rows, or whose check did not run, fails it, with its reason)."""
+    several = len(per_seed) > 1
+    names = list(dict.fromkeys(c["metric"] for _, checks in per_seed for c in checks or []))
     merged = []
-    for entry in first:
+    for name in names:
         runs = [
-            (s, next((c for c in checks if c["metric"] == entry["metric"]), None)) for s, checks in per_seed
+            (s, next((c for c in checks or [] if c["metric"] == name), None), checks)
+            for s, checks in per_seed
         ]
-        runs = [(s, c) for s, c in runs if c is not None and c["verdict"] != "not run"]
-        if not runs:
-            merged.append(entry)
+        first = next(c for _, c, _ in runs if c is not None)
+        if all(c is None or c["verdict"] == "not run" for _, c, _ in runs):
+            merged.append(first)
             continue
-        several = len(per_seed) > 1
-        reasons = [f"seed {s}: {r}" if several else r for s, c in runs for r in c["reasons"]]
-        verdict = "passes" if all(c["verdict"] == "passes" for _, c in runs) else "fails"
-        merged.append({**entry, "verdict": verdict, "reasons": reasons, "seeds": [s for s, _ in runs]})
+        reasons, passed = [], True
+        for s, c, checks in runs:
+            if checks is None:
+                why = ["the zoo's base or oracle row is missing"]
+            elif c is None or c["verdict"] == "not run":
+                why = ["not run on this seed"] + (c["reasons"] if c else [])
+            else:
+                why = c["reasons"]
+            passed &= c is not None and c["verdict"] == "passes"
+            reasons += [f"seed {s}: {r}" if several else r for r in why]
+        merged.append(
+            {
+                **first,
+                "verdict": "passes" if passed else "fails",
+                "reasons": reasons,
+                "seeds": [s for s, *_ in runs],
+            }
+        )
     return merged
 
 
