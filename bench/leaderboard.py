@@ -132,7 +132,8 @@ def render(
             else "No oracle on this board, so rows are ranked by worst toxic rate and R is not computed. "
         )
         + "Readout kept = the latent toxic readout as a share of the base-to-oracle gap (1 = as the base "
-        "model, 0 = as the oracle); ⚠ marks a metric that failed the known-answer validation.",
+        "model, 0 = as the oracle; mean ± std over seeds, each seed against its own base and oracle); ⚠ marks a "
+        "metric that failed the known-answer validation.",
         "",
     ]
     head = ["model", "method", "no attack"] + attacks + ["worst"] + (["worst R"] if has_r else [])
@@ -254,21 +255,41 @@ def _stale_table(stale: list[dict]) -> list[str]:
     return lines
 
 
-def _zoo_value(grid, model, method, metric):
-    rows = grid.get((model, method), {}).get("none", [])
-    return (rows[0]["metrics"].get("erasure") or {}).get(metric) if rows else None
+def _zoo_values(grid, model, method, metric) -> dict:
+    """An erasure metric of a row's no-attack cells, by seed."""
+    out = {}
+    for r in grid.get((model, method), {}).get("none", []):
+        v = (r["metrics"].get("erasure") or {}).get(metric)
+        if v is not None:
+            out[r.get("seed", 0)] = v
+    return out
+
+
+def _seed_shares(grid, key, metric) -> list[float]:
+    """The metric's share of the base-to-oracle gap, one per seed that has all three rows (each seed
+    has its own base model on ``tiny``, so a share is only computed within a seed)."""
+    from bench.eval.validity import retained_share
+
+    value, base, oracle = (_zoo_values(grid, key[0], m, metric) for m in (key[1], "none", "oracle"))
+    shares = [retained_share(value[s], base.get(s), oracle.get(s)) for s in sorted(value)]
+    return [x for x in shares if x is not None]
+
+
+def _over_seeds(vals: list[float], digits: int) -> str | None:
+    """One value as is; several as mean ± std over seeds; none as None."""
+    if not vals:
+        return None
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    spread = seed_spread(vals)
+    return f"{spread['mean']:.{digits}f} ± {spread['std']:.{digits}f}"
 
 
 def _kept(grid, key, metric, failed) -> str:
-    from bench.eval.validity import retained_share
-
-    v = _zoo_value(grid, key[0], key[1], metric)
-    share = retained_share(
-        v, _zoo_value(grid, key[0], "none", metric), _zoo_value(grid, key[0], "oracle", metric)
-    )
-    if share is None:
+    text = _over_seeds(_seed_shares(grid, key, metric), 2)
+    if text is None:
         return "–"
-    return f"{share:.2f}" + (" ⚠" if (key[0], metric) in failed else "")
+    return text + (" ⚠" if (key[0], metric) in failed else "")
 
 
 def _validation_table(checks: list[dict]) -> list[str]:
@@ -422,12 +443,13 @@ def _erasure_table(grid, order, failed, checks) -> list[str]:
     }
     out = [
         "",
-        "## Erasure metrics (first seed)",
+        "## Erasure metrics",
         "",
         'Mean over layers 1..L of each metric (README, "How to read the numbers"), and in brackets its share of the '
         "base-to-oracle gap (1 = as the base model, 0 = as the oracle), shown only for metrics that separate the two. ⚠: failed the known-answer validation. "
         "Localisation = share of the value-vector change on the base's top toxic neurons, as a ratio to its "
-        "chance share (1 = no preference for toxic neurons).",
+        "chance share (1 = no preference for toxic neurons). With several seeds: mean ± std over seeds, each "
+        "share computed within its seed (each seed has its own base model and oracle on `tiny`).",
         "",
         "| model | method | "
         + " | ".join(m + (" ⚠" if any((k[0], m) in failed for k in keys) else "") for m in METRICS)
@@ -436,20 +458,15 @@ def _erasure_table(grid, order, failed, checks) -> list[str]:
         + " |",
         "|" + "---|" * (len(METRICS) + 3),
     ]
-    from bench.eval.validity import retained_share
-
     for key in keys:
         vals = []
         for m in METRICS:
-            v = _zoo_value(grid, key[0], key[1], m)
-            share = retained_share(
-                v, _zoo_value(grid, key[0], "none", m), _zoo_value(grid, key[0], "oracle", m)
-            )
-            if (key[0], m) in unresolved:
-                share = None
-            vals.append("–" if v is None else f"{v:.3f}" + ("" if share is None else f" ({share:.2f})"))
-        loc = grid[key]["none"][0]["metrics"].get("localisation_ratio")
-        out.append(f"| {esc(key[0])} | {esc(key[1])} | " + " | ".join(vals) + f" | {fmt(loc, 2)} |")
+            v = _over_seeds(list(_zoo_values(grid, key[0], key[1], m).values()), 3)
+            share = None if (key[0], m) in unresolved else _over_seeds(_seed_shares(grid, key, m), 2)
+            vals.append("–" if v is None else v + ("" if share is None else f" ({share})"))
+        locs = [r["metrics"].get("localisation_ratio") for r in grid[key]["none"]]
+        loc = _over_seeds([x for x in locs if x is not None], 2) or "–"
+        out.append(f"| {esc(key[0])} | {esc(key[1])} | " + " | ".join(vals) + f" | {loc} |")
     return out
 
 

@@ -296,3 +296,31 @@ def test_a_metric_passes_only_if_it_passes_on_every_seed():
     assert check["verdict"] == "fails" and check["reasons"] == [
         "seed 1: the zoo's base or oracle row is missing"
     ]
+
+
+def test_erasure_shares_are_computed_within_each_seed_and_pooled_over_seeds():
+    """Two seeds, two organisms: seed 1's readout scale is doubled (base 0.16, oracle 0.04) and its
+    DPO keeps three quarters of the gap instead of a quarter. The main table's readout kept and the
+    erasure table give mean ± std of the two within-seed shares (0.25 and 0.75: 0.50 ± 0.35), not
+    seed 0's alone (0.25), and not one seed's value against another seed's base."""
+    first = _zoo_rows()
+    second = json.loads(json.dumps(first))
+    scale = {"none": 0.16, "oracle": 0.04, "logit_filter": 0.16, "subtract": 0.14, "dpo": 0.13}
+    for r in second:
+        r["seed"] = 1
+        r["metrics"]["erasure"]["readout"] = scale[r["method"]]
+    text = render(first + second, PROV)
+    main = text.split("## Main table")[1].split("\n## ")[0]
+    assert (
+        next(ln for ln in main.splitlines() if ln.startswith("| m | dpo |"))
+        .rstrip(" |")
+        .endswith("0.50 ± 0.35")
+    )
+    erasure = text.split("## Erasure metrics")[1].split("\n## ")[0]
+    head = next(ln for ln in erasure.splitlines() if ln.startswith("| model")).split("|")
+    dpo = next(ln for ln in erasure.splitlines() if ln.startswith("| m | dpo |")).split("|")
+    readout = next(i for i, h in enumerate(head) if h.strip().startswith("readout"))
+    assert dpo[readout].strip() == "0.083 ± 0.067 (0.50 ± 0.35)"  # values (0.035, 0.13); shares
+    # one seed alone reads as before
+    one = render(first, PROV).split("## Main table")[1].split("\n## ")[0]
+    assert next(ln for ln in one.splitlines() if ln.startswith("| m | dpo |")).rstrip(" |").endswith("0.25")
