@@ -38,7 +38,7 @@ def chosen_neurons(model, tokenizer, data, config: Config, seed: int) -> list[tu
     from bench.errors import BenchError
     from bench.eval import probes
 
-    sizes = [v.shape[0] for v in probes.value_vectors(model)]
+    sizes = [probes.value_rows(m).shape[0] for m in probes.value_modules(model)]  # views: no copy
     if not sizes:
         raise BenchError(
             "neuron_ablate: the model has no MLP output projection it can read value vectors from"

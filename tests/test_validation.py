@@ -76,6 +76,8 @@ def test_the_localisation_metric_reads_its_known_answers(zoo_rows):
     v = c["values"]
     assert v["toxic share"] >= 0.5 and v["random share"] < 0.5, v
     assert v["toxic ratio"] > 10 * max(v["random ratio"], 1.0), v
+    # the third condition is measured (an interval over prompts), and the verdict follows it
+    assert v["rate difference"] is not None and len(v["rate difference"]) == 3, v
     assert (c["verdict"] == "passes") == (v["rate difference"][1] > 0), c
 
 
