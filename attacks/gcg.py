@@ -16,6 +16,11 @@ and defaults follow the reference implementation (nanoGCG 0.3.0). Additions:
   each evaluated prompt's identity is checked and reported (``exact_share``).
 * a prefix KV cache (``use_prefix_cache``) for the fixed text before a suffix, built with the
   ``transformers`` ``DynamicCache`` API; candidate batches shrink on out-of-memory.
+* a universal prefix is read once per candidate: the KV of BOS + string (in the attacked model,
+  and in the original one for the matching term) is shared by every training prompt, since under
+  causal attention the string's states do not depend on what follows. Same losses up to float
+  rounding (2e-7 on the organism; the same strings as computing each prompt whole, checked on
+  two 40-step restarts of ``gcg`` and one of ``gcg_enhanced``), about 1.4x faster on ``tiny``.
 * success is judged on generated text by the scorer (``early_stop``), not on loss alone.
 * cost accounting: steps, candidate forward passes and tokens, per prompt.
 
@@ -32,7 +37,9 @@ import torch
 from bench.errors import BenchError
 from bench.modeling import bos_ids
 
-VERSION = 3  # 2: exact joined-text token identity; 3: cost counts every scored candidate (lazy filter)
+# 2: exact joined-text token identity; 3: cost counts every scored candidate (lazy filter). The
+# shared prefix KV computes the same losses (up to float rounding), so it keeps version 3.
+VERSION = 3
 KIND = "prompt"
 
 
@@ -236,22 +243,55 @@ class Objective:
         middle = [o, self.prompt_ids] if self.position == "prefix" else [self.prompt_ids, o]
         return torch.cat([self.bos_ids, *middle, self.target_ids])
 
-    def _base_states(self, optim_ids: torch.Tensor) -> list[torch.Tensor]:
-        """The original model's states on the same sequences, prompt and target positions."""
-        ids = torch.stack([self.sequence(row) for row in optim_ids])
-        with torch.no_grad():
-            hs = self.base_model(input_ids=ids.to(self.base_model.device), output_hidden_states=True)
+    def _base_states(self, optim_ids: torch.Tensor, base_kv=None) -> list[torch.Tensor]:
+        """The original model's states on the same sequences, prompt and target positions.
+        ``base_kv``: the original model's :meth:`prefix_state` of these strings, shared."""
+        from transformers import DynamicCache
+
         span = len(self.prompt_ids) + len(self.target_ids)
+        dev = self.base_model.device
+        if base_kv is not None:
+            rest = torch.cat([self.prompt_ids, self.target_ids]).to(dev).expand(len(optim_ids), -1)
+            kwargs = {"past_key_values": DynamicCache(ddp_cache_data=base_kv), "use_cache": True}
+        else:
+            rest, kwargs = torch.stack([self.sequence(row) for row in optim_ids]).to(dev), {}
+        with torch.no_grad():
+            hs = self.base_model(input_ids=rest, output_hidden_states=True, **kwargs)
         return [hs.hidden_states[layer][:, -span:].float() for layer in self.rep_layers]
 
-    def losses(self, optim_embeds: torch.Tensor, optim_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """optim_embeds (B, n, D) -> per-candidate loss (B,). The matching term needs the ids too."""
+    def prefix_state(self, optim_ids: torch.Tensor, model=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The KV of BOS + string for a batch of strings (prefix position) in ``model`` (default:
+        the attacked one). Under causal attention it is the same whatever prompt follows, so a
+        universal attack computes it once per candidate and shares it across its training
+        prompts (:func:`batched_losses`)."""
+        model = model or self.model
+        ids = optim_ids.to(self.bos_ids.device)
+        seq = torch.cat([self.bos_ids.unsqueeze(0).expand(len(ids), -1), ids], 1).to(model.device)
+        with torch.no_grad():
+            out = model(input_ids=seq, use_cache=True, logits_to_keep=1)
+        return [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+
+    def losses(
+        self,
+        optim_embeds: torch.Tensor,
+        optim_ids: torch.Tensor | None = None,
+        prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        base_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> torch.Tensor:
+        """optim_embeds (B, n, D) -> per-candidate loss (B,). The matching term needs the ids too.
+        ``prefix_kv`` and ``base_kv`` (prefix position, no gradient): :meth:`prefix_state` of
+        these strings in the attacked and the original model, shared across prompts."""
+        from transformers import DynamicCache
+
         B = optim_embeds.shape[0]
         tgt = self.embed(self.target_ids).unsqueeze(0).expand(B, -1, -1)
         prm = self.embed(self.prompt_ids).unsqueeze(0).expand(B, -1, -1)
         bos = self.embed(self.bos_ids).unsqueeze(0).expand(B, -1, -1)
         kwargs = {}
-        if self.position == "prefix":
+        if self.position == "prefix" and prefix_kv is not None:  # BOS and string are in the cache
+            seq = torch.cat([prm, tgt], 1)
+            kwargs = {"past_key_values": DynamicCache(ddp_cache_data=prefix_kv), "use_cache": True}
+        elif self.position == "prefix":
             seq = torch.cat([bos, optim_embeds, prm, tgt], 1)
         elif self.cache_kv is not None:  # BOS and prompt are in the cache
             seq, kwargs = (
@@ -285,7 +325,7 @@ class Objective:
         rep = sum(
             ((out.hidden_states[layer][:, -span:].float() - hb) ** 2).sum(-1).mean(-1)
             / (hb**2).sum(-1).mean(-1)
-            for layer, hb in zip(self.rep_layers, self._base_states(optim_ids.reshape(B, -1)))
+            for layer, hb in zip(self.rep_layers, self._base_states(optim_ids.reshape(B, -1), base_kv))
         )
         return ce + self.rep_weight * rep / len(self.rep_layers)
 
@@ -295,8 +335,15 @@ class Objective:
 
 
 def batched_losses(objectives: list[Objective], cands: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Mean loss over objectives for every candidate; halves the batch on out-of-memory."""
+    """Mean loss over objectives for every candidate; halves the batch on out-of-memory. With a
+    prefix, the string's KV is computed once per candidate and shared by every objective (they
+    differ only after it): BOS + 21 string tokens of a ~43-token sequence, 6 prompts, 1.7x fewer
+    tokens per step on the default board."""
     embed = objectives[0].embed
+    first = objectives[0]
+    share = len(objectives) > 1 and all(
+        o.position == "prefix" and o.base_model is first.base_model for o in objectives
+    )
     bs = batch_size or len(cands)
     while True:
         try:
@@ -304,7 +351,11 @@ def batched_losses(objectives: list[Objective], cands: torch.Tensor, batch_size:
             with torch.no_grad():
                 for i in range(0, len(cands), bs):
                     chunk = cands[i : i + bs].to(embed.weight.device)
-                    out.append(sum(o.losses(embed(chunk), chunk) for o in objectives) / len(objectives))
+                    e, kv, base_kv = embed(chunk), None, None
+                    if share:
+                        kv = first.prefix_state(chunk)
+                        base_kv = first.prefix_state(chunk, first.base_model) if first.base_model else None
+                    out.append(sum(o.losses(e, chunk, kv, base_kv) for o in objectives) / len(objectives))
             return torch.cat(out)
         except torch.OutOfMemoryError:
             if bs == 1:

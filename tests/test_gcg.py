@@ -297,3 +297,36 @@ def test_lazy_filter_picks_what_filtering_first_would(tiny_lm, tiny_data):
     assert picks > 0  # random ids often fail the filter: the case the lazy order must handle
     none = gcg.first_exact(tok, cands[:0], losses[:0], prompts, "prefix")
     assert none is None
+
+
+def test_a_shared_prefix_gives_each_prompts_own_loss(tiny_lm, tiny_data):
+    """Universal prefix GCG computes BOS + string once per candidate and lets every training prompt
+    continue from that KV (under causal attention the string cannot see what follows). The mean
+    loss must equal the mean of each prompt's separately computed loss, with and without the
+    matching term; and the model must really read fewer tokens (each prompt's forward starts after
+    the string), or the sharing is not happening."""
+    import copy
+
+    model, tok, _ = tiny_lm
+    base = copy.deepcopy(model)
+    with torch.no_grad():
+        base.transformer.h[1].mlp.c_proj.weight.add_(0.05)
+    items = _items(tiny_data, 3)
+    cands = torch.randint(5, len(tok), (7, 5), generator=torch.Generator().manual_seed(0))
+    for kw in ({}, {"rep_layers": (1, 2), "rep_weight": 1.0, "base_model": base}):
+        objs = [gcg.Objective(model, tok, it["prompt"], TARGET, position="prefix", **kw) for it in items]
+        lengths: list[int] = []
+
+        def record(module, args, kwargs, lengths=lengths):
+            x = kwargs.get("input_ids")
+            lengths.append((x if x is not None else kwargs["inputs_embeds"]).shape[1])
+
+        hook = model.register_forward_pre_hook(record, with_kwargs=True)
+        shared = gcg.batched_losses(objs, cands, 0)
+        hook.remove()
+        separate = torch.stack([gcg.batched_losses([o], cands, 0) for o in objs]).mean(0)
+        torch.testing.assert_close(shared, separate, rtol=1e-5, atol=1e-6)
+        full = [len(o.sequence(cands[0])) for o in objs]
+        n_bos = len(objs[0].bos_ids)
+        assert lengths[0] == n_bos + cands.shape[1]  # BOS + string, once
+        assert lengths[1:] == [n - n_bos - cands.shape[1] for n in full]  # prompt + target only
