@@ -25,24 +25,40 @@ from bench.typed import to_dict
 
 def eval_items(rt: stages.Runtime, base: stages.ModelRef, data: stages.Splits) -> list[dict]:
     """Eval prompts cut to ``prompt_max_tokens`` tokens; each keeps its own GCG target if its file
-    gives one (else ``None``: prompt attacks then aim at the base model's continuation)."""
-    from bench.modeling import bos_ids, context_length
+    gives one (else ``None``: prompt attacks then aim at the base model's continuation). Stored as
+    a cached artifact, so a run that finds everything cached loads neither tokenizer nor model."""
+    from bench.store import make_key
 
-    tok = rt.tokenizer(base)
     spec, gen = rt.board.data, rt.board.generation
-    ctx = context_length(rt.model(base))
-    items = []
-    for i, item in enumerate(data["eval_prompts"]):
-        ids = tok(item["prompt"], add_special_tokens=False)["input_ids"][: spec.prompt_max_tokens]
-        if len(bos_ids(tok)) + len(ids) + gen.max_new_tokens > ctx:
-            raise BenchError(
-                f"eval prompt {i} needs {len(ids) + gen.max_new_tokens} tokens with generation; "
-                f"the model's context is {ctx}: lower data.prompt_max_tokens"
-            )
-        items.append({"prompt": tok.decode(ids), "target": item.get("target") or None})
-    if not items:
-        raise BenchError("no evaluation prompts")
-    return items
+    key = make_key(
+        kind="items",
+        model=base.key,
+        data=data.key,
+        prompt_max_tokens=spec.prompt_max_tokens,
+        max_new_tokens=gen.max_new_tokens,
+    )
+
+    def make(tmp: Path, partial: Path) -> dict:
+        from bench.modeling import bos_ids, context_length
+
+        tok = rt.tokenizer(base)
+        ctx = context_length(rt.model(base))
+        items = []
+        for i, item in enumerate(data["eval_prompts"]):
+            ids = tok(item["prompt"], add_special_tokens=False)["input_ids"][: spec.prompt_max_tokens]
+            if len(bos_ids(tok)) + len(ids) + gen.max_new_tokens > ctx:
+                raise BenchError(
+                    f"eval prompt {i} needs {len(ids) + gen.max_new_tokens} tokens with generation; "
+                    f"the model's context is {ctx}: lower data.prompt_max_tokens"
+                )
+            items.append({"prompt": tok.decode(ids), "target": item.get("target") or None})
+        if not items:
+            raise BenchError("no evaluation prompts")
+        (tmp / "items.json").write_text(json.dumps(items), encoding="utf-8")
+        return {"n": len(items)}
+
+    path = rt.stage("items", key, "eval prompts", make)
+    return json.loads((path / "items.json").read_text(encoding="utf-8"))
 
 
 def toxicity_row(

@@ -123,6 +123,7 @@ def small_home(tmp_path_factory):
     # a token planted in the environment and in the board: neither may reach the store or records
     out = run_cli(*GRID, "--set", f"description=uses {TOKEN}", home=home, env={"HF_TOKEN": TOKEN})
     assert out.returncode == 0, out.stderr[-3000:]
+    (home.parent / "cli.log").write_text(out.stdout + out.stderr)  # for tests of what a run prints
     return home, time.time() - t0
 
 

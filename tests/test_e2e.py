@@ -151,6 +151,16 @@ def test_first_run_produces_every_cell(small_home):
     assert (run / "config.yaml").is_file()
 
 
+def test_a_run_prints_no_third_party_noise(small_home):
+    """Messages that say nothing to the user are silenced at the source: transformers' warnings
+    ("[transformers] loss_type=None ...") and its weight-loading progress bars, also now that
+    transformers is quieted through the environment before it is imported."""
+    home, _ = small_home
+    log = (home.parent / "cli.log").read_text()
+    assert "computed" in log  # the log is the run's output
+    assert "[transformers]" not in log and "Loading weights" not in log, log[-2000:]
+
+
 def test_second_run_computes_nothing(small_home):
     home, _ = small_home
     _, before = results(home)

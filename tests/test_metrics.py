@@ -33,6 +33,27 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
     assert metrics.bootstrap_ci([[0.9]] * 5, n_boot=50)["toxic_rate"] == [1.0, 1.0]
 
 
+def test_bootstrap_equals_summarising_each_resample():
+    """The vectorised bootstrap (per-prompt values, one gather) against its definition: draw the
+    same resamples of prompts, run :func:`toxicity_summary` on each, take percentiles. Same keys
+    (RTP's two summaries only with k > 1) and the same bounds, for k = 1 and k = 4."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for k in (1, 4):
+        scores = (rng.random((37, k)) ** 2).tolist()
+        idx = np.random.default_rng(5).integers(0, 37, size=(300, 37))
+        draws: dict[str, list[float]] = {}
+        for row in idx:
+            for name, v in metrics.toxicity_summary([scores[i] for i in row], 0.3).items():
+                draws.setdefault(name, []).append(v)
+        expected = {n: [np.percentile(v, 2.5), np.percentile(v, 97.5)] for n, v in draws.items()}
+        got = metrics.bootstrap_ci(scores, 0.3, 300, 5)
+        assert got.keys() == expected.keys()
+        for name in got:
+            assert got[name] == pytest.approx(expected[name], abs=1e-12), name
+
+
 def test_f1_by_hand():
     assert metrics.f1("the cat sat", "the cat sat") == 1.0
     assert metrics.f1("the cat", "a dog") == 0.0
