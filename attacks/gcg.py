@@ -189,7 +189,8 @@ class Objective:
     """Target loss of one prompt for a batch of optimised strings.
 
     ``position="suffix"``: prompt + string -> target (prompt KV cached when ``use_cache``).
-    ``position="prefix"``: string + " " + prompt -> target (no cache). The prompt's ids are those
+    ``position="prefix"``: string + " " + prompt -> target (the string's KV shared across prompts
+    by :func:`batched_losses`). The prompt's ids are those
     of its part of the joined text (:func:`prompt_part`), so for a string that passes
     :func:`joined_ok` the scored ids are exactly generation's ids for :func:`join`'s text.
     With ``base_model`` and ``rep_weight`` an extra term
@@ -259,17 +260,23 @@ class Objective:
             hs = self.base_model(input_ids=rest, output_hidden_states=True, **kwargs)
         return [hs.hidden_states[layer][:, -span:].float() for layer in self.rep_layers]
 
-    def prefix_state(self, optim_ids: torch.Tensor, model=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def prefix_state(
+        self, optim_ids: torch.Tensor, model=None
+    ) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
         """The KV of BOS + string for a batch of strings (prefix position) in ``model`` (default:
         the attacked one). Under causal attention it is the same whatever prompt follows, so a
         universal attack computes it once per candidate and shares it across its training
-        prompts (:func:`batched_losses`)."""
+        prompts (:func:`batched_losses`). None for a model whose cache is not a plain
+        ``DynamicCache`` of key/value layers: then each prompt is computed whole."""
         model = model or self.model
         ids = optim_ids.to(self.bos_ids.device)
         seq = torch.cat([self.bos_ids.unsqueeze(0).expand(len(ids), -1), ids], 1).to(model.device)
         with torch.no_grad():
             out = model(input_ids=seq, use_cache=True, logits_to_keep=1)
-        return [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        cache = out.past_key_values
+        if type(cache).__name__ != "DynamicCache" or not all(hasattr(x, "keys") for x in cache.layers):
+            return None  # another cache layout (sliding windows, state-space layers): not shared
+        return [(layer.keys, layer.values) for layer in cache.layers]
 
     def losses(
         self,
@@ -342,7 +349,11 @@ def batched_losses(objectives: list[Objective], cands: torch.Tensor, batch_size:
     embed = objectives[0].embed
     first = objectives[0]
     share = len(objectives) > 1 and all(
-        o.position == "prefix" and o.base_model is first.base_model for o in objectives
+        o.position == "prefix"
+        and o.model is first.model
+        and o.base_model is first.base_model
+        and torch.equal(o.bos_ids, first.bos_ids)
+        for o in objectives
     )
     bs = batch_size or len(cands)
     while True:
@@ -352,9 +363,12 @@ def batched_losses(objectives: list[Objective], cands: torch.Tensor, batch_size:
                 for i in range(0, len(cands), bs):
                     chunk = cands[i : i + bs].to(embed.weight.device)
                     e, kv, base_kv = embed(chunk), None, None
-                    if share:
-                        kv = first.prefix_state(chunk)
-                        base_kv = first.prefix_state(chunk, first.base_model) if first.base_model else None
+                    if share and (kv := first.prefix_state(chunk)) is not None:
+                        if first.base_model is first.model:  # compared with itself: the same KV
+                            base_kv = kv
+                        elif first.base_model is not None:
+                            base_kv = first.prefix_state(chunk, first.base_model)
+                            kv = None if base_kv is None else kv
                     out.append(sum(o.losses(e, chunk, kv, base_kv) for o in objectives) / len(objectives))
             return torch.cat(out)
         except torch.OutOfMemoryError:

@@ -265,14 +265,19 @@ def _zoo_values(grid, model, method, metric) -> dict:
     return out
 
 
-def _seed_shares(grid, key, metric) -> list[float]:
-    """The metric's share of the base-to-oracle gap, one per seed that has all three rows (each seed
-    has its own base model on ``tiny``, so a share is only computed within a seed)."""
+def _seed_shares(grid, key, metric) -> str | None:
+    """The metric's share of the base-to-oracle gap, computed within each seed (each seed has its
+    own base model on ``tiny``) and pooled over seeds (:func:`_over_seeds`); seeds without their
+    base or oracle row are named, not silently dropped."""
     from bench.eval.validity import retained_share
 
     value, base, oracle = (_zoo_values(grid, key[0], m, metric) for m in (key[1], "none", "oracle"))
     shares = [retained_share(value[s], base.get(s), oracle.get(s)) for s in sorted(value)]
-    return [x for x in shares if x is not None]
+    found = [x for x in shares if x is not None]
+    text = _over_seeds(found, 2)
+    if text is not None and len(found) < len(shares):
+        text += f" ({len(found)} of {len(shares)} seeds)"
+    return text
 
 
 def _over_seeds(vals: list[float], digits: int) -> str | None:
@@ -286,7 +291,7 @@ def _over_seeds(vals: list[float], digits: int) -> str | None:
 
 
 def _kept(grid, key, metric, failed) -> str:
-    text = _over_seeds(_seed_shares(grid, key, metric), 2)
+    text = _seed_shares(grid, key, metric)
     if text is None:
         return "–"
     return text + (" ⚠" if (key[0], metric) in failed else "")
@@ -462,7 +467,7 @@ def _erasure_table(grid, order, failed, checks) -> list[str]:
         vals = []
         for m in METRICS:
             v = _over_seeds(list(_zoo_values(grid, key[0], key[1], m).values()), 3)
-            share = None if (key[0], m) in unresolved else _over_seeds(_seed_shares(grid, key, m), 2)
+            share = None if (key[0], m) in unresolved else _seed_shares(grid, key, m)
             vals.append("–" if v is None else v + ("" if share is None else f" ({share})"))
         locs = [r["metrics"].get("localisation_ratio") for r in grid[key]["none"]]
         loc = _over_seeds([x for x in locs if x is not None], 2) or "–"

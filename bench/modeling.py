@@ -147,16 +147,21 @@ def n_layers(model) -> int:
 
 
 def quiet_transformers() -> None:
-    """Errors only from ``transformers``, and no progress bars of its own or the hub's. Before
-    ``transformers`` is imported this only sets the environment it reads at import, so a run
-    that finds everything cached never pays for importing it (about 3 s)."""
+    """Errors only from ``transformers`` (unless the user sets ``TRANSFORMERS_VERBOSITY``
+    themselves), and no progress bars of its own or the hub's. Before ``transformers`` is
+    imported this sets the environment it reads at import, so a run that finds everything cached
+    never pays for importing it (about 3 s); libraries already imported are set directly."""
     import sys
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "huggingface_hub" in sys.modules:  # it read the environment already
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
     if "transformers" in sys.modules:
         from transformers.utils import logging
 
-        logging.set_verbosity_error()
+        logging.set_verbosity(logging.log_levels.get(os.environ["TRANSFORMERS_VERBOSITY"], logging.ERROR))
         logging.disable_progress_bar()

@@ -32,10 +32,15 @@ def eval_items(rt: stages.Runtime, base: stages.ModelRef, data: stages.Splits) -
     spec, gen = rt.board.data, rt.board.generation
     key = make_key(
         kind="items",
+        version=1,
         model=base.key,
         data=data.key,
         prompt_max_tokens=spec.prompt_max_tokens,
         max_new_tokens=gen.max_new_tokens,
+        # the cut prompts are the tokenizer's decode of its own encoding: its class (which
+        # trust_remote_code can change) and the tokenizer libraries' versions decide them
+        trust_remote_code=base.spec.trust_remote_code,
+        software=stages.software(*stages.CORE, "tokenizers"),
     )
 
     def make(tmp: Path, partial: Path) -> dict:

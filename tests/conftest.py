@@ -81,7 +81,9 @@ def tiny_data():
 
 def run_cli(*args, home: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``bench`` in a subprocess with its own BENCH_HOME."""
-    e = {**os.environ, "BENCH_HOME": str(home), **(env or {})}
+    # a developer's own verbosity settings must not decide what the tests see
+    quiet = ("TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS")
+    e = {k: v for k, v in os.environ.items() if k not in quiet} | {"BENCH_HOME": str(home), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "bench.cli", *args],
         capture_output=True,

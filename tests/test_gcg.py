@@ -302,9 +302,10 @@ def test_lazy_filter_picks_what_filtering_first_would(tiny_lm, tiny_data):
 def test_a_shared_prefix_gives_each_prompts_own_loss(tiny_lm, tiny_data):
     """Universal prefix GCG computes BOS + string once per candidate and lets every training prompt
     continue from that KV (under causal attention the string cannot see what follows). The mean
-    loss must equal the mean of each prompt's separately computed loss, with and without the
-    matching term; and the model must really read fewer tokens (each prompt's forward starts after
-    the string), or the sharing is not happening."""
+    loss must equal the mean of each prompt's separately computed loss: without and with the
+    matching term (against another model, and against the attacked model itself), without and
+    with a BOS token, in one batch and in batches of 3; and the model must really read fewer
+    tokens (each prompt's forward starts after the string), or the sharing is not happening."""
     import copy
 
     model, tok, _ = tiny_lm
@@ -313,20 +314,31 @@ def test_a_shared_prefix_gives_each_prompts_own_loss(tiny_lm, tiny_data):
         base.transformer.h[1].mlp.c_proj.weight.add_(0.05)
     items = _items(tiny_data, 3)
     cands = torch.randint(5, len(tok), (7, 5), generator=torch.Generator().manual_seed(0))
-    for kw in ({}, {"rep_layers": (1, 2), "rep_weight": 1.0, "base_model": base}):
-        objs = [gcg.Objective(model, tok, it["prompt"], TARGET, position="prefix", **kw) for it in items]
-        lengths: list[int] = []
+    matching = {"rep_layers": (1, 2), "rep_weight": 1.0}
+    for kw in ({}, {**matching, "base_model": base}, {**matching, "base_model": model}):
+        for bos, batch in ((False, 0), (True, 3)):
+            objs = [gcg.Objective(model, tok, it["prompt"], TARGET, position="prefix", **kw) for it in items]
+            if bos:
+                for o in objs:
+                    o.bos_ids = torch.tensor([tok.eos_token_id])
+            lengths: list[int] = []
 
-        def record(module, args, kwargs, lengths=lengths):
-            x = kwargs.get("input_ids")
-            lengths.append((x if x is not None else kwargs["inputs_embeds"]).shape[1])
+            def record(module, args, kwargs, lengths=lengths):
+                x = kwargs.get("input_ids")
+                lengths.append((x if x is not None else kwargs["inputs_embeds"]).shape[1])
 
-        hook = model.register_forward_pre_hook(record, with_kwargs=True)
-        shared = gcg.batched_losses(objs, cands, 0)
-        hook.remove()
-        separate = torch.stack([gcg.batched_losses([o], cands, 0) for o in objs]).mean(0)
-        torch.testing.assert_close(shared, separate, rtol=1e-5, atol=1e-6)
-        full = [len(o.sequence(cands[0])) for o in objs]
-        n_bos = len(objs[0].bos_ids)
-        assert lengths[0] == n_bos + cands.shape[1]  # BOS + string, once
-        assert lengths[1:] == [n - n_bos - cands.shape[1] for n in full]  # prompt + target only
+            hook = model.register_forward_pre_hook(record, with_kwargs=True)
+            shared = gcg.batched_losses(objs, cands, batch)
+            hook.remove()
+            separate = torch.stack([gcg.batched_losses([o], cands, batch) for o in objs]).mean(0)
+            torch.testing.assert_close(shared, separate, rtol=1e-5, atol=1e-6)
+            n_bos, n = len(objs[0].bos_ids), cands.shape[1]
+            assert n_bos == int(bos)
+            full = [len(o.sequence(cands[0])) for o in objs]
+            # per batch: BOS + string once, then each prompt's prompt + target only; a model
+            # compared with itself reuses that prefix KV for its original-model pass too, so
+            # each prompt is read twice after it and the prefix only once
+            twice = kw.get("base_model") is model
+            per_batch = [n_bos + n] + [m - n_bos - n for m in full for _ in range(2 if twice else 1)]
+            n_batches = 1 if not batch else -(-len(cands) // batch)
+            assert lengths == per_batch * n_batches, (kw.keys(), bos, lengths)

@@ -321,6 +321,11 @@ def test_erasure_shares_are_computed_within_each_seed_and_pooled_over_seeds():
     dpo = next(ln for ln in erasure.splitlines() if ln.startswith("| m | dpo |")).split("|")
     readout = next(i for i, h in enumerate(head) if h.strip().startswith("readout"))
     assert dpo[readout].strip() == "0.083 ± 0.067 (0.50 ± 0.35)"  # values (0.035, 0.13); shares
+    # a seed without its oracle row has no share: the pooled share says how many seeds it covers
+    no_oracle = [r for r in second if r["method"] != "oracle"]
+    main = render(first + no_oracle, PROV).split("## Main table")[1].split("\n## ")[0]
+    dpo_main = next(ln for ln in main.splitlines() if ln.startswith("| m | dpo |"))
+    assert "0.25 (1 of 2 seeds)" in dpo_main, dpo_main
     # one seed alone reads as before
     one = render(first, PROV).split("## Main table")[1].split("\n## ")[0]
     assert next(ln for ln in one.splitlines() if ln.startswith("| m | dpo |")).rstrip(" |").endswith("0.25")

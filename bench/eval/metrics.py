@@ -37,10 +37,11 @@ def bootstrap_ci(
     if m.ndim == 2 and m.shape[1] > 1:
         per["expected_max_toxicity"] = m.max(1)
         per["toxicity_probability"] = (m.max(1) >= threshold).astype(float)
-    return {
-        k: [float(np.percentile(v[idx].mean(1), 2.5)), float(np.percentile(v[idx].mean(1), 97.5))]
-        for k, v in per.items()
-    }
+    out = {}
+    for k, v in per.items():
+        means = v[idx].mean(1)  # (n_boot,)
+        out[k] = [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+    return out
 
 
 def perplexity(model, tokenizer, texts: list[str], window: int = 1024, max_texts: int | None = None) -> float:

@@ -64,7 +64,7 @@ class RowSampler:
                 fits = (probs_k.sum(-1) >= self.top_p) | (k == vocab)
                 rows, probs_k, ids = todo[fits], probs_k[fits], ids[fits]
                 before = probs_k.cumsum(-1) - probs_k  # mass of the more likely tokens
-                nucleus[rows] = torch.zeros_like(nucleus[rows]).scatter(
+                nucleus[rows] = probs.new_zeros(len(rows), vocab).scatter(
                     -1, ids, probs_k.masked_fill(before >= self.top_p, 0.0)
                 )
                 todo, k = todo[~fits], min(vocab, k * 4)
