@@ -21,6 +21,7 @@ and defaults follow the reference implementation (nanoGCG 0.3.0). Additions:
   causal attention the string's states do not depend on what follows. Same losses up to float
   rounding (2e-7 on the organism; the same strings as computing each prompt whole, checked on
   two 40-step restarts of ``gcg`` and one of ``gcg_enhanced``), about 1.4x faster on ``tiny``.
+  On CPU in fp32 only, where that was checked; elsewhere each prompt is computed whole.
 * success is judged on generated text by the scorer (``early_stop``), not on loss alone.
 * cost accounting: steps, candidate forward passes and tokens, per prompt.
 
@@ -348,7 +349,12 @@ def batched_losses(objectives: list[Objective], cands: torch.Tensor, batch_size:
     tokens per step on the default board."""
     embed = objectives[0].embed
     first = objectives[0]
-    share = len(objectives) > 1 and all(
+    # only where it was checked to pick the same strings as whole sequences (CPU, fp32): a GPU's
+    # attention kernels for a short query over a cache differ from the whole-sequence ones, and
+    # bf16 rounding could change a pick that cached cells of this VERSION made the other way
+    weight = first.embed.weight
+    share = weight.device.type == "cpu" and weight.dtype == torch.float32 and len(objectives) > 1
+    share = share and all(
         o.position == "prefix"
         and o.model is first.model
         and o.base_model is first.base_model

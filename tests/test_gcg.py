@@ -342,3 +342,32 @@ def test_a_shared_prefix_gives_each_prompts_own_loss(tiny_lm, tiny_data):
             per_batch = [n_bos + n] + [m - n_bos - n for m in full for _ in range(2 if twice else 1)]
             n_batches = 1 if not batch else -(-len(cands) // batch)
             assert lengths == per_batch * n_batches, (kw.keys(), bos, lengths)
+
+
+def test_a_prefix_is_shared_only_where_it_was_checked(tiny_lm, tiny_data):
+    """Sharing was checked to pick the same strings as whole sequences on CPU in fp32 only; a bf16
+    model (as on a GPU board) computes every prompt whole, as before, so cells cached by this
+    attack VERSION keep meaning what they meant."""
+    import copy
+
+    model, tok, _ = tiny_lm
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    items = _items(tiny_data, 2)
+    cands = torch.randint(5, len(tok), (4, 5), generator=torch.Generator().manual_seed(1))
+    for m, shared in ((model, True), (half, False)):
+        objs = [gcg.Objective(m, tok, it["prompt"], TARGET, position="prefix") for it in items]
+        lengths: list[int] = []
+        hook = m.register_forward_pre_hook(
+            lambda mod, a, k, lengths=lengths: lengths.append(
+                k[
+                    "inputs_embeds"
+                    if "inputs_embeds" in k and k["inputs_embeds"] is not None
+                    else "input_ids"
+                ].shape[1]
+            ),
+            with_kwargs=True,
+        )
+        gcg.batched_losses(objs, cands, 0)
+        hook.remove()
+        whole = [len(o.sequence(cands[0])) for o in objs]
+        assert (lengths == whole) is not shared, lengths
