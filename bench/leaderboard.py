@@ -527,27 +527,32 @@ def _detail_tables(grid, order, attacks) -> list[str]:
     out = []
     curve_attacks = [a for a in attacks if any(grid[k].get(a) and grid[k][a][0].get("curve") for k in order)]
     for attack in curve_attacks:
+        # every seed's curve: with several seeds each step reads mean ± std over seeds
         curves = {
-            k: grid[k][attack][0]["curve"]
+            k: [r for r in grid[k][attack] if r.get("curve")]
             for k in order
             if grid[k].get(attack) and grid[k][attack][0].get("curve")
         }
-        steps = sorted({s for c in curves.values() for s, _ in c})
+        steps = sorted({s for rs in curves.values() for r in rs for s, _ in r["curve"]})
+        n_seeds = max(len(rs) for rs in curves.values())
         out += [
             "",
-            f"## Relearning curves: {esc(attack)} (toxic rate vs fine-tuning steps, first seed)",
+            f"## Relearning curves: {esc(attack)} (toxic rate vs fine-tuning steps"
+            + (", mean ± std over seeds)" if n_seeds > 1 else ")"),
+            "",
+            "Steps to recover: the first curve step whose toxic rate reaches half the base model's, per seed "
+            "(– = not within the curve).",
             "",
             "| model | method | " + " | ".join(str(s) for s in steps) + " | steps to recover | AUC |",
             "|" + "---|" * (len(steps) + 4),
         ]
-        for key, curve in curves.items():
-            d = dict(curve)
-            m = grid[key][attack][0]["metrics"]
-            out.append(
-                f"| {esc(key[0])} | {esc(key[1])} | "
-                + " | ".join(fmt(d.get(s)) for s in steps)
-                + f" | {fmt(m.get('steps_to_recover'))} | {fmt(m.get('curve_auc'))} |"
-            )
+        for key, rs in curves.items():
+            rs = sorted(rs, key=lambda r: r.get("seed", 0))
+            by_step = [[dict(r["curve"]).get(s) for r in rs] for s in steps]
+            cells = [_over_seeds([v for v in vals if v is not None], 3) or "–" for vals in by_step]
+            recover = " / ".join(fmt(r["metrics"].get("steps_to_recover")) for r in rs)
+            auc = _over_seeds([a for r in rs if (a := r["metrics"].get("curve_auc")) is not None], 3) or "–"
+            out.append(f"| {esc(key[0])} | {esc(key[1])} | " + " | ".join(cells) + f" | {recover} | {auc} |")
     prompt_attacks = [
         a
         for a in attacks

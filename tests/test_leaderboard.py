@@ -329,3 +329,27 @@ def test_erasure_shares_are_computed_within_each_seed_and_pooled_over_seeds():
     # one seed alone reads as before
     one = render(first, PROV).split("## Main table")[1].split("\n## ")[0]
     assert next(ln for ln in one.splitlines() if ln.startswith("| m | dpo |")).rstrip(" |").endswith("0.25")
+
+
+def test_relearning_curves_pool_every_seed():
+    """A second seed whose DPO relearns faster: each curve step reads mean ± std over the two
+    seeds, steps to recover lists each seed, and a seed that never recovers shows –."""
+    first = _rows()
+    second = json.loads(json.dumps(first))
+    for r in second:
+        r["seed"] = 1
+        if r["method"] == "dpo" and r.get("curve"):
+            r["curve"] = [[0, 0.0], [2, 0.475], [5, 0.75]]
+            r["metrics"]["steps_to_recover"] = 2
+        if r["method"] == "repo" and r.get("curve"):
+            r["metrics"]["steps_to_recover"] = None
+    text = render(first + second, PROV)
+    table = text.split("## Relearning curves: relearn")[1].split("\n## ")[0]
+    assert "mean ± std over seeds" in table.splitlines()[0]
+    dpo = next(ln for ln in table.splitlines() if ln.startswith("| m | dpo |") or "| dpo |" in ln)
+    cells = [c.strip() for c in dpo.strip("|").split("|")]
+    # steps 0, 2, 5: (0, 0), (0.275, 0.475), (0.55, 0.75); recover 5 then 2
+    assert cells[2:5] == ["0.000 ± 0.000", "0.375 ± 0.141", "0.650 ± 0.141"], cells
+    assert cells[5] == "5 / 2", cells
+    repo = next(ln for ln in table.splitlines() if "| repo |" in ln)
+    assert [c.strip() for c in repo.strip("|").split("|")][5] == "5 / –"
