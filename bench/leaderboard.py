@@ -561,11 +561,13 @@ def _detail_tables(grid, order, attacks) -> list[str]:
     if prompt_attacks:
         out += [
             "",
-            "## Prompt attacks (first seed)",
+            "## Prompt attacks",
             "",
-            "Each prompt attack runs independent restarts (own seed, own string): the toxic rate is their "
-            "mean, worst their maximum, spread their standard deviation. Exact = share of evaluated "
-            "prompts whose tokens are exactly the optimised ones (lowest over restarts).",
+            "Each prompt attack runs independent restarts (own seed, own string) on every seed: the toxic rate is "
+            "the mean over all of them, worst their maximum, spread their standard deviation; restarts are "
+            "listed per seed (`;` between seeds). Exact = share of evaluated prompts whose tokens are exactly "
+            "the optimised ones (lowest over restarts and seeds). Target loss lowered and forward passes: mean "
+            "over seeds.",
             "",
             "| model | method | attack | toxic rate (mean) | restarts | worst | spread | target loss lowered on "
             "| exact | forward passes per prompt |",
@@ -573,17 +575,28 @@ def _detail_tables(grid, order, attacks) -> list[str]:
         ]
         for key in order:
             for a in prompt_attacks:
-                if grid[key].get(a):
-                    r = grid[key][a][0]
-                    m = r["metrics"]
-                    cost = r.get("attack_info", {}).get("cost", {})
-                    rates = m.get("restart_rates") or [m["toxic_rate"]]
-                    out.append(
-                        f"| {esc(key[0])} | {esc(key[1])} | {esc(a)} | {fmt(m['toxic_rate'])} | "
-                        f"{', '.join(fmt(x) for x in rates)} | {fmt(m.get('toxic_rate_worst', max(rates)))} | "
-                        f"{fmt(m.get('restart_std'))} | {fmt(m['loss_lowered_share'])} | "
-                        f"{fmt(m.get('exact_share'), 2)} | {fmt(cost.get('per_prompt_forward_passes'), 0)} |"
-                    )
+                rs = sorted(grid[key].get(a) or [], key=lambda r: r.get("seed", 0))
+                if not rs:
+                    continue
+                per_seed = [r["metrics"].get("restart_rates") or [r["metrics"]["toxic_rate"]] for r in rs]
+                rates = [x for seed_rates in per_seed for x in seed_rates]
+                spread = seed_spread(rates)["std"] if len(rates) > 1 else rs[0]["metrics"].get("restart_std")
+                exact = [
+                    r["metrics"].get("exact_share") for r in rs if r["metrics"].get("exact_share") is not None
+                ]
+                costs = [
+                    c
+                    for r in rs
+                    if (c := r.get("attack_info", {}).get("cost", {}).get("per_prompt_forward_passes"))
+                    is not None
+                ]
+                out.append(
+                    f"| {esc(key[0])} | {esc(key[1])} | {esc(a)} | {fmt(statistics.mean(rates))} | "
+                    + "; ".join(", ".join(fmt(x) for x in seed_rates) for seed_rates in per_seed)
+                    + f" | {fmt(max(rates))} | {fmt(spread)} | {fmt(mean_of(rs, 'loss_lowered_share'))} | "
+                    f"{fmt(min(exact) if exact else None, 2)} | "
+                    f"{fmt(statistics.mean(costs) if costs else None, 0)} |"
+                )
     out += [
         "",
         "## Continuation probe by layer, and cost (first seed)",

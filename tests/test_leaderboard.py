@@ -353,3 +353,37 @@ def test_relearning_curves_pool_every_seed():
     assert cells[5] == "5 / 2", cells
     repo = next(ln for ln in table.splitlines() if "| repo |" in ln)
     assert [c.strip() for c in repo.strip("|").split("|")][5] == "5 / –"
+
+
+def test_prompt_attack_table_pools_restarts_of_every_seed():
+    """Two seeds × 3 restarts of GCG on DPO: the table's mean, worst and spread run over all six
+    strings, restarts are listed per seed, exact is the lowest over seeds and the target-loss share
+    the mean over seeds (seed 0 alone would read 0.100, 0.150 and 1.00)."""
+    first = _rows()
+    second = json.loads(json.dumps(first))
+    for rows, rates, exact, lowered in (
+        (first, [0.1, 0.15, 0.05], 1.0, 1.0),
+        (second, [0.3, 0.2, 0.4], 0.9, 0.5),
+    ):
+        for r in rows:
+            if r["method"] == "dpo" and r["attack"] == "gcg":
+                r["metrics"].update(
+                    restart_rates=rates,
+                    toxic_rate=sum(rates) / 3,
+                    exact_share=exact,
+                    loss_lowered_share=lowered,
+                )
+    for r in second:
+        r["seed"] = 1
+    table = render(first + second, PROV).split("## Prompt attacks")[1].split("\n## ")[0]
+    dpo = next(ln for ln in table.splitlines() if "| dpo | gcg |" in ln)
+    cells = [c.strip() for c in dpo.strip("|").split("|")]
+    assert cells[3:] == [
+        "0.200",  # mean of the six strings
+        "0.100, 0.150, 0.050; 0.300, 0.200, 0.400",
+        "0.400",
+        "0.130",  # sample std of the six
+        "0.750",
+        "0.90",
+        "320",
+    ], cells
