@@ -342,18 +342,22 @@ class Objective:
         return n_optim + len(self.target_ids) + (0 if self.cache_kv is not None else fixed)
 
 
+def shares_prefix(weight: torch.Tensor) -> bool:
+    """Whether a model with this embedding weight shares a prefix's KV across prompts: only where
+    that was checked to pick the same strings as whole sequences (CPU, fp32). A GPU's attention
+    kernels for a short query over a cache differ from the whole-sequence ones, and bf16 or fp16
+    rounding could change a pick that cached cells of this VERSION made the other way."""
+    return weight.device.type == "cpu" and weight.dtype == torch.float32
+
+
 def batched_losses(objectives: list[Objective], cands: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Mean loss over objectives for every candidate; halves the batch on out-of-memory. With a
-    prefix, the string's KV is computed once per candidate and shared by every objective (they
-    differ only after it): BOS + 21 string tokens of a ~43-token sequence, 6 prompts, 1.7x fewer
-    tokens per step on the default board."""
+    prefix on CPU in fp32 (:func:`shares_prefix`), the string's KV is computed once per candidate
+    and shared by every objective (they differ only after it): BOS + 21 string tokens of a
+    ~43-token sequence, 6 prompts, 1.7x fewer tokens per step on the default board."""
     embed = objectives[0].embed
     first = objectives[0]
-    # only where it was checked to pick the same strings as whole sequences (CPU, fp32): a GPU's
-    # attention kernels for a short query over a cache differ from the whole-sequence ones, and
-    # bf16 rounding could change a pick that cached cells of this VERSION made the other way
-    weight = first.embed.weight
-    share = weight.device.type == "cpu" and weight.dtype == torch.float32 and len(objectives) > 1
+    share = shares_prefix(first.embed.weight) and len(objectives) > 1
     share = share and all(
         o.position == "prefix"
         and o.model is first.model

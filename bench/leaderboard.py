@@ -528,11 +528,9 @@ def _detail_tables(grid, order, attacks) -> list[str]:
     curve_attacks = [a for a in attacks if any(grid[k].get(a) and grid[k][a][0].get("curve") for k in order)]
     for attack in curve_attacks:
         # every seed's curve: with several seeds each step reads mean ± std over seeds
-        curves = {
-            k: [r for r in grid[k][attack] if r.get("curve")]
-            for k in order
-            if grid[k].get(attack) and grid[k][attack][0].get("curve")
-        }
+        curves = {k: [r for r in grid[k].get(attack) or [] if r.get("curve")] for k in order}
+        seeds_of = {k: len(grid[k].get(attack) or []) for k in curves}
+        curves = {k: rs for k, rs in curves.items() if rs}
         steps = sorted({s for rs in curves.values() for r in rs for s, _ in r["curve"]})
         n_seeds = max(len(rs) for rs in curves.values())
         out += [
@@ -552,7 +550,10 @@ def _detail_tables(grid, order, attacks) -> list[str]:
             cells = [_over_seeds([v for v in vals if v is not None], 3) or "–" for vals in by_step]
             recover = " / ".join(fmt(r["metrics"].get("steps_to_recover")) for r in rs)
             auc = _over_seeds([a for r in rs if (a := r["metrics"].get("curve_auc")) is not None], 3) or "–"
-            out.append(f"| {esc(key[0])} | {esc(key[1])} | " + " | ".join(cells) + f" | {recover} | {auc} |")
+            partial = f" ({len(rs)} of {seeds_of[key]} seeds)" if len(rs) < seeds_of[key] else ""
+            out.append(
+                f"| {esc(key[0])} | {esc(key[1])}{partial} | " + " | ".join(cells) + f" | {recover} | {auc} |"
+            )
     prompt_attacks = [
         a
         for a in attacks
@@ -648,7 +649,7 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
             xlabel="relearning steps (0 plotted at 0.5)",
             ylabel="toxic rate",
             ylim=(-0.02, 1.02),
-            title="Relearning attack",
+            title="Relearning attack (first seed)",
         )
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -703,7 +704,7 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
         ax.set(
             xlabel="layer (0 = embeddings)",
             ylabel="toxic-vocabulary probability",
-            title="Latent toxic readout through the base's unembedding",
+            title="Latent toxic readout through the base's unembedding (first seed)",
         )
         ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()

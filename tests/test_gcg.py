@@ -371,3 +371,12 @@ def test_a_prefix_is_shared_only_where_it_was_checked(tiny_lm, tiny_data):
         hook.remove()
         whole = [len(o.sequence(cands[0])) for o in objs]
         assert (lengths == whole) is not shared, lengths
+
+
+def test_prefix_sharing_is_limited_to_cpu_fp32():
+    """The rule itself: CPU fp32 shares; fp16, bf16 and any other device (a meta tensor stands in
+    for a GPU here) compute every prompt whole."""
+    assert gcg.shares_prefix(torch.empty(2, 2))
+    for dtype in (torch.float16, torch.bfloat16, torch.float64):
+        assert not gcg.shares_prefix(torch.empty(2, 2, dtype=dtype)), dtype
+    assert not gcg.shares_prefix(torch.empty(2, 2, device="meta"))

@@ -341,18 +341,26 @@ def test_relearning_curves_pool_every_seed():
         if r["method"] == "dpo" and r.get("curve"):
             r["curve"] = [[0, 0.0], [2, 0.475], [5, 0.75]]
             r["metrics"]["steps_to_recover"] = 2
+            r["metrics"]["curve_auc"] = 0.5
         if r["method"] == "repo" and r.get("curve"):
             r["metrics"]["steps_to_recover"] = None
     text = render(first + second, PROV)
     table = text.split("## Relearning curves: relearn")[1].split("\n## ")[0]
     assert "mean ± std over seeds" in table.splitlines()[0]
-    dpo = next(ln for ln in table.splitlines() if ln.startswith("| m | dpo |") or "| dpo |" in ln)
+    dpo = next(ln for ln in table.splitlines() if "| dpo |" in ln)
     cells = [c.strip() for c in dpo.strip("|").split("|")]
-    # steps 0, 2, 5: (0, 0), (0.275, 0.475), (0.55, 0.75); recover 5 then 2
+    # steps 0, 2, 5: (0, 0), (0.275, 0.475), (0.55, 0.75); recover 5 then 2; AUC 0.3 and 0.5
     assert cells[2:5] == ["0.000 ± 0.000", "0.375 ± 0.141", "0.650 ± 0.141"], cells
-    assert cells[5] == "5 / 2", cells
+    assert cells[5:] == ["5 / 2", "0.400 ± 0.141"], cells
     repo = next(ln for ln in table.splitlines() if "| repo |" in ln)
     assert [c.strip() for c in repo.strip("|").split("|")][5] == "5 / –"
+    # a seed without its curve is named, and a method whose first row lacks one still shows
+    no_curve = [r for r in second if not (r["method"] == "dpo" and r.get("curve"))]
+    table = render(no_curve + first, PROV).split("## Relearning curves: relearn")[1].split("\n## ")[0]
+    assert any("| dpo |" in ln for ln in table.splitlines())
+    reverse = render(first + [dict(r, curve=None) if r["method"] == "dpo" else r for r in second], PROV)
+    table = reverse.split("## Relearning curves: relearn")[1].split("\n## ")[0]
+    assert "| dpo (1 of 2 seeds) |" in table, table
 
 
 def test_prompt_attack_table_pools_restarts_of_every_seed():
