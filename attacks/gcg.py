@@ -231,12 +231,8 @@ class Objective:
         self.base_model = base_model if rep_weight and base_model is not None else None
 
     def _cache(self, batch: int):
-        from transformers import DynamicCache
-
-        return DynamicCache(
-            ddp_cache_data=[
-                (k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in self.cache_kv
-            ]
+        return kv_cache(
+            [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in self.cache_kv]
         )
 
     def sequence(self, optim_ids: torch.Tensor) -> torch.Tensor:
@@ -248,13 +244,11 @@ class Objective:
     def _base_states(self, optim_ids: torch.Tensor, base_kv=None) -> list[torch.Tensor]:
         """The original model's states on the same sequences, prompt and target positions.
         ``base_kv``: the original model's :meth:`prefix_state` of these strings, shared."""
-        from transformers import DynamicCache
-
         span = len(self.prompt_ids) + len(self.target_ids)
         dev = self.base_model.device
         if base_kv is not None:
             rest = torch.cat([self.prompt_ids, self.target_ids]).to(dev).expand(len(optim_ids), -1)
-            kwargs = {"past_key_values": DynamicCache(ddp_cache_data=base_kv), "use_cache": True}
+            kwargs = {"past_key_values": kv_cache(base_kv), "use_cache": True}
         else:
             rest, kwargs = torch.stack([self.sequence(row) for row in optim_ids]).to(dev), {}
         with torch.no_grad():
@@ -289,8 +283,6 @@ class Objective:
         """optim_embeds (B, n, D) -> per-candidate loss (B,). The matching term needs the ids too.
         ``prefix_kv`` and ``base_kv`` (prefix position, no gradient): :meth:`prefix_state` of
         these strings in the attacked and the original model, shared across prompts."""
-        from transformers import DynamicCache
-
         B = optim_embeds.shape[0]
         tgt = self.embed(self.target_ids).unsqueeze(0).expand(B, -1, -1)
         prm = self.embed(self.prompt_ids).unsqueeze(0).expand(B, -1, -1)
@@ -298,7 +290,7 @@ class Objective:
         kwargs = {}
         if self.position == "prefix" and prefix_kv is not None:  # BOS and string are in the cache
             seq = torch.cat([prm, tgt], 1)
-            kwargs = {"past_key_values": DynamicCache(ddp_cache_data=prefix_kv), "use_cache": True}
+            kwargs = {"past_key_values": kv_cache(prefix_kv), "use_cache": True}
         elif self.position == "prefix":
             seq = torch.cat([bos, optim_embeds, prm, tgt], 1)
         elif self.cache_kv is not None:  # BOS and prompt are in the cache
@@ -342,6 +334,14 @@ class Objective:
         return n_optim + len(self.target_ids) + (0 if self.cache_kv is not None else fixed)
 
 
+def kv_cache(layers: list[tuple[torch.Tensor, torch.Tensor]]):
+    """A ``transformers`` ``DynamicCache`` holding these (keys, values) per layer; a forward pass
+    appends to fresh tensors, so the given ones can be shared."""
+    from transformers import DynamicCache
+
+    return DynamicCache(ddp_cache_data=layers)
+
+
 def shares_prefix(weight: torch.Tensor) -> bool:
     """Whether a model with this embedding weight shares a prefix's KV across prompts: only where
     that was checked to pick the same strings as whole sequences (CPU, fp32). A GPU's attention
@@ -355,8 +355,8 @@ def batched_losses(objectives: list[Objective], cands: torch.Tensor, batch_size:
     prefix on CPU in fp32 (:func:`shares_prefix`), the string's KV is computed once per candidate
     and shared by every objective (they differ only after it): BOS + 21 string tokens of a
     ~43-token sequence, 6 prompts, 1.7x fewer tokens per step on the default board."""
-    embed = objectives[0].embed
     first = objectives[0]
+    embed = first.embed
     share = shares_prefix(first.embed.weight) and len(objectives) > 1
     share = share and all(
         o.position == "prefix"

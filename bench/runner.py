@@ -19,7 +19,7 @@ from bench import stages
 from bench.config import Plan
 from bench.errors import BenchError
 from bench.report import Reporter
-from bench.store import Store, write_json, write_jsonl
+from bench.store import Store, make_key, write_json, write_jsonl
 from bench.typed import to_dict
 
 
@@ -27,8 +27,6 @@ def eval_items(rt: stages.Runtime, base: stages.ModelRef, data: stages.Splits) -
     """Eval prompts cut to ``prompt_max_tokens`` tokens; each keeps its own GCG target if its file
     gives one (else ``None``: prompt attacks then aim at the base model's continuation). Stored as
     a cached artifact, so a run that finds everything cached loads neither tokenizer nor model."""
-    from bench.store import make_key
-
     spec, gen = rt.board.data, rt.board.generation
     key = make_key(
         kind="items",
