@@ -146,7 +146,7 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
 
     from bench.config import board_path, read_yaml
     from bench.leaderboard import figures, render
-    from bench.results import latest_manifest, latest_rows, mark_stale
+    from bench.results import latest_manifest, latest_rows, mark_stale, runs_behind
 
     try:
         path = board_path(board)
@@ -179,6 +179,14 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
         }
     )
     stamp = manifest.get("run", "")[:15]
+    behind = runs_behind(rows)
+
+    def when(stamp: str) -> str:
+        try:
+            return datetime.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M UTC")
+        except ValueError:
+            return "unknown"
+
     prov = {
         "board": name,
         "description": " ".join(str(board_cfg.get("description", "")).split()),
@@ -193,16 +201,21 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
             )
             + f", {gen.get('max_new_tokens')} new tokens, k={gen.get('num_samples')}, backend {gen.get('backend')}"
         ),
-        "seeds": ", ".join(str(s) for s in board_cfg.get("seeds", [])),
-        "packages": ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
-        "commit": manifest.get("commit") or "unknown",
-        "date": (
-            datetime.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M UTC")
-            if stamp
-            else "unknown"
+        "seeds": ", ".join(str(s) for s in behind["seeds"]),
+        "packages": ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+        + "".join(
+            f"; ⚠ {k} differs between runs: {', '.join(v)}" for k, v in behind["differing_packages"].items()
         ),
+        "commit": manifest.get("commit") or "unknown",
+        "date": when(stamp),
         "device": manifest.get("device", "?"),
     }
+    if len(behind["runs"]) > 1:  # a grid: rows merged from many runs, each its own record
+        first, last = behind["runs"][0], behind["runs"][-1]
+        prov["commit"] = ", ".join(
+            f"{c} ({n} run{'s' if n > 1 else ''})" for c, n in behind["commits"].items()
+        )
+        prov["runs"] = f"{len(behind['runs'])} run records, {when(first[:15])} to {when(last[:15])}"
     out_dir = Path(out) if out else Path("leaderboards") / name
     out_dir.mkdir(parents=True, exist_ok=True)
     figs = figures(rows, out_dir)

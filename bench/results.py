@@ -76,6 +76,32 @@ def mark_stale(rows: list[dict], home: Path | None = None) -> list[dict]:
     return out
 
 
+def runs_behind(rows: list[dict], home: Path | None = None) -> dict:
+    """What the runs that produced ``rows`` were: their seeds, how many runs, their commits (in
+    run order, each with its number of runs), the first and last run, and package versions that
+    differ between runs. A leaderboard merged from many runs (a grid) reports all of them, not
+    only the latest run's settings."""
+    ids = sorted({r["run"] for r in rows if r.get("run")})
+    manifests = []
+    for run in ids:
+        f = (home or Store().home) / "runs" / run / "manifest.json"
+        if f.is_file():
+            manifests.append(json.loads(f.read_text()))
+    commits: dict[str, int] = {}
+    versions: dict[str, set] = {}
+    for m in manifests:
+        c = (m.get("commit") or "unknown")[:12]
+        commits[c] = commits.get(c, 0) + 1
+        for k, v in (m.get("versions") or {}).items():
+            versions.setdefault(k, set()).add(v)
+    return {
+        "seeds": sorted({r["seed"] for r in rows}),
+        "runs": ids,
+        "commits": commits,
+        "differing_packages": {k: sorted(v) for k, v in sorted(versions.items()) if len(v) > 1},
+    }
+
+
 def latest_manifest(board: str, home: Path | None = None) -> dict | None:
     for d in reversed(run_dirs(home)):
         m = json.loads((d / "manifest.json").read_text())

@@ -395,3 +395,53 @@ def test_prompt_attack_table_pools_restarts_of_every_seed():
         "0.90",
         "320",
     ], cells
+
+
+def test_provenance_of_a_merged_board_names_every_runs_seed_and_commit(tmp_path, monkeypatch):
+    """A grid writes one run record per (method, seed); the leaderboard merges them. Its
+    provenance must list the seeds of all rows and every commit behind them, not the latest run's
+    `seeds: [s]` and commit alone (the bug this catches: `seeds: 2` above a 3-seed table)."""
+    import json
+    import time
+
+    from bench.config import config_hash, load_plan
+    from bench.plan import write_leaderboard
+    from bench.results import latest_rows, runs_behind
+    from bench.runner import write_record
+    from bench.store import Store
+
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path))
+    for seed in (0, 1):
+        plan = load_plan("tiny", methods=["dpo"], attacks=[], sets=[f"seeds=[{seed}]"])
+        spec = plan.board.models[0]
+        rows = [
+            {
+                "board": "tiny",
+                "model": spec.label,
+                "method": m,
+                "attack": "none",
+                "seed": seed,
+                "config_hash": config_hash(plan.board, spec, m, "none"),
+                "metrics": {"toxic_rate": 0.1 + seed},
+                "ci95": {},
+                "keys": {"generations": "0" * 24},
+            }
+            for m in plan.methods
+        ]
+        write_record(plan, Store(tmp_path), rows, [], "cpu", 0.0)
+        time.sleep(1.1)  # run ids are stamped to the second
+    first, last = sorted((tmp_path / "runs").iterdir())
+    m = json.loads((first / "manifest.json").read_text())
+    m["commit"], m["versions"] = "a" * 40, {**m.get("versions", {}), "torch": "0.0-old"}
+    (first / "manifest.json").write_text(json.dumps(m))
+
+    behind = runs_behind(latest_rows("tiny", tmp_path), tmp_path)
+    assert behind["seeds"] == [0, 1]
+    assert behind["runs"] == [first.name, last.name]
+    assert list(behind["commits"].values()) == [1, 1] and "a" * 12 in behind["commits"]
+    assert "0.0-old" in behind["differing_packages"]["torch"]
+
+    text = write_leaderboard("tiny", out=str(tmp_path / "lb")).read_text()
+    assert "- **seeds**: 0, 1\n" in text
+    assert f"{'a' * 12} (1 run)" in text and "- **runs**: 2 run records" in text
+    assert "torch differs between runs" in text
