@@ -130,6 +130,33 @@ def difference_of(rows: _Rows, model: str, a: str, b: str, attack: str, n_boot: 
     return paired_statistic(groups, fn, n_boot, 0) | {"kind": "R" if oracle else "share of base rate"}
 
 
+def differences(
+    rows: list[dict], subject: str, skip: set[str] = frozenset(), n_boot: int = 1000
+) -> list[dict]:
+    """R(method) − R(subject) for every other method, under no attack and under each attack,
+    paired by seed and prompt (:func:`difference_of`). A calibrated row (``dpo@matched``) is
+    compared with the subject's calibrated row, an uncalibrated one with the uncalibrated subject,
+    so a difference is never one of operating points. Positive: the method recovers more than the
+    subject does. Methods in ``skip`` (the base, the oracle, the known-answer models) are left out.
+    One entry per (model, method, attack) that has rows on some seed of both sides."""
+    from bench.config import MATCHED  # config imports this module
+
+    R = _Rows(rows)
+    attacks = ["none"] + sorted({r["attack"] for r in rows if r["attack"] != "none"})
+    out = []
+    for model in R.models:
+        methods = sorted({me for (m, me, _, _) in R.idx if m == model})
+        for method in methods:
+            against = subject + MATCHED if method.endswith(MATCHED) else subject
+            if method in skip or method.removesuffix(MATCHED) == subject or against not in methods:
+                continue
+            for attack in attacks:
+                q = difference_of(R, model, method, against, attack, n_boot)
+                if q is not None and q["value"] is not None:
+                    out.append({"model": model, "method": method, "against": against, "attack": attack, **q})
+    return out
+
+
 def _scalar(rows: _Rows, model: str, method: str, get) -> dict:
     seeds = sorted({s for (m, me, a, s) in rows.idx if m == model and me == method and a == "none"})
     vals = [get(rows.idx[(model, method, "none", s)], s) for s in seeds]

@@ -107,3 +107,60 @@ def test_c6_is_judged_only_where_the_localisation_metric_passed_its_known_answer
     assert _verdicts(_rows(), checks=failed)["C6"] == "inconclusive"
     c6 = next(c for c in judge(_rows(), ClaimsSpec(), [], n_boot=300) if c["id"] == "C6")
     assert "not validated" in c6["quantity"]
+
+
+def _matched(rows, shift: dict):
+    """Calibrated copies of dpo and repo (``@matched``) whose rates are the uncalibrated ones
+    plus ``shift[(method, attack)]``."""
+    out = []
+    for r in rows:
+        if r["method"] in ("dpo", "repo"):
+            d = shift.get((r["method"], r["attack"]), 0.0)
+            out.append(
+                {**r, "method": r["method"] + "@matched", "per_prompt": [v + d for v in r["per_prompt"]]}
+            )
+    return rows + out
+
+
+def test_paired_differences_match_hand_computed_r_and_pair_matched_with_matched():
+    """R(dpo) − R(repo) under relearn is (0.55 − 0.1) / (0.6 − 0.0) = 0.75 exactly (the oracle's
+    attacked rate cancels); a calibrated row is compared with the calibrated subject, never with
+    the uncalibrated one; the base, the oracle and skipped methods get no row."""
+    from bench.claims import differences
+
+    rows = _matched(_rows(), {("repo", "relearn"): 0.3})  # repo@matched relearns to 0.4
+    diffs = differences(rows, "repo", skip={"none", "oracle"}, n_boot=300)
+    by = {(d["method"], d["against"], d["attack"]): d for d in diffs}
+    d = by[("dpo", "repo", "relearn")]
+    assert abs(d["value"] - 0.75) < 1e-12 and d["lo"] > 0 and d["seeds"] == 3
+    assert abs(by[("npo", "repo", "none")]["value"]) < 1e-12  # same no-attack rate: no difference
+    m = by[("dpo@matched", "repo@matched", "relearn")]
+    assert abs(m["value"] - (0.55 - 0.4) / 0.6) < 1e-12  # against repo@matched's 0.4, not repo's 0.1
+    assert {k[0] for k in by} == {"dpo", "npo", "dpo@matched"}  # no none, oracle, repo or repo@matched
+    assert not any(k[0] == "npo" and k[1] == "repo@matched" for k in by)
+    # a method without a calibrated subject to compare against is left out, not paired wrongly
+    no_subject = [r for r in rows if r["method"] != "repo@matched"]
+    assert not any(
+        d["method"] == "dpo@matched" for d in differences(no_subject, "repo", {"none", "oracle"}, 50)
+    )
+
+
+def test_claims_are_judged_again_between_matched_rows_in_the_leaderboard():
+    """With calibrated rows the leaderboard judges every claim a second time between them; here
+    repo@matched relearns to the comparators' level, so C3 holds for the defaults and fails at
+    matched points (an uncalibrated comparison that flatters the subject is shown as such)."""
+    from bench.leaderboard import render
+
+    rows = _matched(_rows(), {("repo", "relearn"): 0.6})  # repo@matched relearns to 0.7 > dpo@matched's 0.55
+    for r in rows:
+        r.update(board="b", ci95={}, keys={})
+    text = render(rows, {"board": "b"}, claims={"subject": "repo", "comparators": ["dpo", "npo"]})
+    claims = text.split("## Claims")[1].split("\n## ")[0]
+    default, matched = claims.split("The same claims and rules at matched operating points")
+    c3 = lambda part: next(ln for ln in part.splitlines() if "| C3:" in ln)  # noqa: E731
+    assert "**holds**" in c3(default)
+    assert "dpo@matched − repo@matched" in c3(matched) and "**fails**" in c3(matched)
+    assert "npo@matched" not in matched  # npo has no calibrated row: not a comparator there
+    diff = claims.split("### Paired differences against repo")[1]
+    line = next(ln for ln in diff.splitlines() if ln.startswith("| m | dpo@matched | repo@matched |"))
+    assert "**-0.25 [" in line  # relearn: (0.55 - 0.70) / 0.6, interval below 0
