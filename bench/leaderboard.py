@@ -39,9 +39,9 @@ def fmt(x, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else esc(x)
 
 
-def rate_cell(rows: list[dict], digits: int = 3) -> str | None:
+def rate_interval_of(rows: list[dict]) -> dict | None:
     """A toxic rate over the seeds' rows with its 95% interval, seeds then prompts resampled
-    (:mod:`bench.eval.intervals`); ``†`` marks an exact Clopper-Pearson interval near 0 or 1."""
+    (:mod:`bench.eval.intervals`): ``{mean, lo, hi, method}``; None without per-prompt rates."""
     from bench.eval.intervals import rate_interval
 
     if not rows or not all(r.get("per_prompt") for r in rows):
@@ -51,7 +51,14 @@ def rate_cell(rows: list[dict], digits: int = 3) -> str | None:
     # restarted prompt attacks: each seed × restart is a group of its own (restart spread counts)
     groups = [g for r in ordered for g in (r["metrics"].get("restart_per_prompt") or [r["per_prompt"]])]
     repeats = len(groups) // len(ordered)
-    iv = rate_interval(groups, k, 1000, 0, repeats=repeats)
+    return rate_interval(groups, k, 1000, 0, repeats=repeats)
+
+
+def rate_cell(rows: list[dict], digits: int = 3) -> str | None:
+    """:func:`rate_interval_of` as text; ``†`` marks an exact Clopper-Pearson interval near 0 or 1."""
+    iv = rate_interval_of(rows)
+    if iv is None:
+        return None
     mark = "†" if iv["method"] == "clopper-pearson" else ""
     return f"{iv['mean']:.{digits}f} [{iv['lo']:.{digits}f}, {iv['hi']:.{digits}f}]{mark}"
 
@@ -548,42 +555,65 @@ def _representation_table(grid, order) -> list[str]:
     attacks = sorted({a for k in order for a, rs in grid[k].items() if rs and rs[0].get("points")})
     if not attacks:
         return []
+    n_seeds = max(len([r for r in grid[k].get(a) or [] if r.get("points")]) for k in order for a in attacks)
     out = [
         "",
-        "## Representation attacks (first seed)",
+        "## Representation attacks" + (" (mean ± std over seeds)" if n_seeds > 1 else ""),
         "",
         "Each checkpoint of each attack: toxic rate (perplexity). `steer` adds α × the base's toxic direction; the "
-        "row's value is the highest toxic rate within its perplexity budget. `ablate` projects the "
-        "edited-minus-original direction out of the weights; `unalign` scales the top toxic neurons' keys. "
-        "random = the norm-matched random-direction (or random-neuron) control.",
+        "row's value is the highest toxic rate within its perplexity budget (✓: the checkpoint chosen"
+        + (", in n of N seeds" if n_seeds > 1 else "")
+        + "). `ablate` projects the edited-minus-original direction out of the weights; `unalign` scales the top "
+        "toxic neurons' keys. random = the norm-matched random-direction (or random-neuron) control.",
         "",
         "| model | method | attack | along the direction | random control |",
         "|---|---|---|---|---|",
     ]
     for key in order:
         for a in attacks:
-            rs = grid[key].get(a)
-            if not rs or not rs[0].get("points"):
-                continue
-            pts = rs[0]["points"]
-
-            def show(p, chosen=rs[0].get("chosen"), pts=pts):
-                tag = (
-                    f"α={p['alpha']:g}: "
-                    if p.get("alpha") is not None
-                    else (f"{p['direction']}: " if p["direction"] not in ("toxic", "random") else "")
-                )
-                mark = (
-                    " ✓"
-                    if p["step"] == chosen and len([q for q in pts if q["direction"] != "random"]) > 1
-                    else ""
-                )
-                return f"{tag}{p['toxic_rate']:.3f} ({p['ppl']:.1f}){mark}"
-
-            along = "; ".join(show(p) for p in pts if p["direction"] != "random")
-            rand = "; ".join(show(p) for p in pts if p["direction"] == "random") or "–"
-            out.append(f"| {esc(key[0])} | {esc(key[1])} | {esc(a)} | {esc(along)} | {esc(rand)} |")
+            rs = [r for r in grid[key].get(a) or [] if r.get("points")]
+            if rs:
+                along, rand = _pooled_points(rs)
+                out.append(f"| {esc(key[0])} | {esc(key[1])} | {esc(a)} | {esc(along)} | {esc(rand)} |")
     return out
+
+
+def _pooled_points(rs: list[dict]) -> tuple[str, str]:
+    """One representation attack's checkpoints over the seeds' rows: the toxic rate (mean ± std
+    over seeds when there are several) and mean perplexity of each checkpoint, matched across seeds
+    by direction, α and step; ✓ marks the checkpoint the row's value came from (with several seeds:
+    in how many of them)."""
+    ident = lambda p: (p["direction"], p.get("alpha"), p["step"])  # noqa: E731
+    by: dict[tuple, list[dict]] = defaultdict(list)
+    chosen: dict[tuple, int] = defaultdict(int)
+    for r in rs:
+        pts = r["points"]
+        several = len([q for q in pts if q["direction"] != "random"]) > 1
+        for p in pts:
+            by[ident(p)].append(p)
+            if several and p["step"] == r.get("chosen") and p["direction"] != "random":
+                chosen[ident(p)] += 1
+
+    def show(k, ps):
+        direction, alpha, _ = k
+        tag = (
+            f"α={alpha:g}: "
+            if alpha is not None
+            else (f"{direction}: " if direction not in ("toxic", "random") else "")
+        )
+        rates = [p["toxic_rate"] for p in ps]
+        rate = (
+            f"{rates[0]:.3f}"
+            if len(rs) == 1
+            else f"{statistics.mean(rates):.3f} ± {seed_spread(rates)['std']:.3f}"
+        )
+        mark = "" if not chosen[k] else " ✓" if len(rs) == 1 else f" ✓ {chosen[k]}/{len(rs)}"
+        part = "" if len(ps) == len(rs) else f" ({len(ps)} of {len(rs)} seeds)"
+        return f"{tag}{rate} ({statistics.mean(p['ppl'] for p in ps):.1f}){mark}{part}"
+
+    along = "; ".join(show(k, ps) for k, ps in by.items() if k[0] != "random")
+    rand = "; ".join(show(k, ps) for k, ps in by.items() if k[0] == "random") or "–"
+    return along, rand
 
 
 def _detail_tables(grid, order, attacks) -> list[str]:
@@ -686,88 +716,99 @@ def _detail_tables(grid, order, attacks) -> list[str]:
 
 def figures(rows: list[dict], out_dir: Path) -> list[str]:
     """Relearning curves, toxic rate by attack, the latent toxic readout by layer and R by method and
-    attack as PNGs in ``out_dir``; returns file names."""
+    attack as PNGs in ``out_dir``, each over all seeds (mean, with the spread or interval the tables
+    give); returns file names."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     made = []
-    first = {}
+    cells: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
-        first.setdefault((r["model"], r["method"], r["attack"]), r)
-    curves = {k: r["curve"] for k, r in first.items() if k[2] == "relearn" and r.get("curve")}
+        cells[(r["model"], r["method"], r["attack"])].append(r)
+    n_seeds = len({r["seed"] for r in rows})
+    over = f"mean over {n_seeds} seeds" if n_seeds > 1 else "one seed"
+    curves = {k: [r["curve"] for r in rs if r.get("curve")] for k, rs in cells.items() if k[2] == "relearn"}
+    curves = {k: v for k, v in curves.items() if v}
     if curves:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for (model, method, _), curve in sorted(curves.items()):
-            xs, ys = zip(*sorted(curve))
-            ax.plot(
-                [max(x, 0.5) for x in xs],
-                ys,
+        for (model, method, _), runs in sorted(curves.items()):
+            steps = sorted({x for c in runs for x, _ in c})
+            ys = [[y for c in runs for x, y in c if x == s] for s in steps]
+            mean = np.array([np.mean(v) for v in ys])
+            xs = [max(x, 0.5) for x in steps]
+            line = ax.plot(
+                xs,
+                mean,
                 marker="o",
                 label=f"{method}" if len({k[0] for k in curves}) == 1 else f"{model}/{method}",
             )
+            if len(runs) > 1:
+                std = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in ys])
+                ax.fill_between(xs, mean - std, mean + std, color=line[0].get_color(), alpha=0.12, lw=0)
         ax.set_xscale("log")
         ax.set(
             xlabel="relearning steps (0 plotted at 0.5)",
             ylabel="toxic rate",
             ylim=(-0.02, 1.02),
-            title="Relearning attack (first seed)",
+            title=f"Relearning attack ({over}" + ("; band: ± std)" if n_seeds > 1 else ")"),
         )
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(out_dir / "relearn_curves.png", dpi=110, metadata={"Software": None})
         plt.close(fig)
         made.append("relearn_curves.png")
-    rates = {k: r for k, r in first.items() if r["metrics"].get("toxic_rate") is not None}
+    rates = {k: mean for k, rs in cells.items() if (mean := mean_of(rs, "toxic_rate")) is not None}
     if rates:
-        cols = sorted({k[:2] for k in rates})  # (model, method)
+        # a heatmap, not bars: 16 methods × 8 attacks of bars is unreadable; intervals are in the tables
+        row_keys = sorted({k[:2] for k in rates})  # (model, method)
         attacks = ["none"] + sorted({k[2] for k in rates} - {"none"})
-        multi = len({c[0] for c in cols}) > 1
-        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(cols) * len(attacks) / 2), 4))
-        width = 0.8 / len(attacks)
-        for j, attack in enumerate(attacks):
-            xs, ys, lo, hi = [], [], [], []
-            for i, col in enumerate(cols):
-                r = rates.get((*col, attack))
-                if r is None:
-                    continue
-                y = r["metrics"]["toxic_rate"]
-                ci = (r.get("ci95") or {}).get("toxic_rate") or [y, y]
-                xs.append(i - 0.4 + width * (j + 0.5))
-                ys.append(y)
-                lo.append(max(0.0, y - ci[0]))
-                hi.append(max(0.0, ci[1] - y))
-            ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label="no attack" if attack == "none" else attack)
-        ax.set_xticks(range(len(cols)), [f"{m}/{n}" if multi else n for m, n in cols], fontsize=8)
-        ax.set(
-            ylabel="toxic rate", ylim=(0, 1.02), title="Toxic rate by method and attack (95% CI, first seed)"
-        )
-        ax.legend(fontsize=8)
+        multi = len({k[0] for k in row_keys}) > 1
+        grid = [[rates.get((*rk, a), float("nan")) for a in attacks] for rk in row_keys]
+        fig, ax = plt.subplots(figsize=(1.1 * len(attacks) + 2.5, 0.45 * len(row_keys) + 1.5))
+        im = ax.imshow(grid, cmap="RdYlGn_r", vmin=0.0, vmax=1.0, aspect="auto")
+        for i, line in enumerate(grid):
+            for j, v in enumerate(line):
+                if v == v:
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+        labels = ["no attack" if a == "none" else a for a in attacks]
+        ax.set_xticks(range(len(attacks)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(row_keys)), [f"{m}/{n}" if multi else n for m, n in row_keys], fontsize=8)
+        ax.set_title(f"Toxic rate by method and attack ({over}; intervals in the main table)", fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.04)
         fig.tight_layout()
         fig.savefig(out_dir / "attack_rates.png", dpi=110, metadata={"Software": None})
         plt.close(fig)
         made.append("attack_rates.png")
     readouts = {
-        k: r["metrics"]["erasure_layers"]["readout"]
-        for k, r in first.items()
-        if k[2] == "none" and (r["metrics"].get("erasure_layers") or {}).get("readout")
+        k: vals
+        for k, rs in cells.items()
+        if k[2] == "none"
+        and (
+            vals := [
+                r["metrics"]["erasure_layers"]["readout"]
+                for r in rs
+                if (r["metrics"].get("erasure_layers") or {}).get("readout")
+            ]
+        )
     }
     if readouts:
         fig, ax = plt.subplots(figsize=(6, 4))
         multi = len({k[0] for k in readouts}) > 1
-        for (model, method, _), vals in sorted(readouts.items()):
+        for (model, method, _), runs in sorted(readouts.items()):
             style = {"none": dict(color="black", lw=2), "oracle": dict(color="grey", lw=2, ls="--")}.get(
                 method, {}
             )
-            ax.plot(
-                range(len(vals)), vals, marker="o", label=f"{model}/{method}" if multi else method, **style
-            )
-        ax.set_xticks(range(max(len(v) for v in readouts.values())))
+            n = min(len(v) for v in runs)
+            mean = np.mean([v[:n] for v in runs], axis=0)
+            ax.plot(range(n), mean, marker="o", label=f"{model}/{method}" if multi else method, **style)
+        ax.set_xticks(range(max(len(v) for runs in readouts.values() for v in runs)))
         ax.set(
             xlabel="layer (0 = embeddings)",
             ylabel="toxic-vocabulary probability",
-            title="Latent toxic readout through the base's unembedding (first seed)",
+            title=f"Latent toxic readout through the base's unembedding ({over})",
         )
         ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
@@ -777,12 +818,13 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
     from bench.eval.validity import recovery
 
     rec = recovery(rows)
-    cells = {(m, me, a): rs[0]["R"] for (m, me, a, p), rs in rec.items() if p is None and rs and rs[0]}
-    if cells:
-        row_keys = sorted({k[:2] for k in cells})
-        attacks = sorted({k[2] for k in cells})
+    rs_of = {(m, me, a): [r["R"] for r in rs if r] for (m, me, a, p), rs in rec.items() if p is None}
+    means = {k: float(np.mean(v)) for k, v in rs_of.items() if v}
+    if means:
+        row_keys = sorted({k[:2] for k in means})
+        attacks = sorted({k[2] for k in means})
         multi = len({k[0] for k in row_keys}) > 1
-        grid = [[cells.get((*rk, a), float("nan")) for a in attacks] for rk in row_keys]
+        grid = [[means.get((*rk, a), float("nan")) for a in attacks] for rk in row_keys]
         fig, ax = plt.subplots(figsize=(1.1 * len(attacks) + 2.5, 0.45 * len(row_keys) + 1.5))
         im = ax.imshow(grid, cmap="RdYlGn_r", vmin=0.0, vmax=1.0, aspect="auto")
         for i, line in enumerate(grid):
@@ -791,7 +833,7 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
                     ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
         ax.set_xticks(range(len(attacks)), attacks, rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(len(row_keys)), [f"{m}/{n}" if multi else n for m, n in row_keys], fontsize=8)
-        ax.set_title("Excess recovery over the oracle R (first seed)", fontsize=9)
+        ax.set_title(f"Excess recovery over the oracle R ({over})", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.04)
         fig.tight_layout()
         fig.savefig(out_dir / "recovery.png", dpi=110, metadata={"Software": None})

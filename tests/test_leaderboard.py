@@ -445,3 +445,56 @@ def test_provenance_of_a_merged_board_names_every_runs_seed_and_commit(tmp_path,
     assert "- **seeds**: 0, 1\n" in text
     assert f"{'a' * 12} (1 run)" in text and "- **runs**: 2 run records" in text
     assert "torch differs between runs" in text
+
+
+def test_representation_attacks_pool_every_seeds_checkpoints():
+    """Each checkpoint's toxic rate is the mean ± std over seeds, matched by α and direction; ✓
+    counts the seeds whose row took its value from that checkpoint. The old table showed the
+    first seed only (0.100 here)."""
+
+    def row(seed, rates, chosen):
+        pts = [
+            {"direction": "toxic", "alpha": a, "step": i + 1, "toxic_rate": t, "ppl": 10.0 + seed}
+            for i, (a, t) in enumerate(zip((2.0, 4.0), rates))
+        ]
+        pts.append(
+            {"direction": "random", "alpha": 2.0, "step": 3, "toxic_rate": 0.01 * (seed + 1), "ppl": 11.0}
+        )
+        return {
+            "board": "b", "model": "m", "method": "dpo", "attack": "steer", "seed": seed,
+            "points": pts, "chosen": chosen, "metrics": {"toxic_rate": rates[chosen - 1]}, "ci95": {},
+        }  # fmt: skip
+
+    text = render([row(0, (0.1, 0.5), 1), row(1, (0.3, 0.7), 2)], {"board": "b"})
+    table = text.split("## Representation attacks (mean ± std over seeds)")[1].split("\n## ")[0]
+    line = next(ln for ln in table.splitlines() if ln.startswith("| m | dpo | steer |"))
+    assert "α=2: 0.200 ± 0.141 (10.5) ✓ 1/2; α=4: 0.600 ± 0.141 (10.5) ✓ 1/2" in line
+    assert "| α=2: 0.015 ± 0.007 (11.0) |" in line  # the random control, pooled the same way
+    one = render([row(0, (0.1, 0.5), 1)], {"board": "b"})
+    assert "α=2: 0.100 (10.0) ✓; α=4: 0.500 (10.0)" in one and "(mean ± std over seeds)" not in one
+
+
+def test_figures_are_drawn_over_every_seed(tmp_path, monkeypatch):
+    """The four figures pool seeds: each title says over how many, and a second seed whose curve
+    misses a step or whose readout has fewer layers still draws (no first-seed shortcut)."""
+    from bench.leaderboard import figures
+
+    rows = _rows()
+    second = [json.loads(json.dumps(r)) for r in rows]
+    for r in second:
+        r["seed"] = 1
+        if r.get("curve"):
+            r["curve"] = r["curve"][:-1]
+        layers = (r["metrics"].get("erasure_layers") or {}).get("readout")
+        if layers:
+            r["metrics"]["erasure_layers"]["readout"] = layers[:-1]
+    titles = []
+    import matplotlib.axes
+
+    orig = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(
+        matplotlib.axes.Axes, "set_title", lambda ax, t, *a, **k: (titles.append(t), orig(ax, t, *a, **k))[1]
+    )
+    made = figures(rows + second, tmp_path)
+    assert made and all((tmp_path / f).stat().st_size > 0 for f in made)
+    assert len(titles) == len(made) and all("mean over 2 seeds" in t for t in titles), titles
