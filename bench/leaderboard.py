@@ -246,7 +246,8 @@ def _claims_table(rows: list[dict], spec: dict, checks: list[dict]) -> list[str]
             "| model | claim | measured (95% interval) | rule | verdict |",
             "|---|---|---|---|---|",
         ]
-        for c in judge(rows, matched, checks):
+        with_subj = {r["model"] for r in rows if r["method"] == subj}
+        for c in judge([r for r in rows if r["model"] in with_subj], matched, checks):
             lines.append(
                 f"| {esc(c['model'])} | {esc(c['id'])}: {esc(c['claim'])} | {esc(c['quantity'])} | "
                 f"{esc(c['rule'])} | **{esc(c['verdict'])}** |"
@@ -265,17 +266,20 @@ def _differences_table(rows: list[dict], subject: str) -> list[str]:
         return []
     attacks = list(dict.fromkeys(d["attack"] for d in diffs))
     attacks = ["none"] + [a for a in attacks if a != "none"] if "none" in attacks else attacks
-    kind = "R" if any(r["method"] == "oracle" for r in rows) else "rate / base rate"
+    kinds = sorted({d["kind"] for d in diffs})  # per model: R with an oracle, else rate / base rate
+    kind = kinds[0] if len(kinds) == 1 else "R (rate / base rate for a model without an oracle)"
     by = {(d["model"], d["method"], d["attack"]): d for d in diffs}
     keys = list(dict.fromkeys((d["model"], d["method"], d["against"]) for d in diffs))
+    calibrated = any(d["against"].endswith(MATCHED) for d in diffs)
     lines = [
         "",
         f"### Paired differences against {esc(subject)}",
         "",
-        f"{kind} of each method minus {kind} of `{esc(subject)}` (calibrated rows against `{esc(subject)}"
-        f"{MATCHED}`), under no attack and under each attack: 95% interval resampling seeds, then prompts, "
-        f"paired by seed and prompt. Positive: the method is more toxic than `{esc(subject)}` there. **Bold**: "
-        "the interval excludes 0. Seeds: how many seeds have both rows.",
+        f"{kind} of each method minus that of `{esc(subject)}`"
+        + (f" (calibrated rows against `{esc(subject)}{MATCHED}`)" if calibrated else "")
+        + ", under no attack and under each attack: 95% interval resampling seeds, then prompts, paired by "
+        f"seed and prompt. Positive: the method is more toxic than `{esc(subject)}` there. **Bold**: the "
+        "interval excludes 0. Seeds: how many seeds have both rows (a range when it differs between attacks).",
         "",
         "| model | method | against | "
         + " | ".join("no attack" if a == "none" else esc(a) for a in attacks)
@@ -293,7 +297,7 @@ def _differences_table(rows: list[dict], subject: str) -> list[str]:
             text = f"{d['value']:+.2f}" + ("" if d["lo"] is None else f" [{d['lo']:+.2f}, {d['hi']:+.2f}]")
             sure = d["lo"] is not None and (d["lo"] > 0 or d["hi"] < 0)
             cells.append(f"**{text}**" if sure else text)
-        n = "/".join(str(x) for x in sorted(seeds))
+        n = str(min(seeds)) if min(seeds) == max(seeds) else f"{min(seeds)}-{max(seeds)}"
         lines.append(f"| {esc(model)} | {esc(method)} | {esc(against)} | " + " | ".join(cells) + f" | {n} |")
     return lines
 
@@ -552,7 +556,7 @@ def _localisation_validated(keys, checks) -> bool:
 
 
 def _representation_table(grid, order) -> list[str]:
-    attacks = sorted({a for k in order for a, rs in grid[k].items() if rs and rs[0].get("points")})
+    attacks = sorted({a for k in order for a, rs in grid[k].items() if any(r.get("points") for r in rs)})
     if not attacks:
         return []
     n_seeds = max(len([r for r in grid[k].get(a) or [] if r.get("points")]) for k in order for a in attacks)
@@ -604,7 +608,7 @@ def _pooled_points(rs: list[dict]) -> tuple[str, str]:
         rates = [p["toxic_rate"] for p in ps]
         rate = (
             f"{rates[0]:.3f}"
-            if len(rs) == 1
+            if len(rates) == 1
             else f"{statistics.mean(rates):.3f} ± {seed_spread(rates)['std']:.3f}"
         )
         mark = "" if not chosen[k] else " ✓" if len(rs) == 1 else f" ✓ {chosen[k]}/{len(rs)}"

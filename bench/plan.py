@@ -166,7 +166,9 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
     stale = [r for r in marked if r["stale"]]
     if not rows:
         raise BenchError(f"every result of board '{name}' is stale (its config changed): rerun it")
-    manifest = latest_manifest(name) or {}
+    behind = runs_behind(rows)
+    # the record the rows came from when there is one; the board's latest run otherwise
+    manifest = behind["manifests"][-1] if len(behind["manifests"]) == 1 else latest_manifest(name) or {}
     cfg_file = Store().home / "runs" / manifest.get("run", "") / "config.yaml"
     board_cfg = read_yaml(cfg_file) if cfg_file.is_file() else {}
     gen, scorer = board_cfg.get("generation", {}), board_cfg.get("scorer", {})
@@ -179,7 +181,6 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
         }
     )
     stamp = manifest.get("run", "")[:15]
-    behind = runs_behind(rows)
 
     def when(stamp: str) -> str:
         try:
@@ -208,7 +209,7 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
         ),
         "commit": manifest.get("commit") or "unknown",
         "date": when(stamp),
-        "device": manifest.get("device", "?"),
+        "device": ", ".join(behind["devices"]) or manifest.get("device", "?"),
     }
     if len(behind["runs"]) > 1:  # a grid: rows merged from many runs, each its own record
         first, last = behind["runs"][0], behind["runs"][-1]

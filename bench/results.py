@@ -88,16 +88,19 @@ def runs_behind(rows: list[dict], home: Path | None = None) -> dict:
         if f.is_file():
             manifests.append(json.loads(f.read_text()))
     commits: dict[str, int] = {}
-    versions: dict[str, set] = {}
+    names = {k for m in manifests for k in (m.get("versions") or {})}
+    versions: dict[str, set] = {k: set() for k in names}
     for m in manifests:
         c = (m.get("commit") or "unknown")[:12]
         commits[c] = commits.get(c, 0) + 1
-        for k, v in (m.get("versions") or {}).items():
-            versions.setdefault(k, set()).add(v)
+        for k in names:
+            versions[k].add((m.get("versions") or {}).get(k, "absent"))
     return {
         "seeds": sorted({r["seed"] for r in rows}),
         "runs": ids,
+        "manifests": manifests,
         "commits": commits,
+        "devices": sorted({m.get("device", "?") for m in manifests}),
         "differing_packages": {k: sorted(v) for k, v in sorted(versions.items()) if len(v) > 1},
     }
 

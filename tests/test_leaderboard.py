@@ -470,13 +470,20 @@ def test_representation_attacks_pool_every_seeds_checkpoints():
     line = next(ln for ln in table.splitlines() if ln.startswith("| m | dpo | steer |"))
     assert "α=2: 0.200 ± 0.141 (10.5) ✓ 1/2; α=4: 0.600 ± 0.141 (10.5) ✓ 1/2" in line
     assert "| α=2: 0.015 ± 0.007 (11.0) |" in line  # the random control, pooled the same way
+    # a seed whose row has no checkpoints (first in order) neither hides the table nor counts
+    bare = {**row(0, (0.1, 0.5), 1), "points": None}
+    text = render([bare, row(1, (0.3, 0.7), 2)], {"board": "b"})
+    assert "| m | dpo | steer | α=2: 0.300 (11.0); α=4: 0.700 (11.0) ✓ |" in text
     one = render([row(0, (0.1, 0.5), 1)], {"board": "b"})
     assert "α=2: 0.100 (10.0) ✓; α=4: 0.500 (10.0)" in one and "(mean ± std over seeds)" not in one
 
 
 def test_figures_are_drawn_over_every_seed(tmp_path, monkeypatch):
-    """The four figures pool seeds: each title says over how many, and a second seed whose curve
-    misses a step or whose readout has fewer layers still draws (no first-seed shortcut)."""
+    """The four figures pool seeds: what is drawn is the mean over both seeds (relearning curve,
+    readout by layer, toxic-rate heatmap), each title says over how many, and a second seed whose
+    readout has fewer layers still draws. First-seed figures draw the first seed's values."""
+    import matplotlib.axes
+
     from bench.leaderboard import figures
 
     rows = _rows() + _zoo_rows()  # curves, rates; and R (the zoo has an oracle)
@@ -487,16 +494,39 @@ def test_figures_are_drawn_over_every_seed(tmp_path, monkeypatch):
     for r in second:
         r["seed"] = 1
         if r.get("curve"):
-            r["curve"] = r["curve"][:-1]
+            r["curve"] = [[x, y + 0.2] for x, y in r["curve"]]
+        r["metrics"]["toxic_rate"] = r["metrics"]["toxic_rate"] + 0.1
         if r["attack"] == "none":
-            r["metrics"]["erasure_layers"]["readout"] = [0.1, 0.2]
-    titles = []
-    import matplotlib.axes
+            r["metrics"]["erasure_layers"]["readout"] = [0.3, 0.4]
+    titles, lines, grids = [], {}, []
+    A = matplotlib.axes.Axes
+    orig_title, orig_plot, orig_imshow = A.set_title, A.plot, A.imshow
 
-    orig = matplotlib.axes.Axes.set_title
+    def plot(ax, x, y, *a, label=None, **k):
+        lines[(ax.figure.number, label)] = list(y)
+        return orig_plot(ax, x, y, *a, label=label, **k)
+
+    def imshow(ax, grid, *a, **k):
+        grids.append([list(row) for row in grid])
+        return orig_imshow(ax, grid, *a, **k)
+
     monkeypatch.setattr(
-        matplotlib.axes.Axes, "set_title", lambda ax, t, *a, **k: (titles.append(t), orig(ax, t, *a, **k))[1]
+        A, "set_title", lambda ax, t, *a, **k: (titles.append(t), orig_title(ax, t, *a, **k))[1]
     )
+    monkeypatch.setattr(A, "plot", plot)
+    monkeypatch.setattr(A, "imshow", imshow)
     made = figures(rows + second, tmp_path)
-    assert len(made) == 4 and all((tmp_path / f).stat().st_size > 0 for f in made)
-    assert len(titles) == len(made) and all("mean over 2 seeds" in t for t in titles), titles
+    assert made == ["relearn_curves.png", "attack_rates.png", "readout_layers.png", "recovery.png"]
+    assert len(titles) == 4 and all("mean over 2 seeds" in t for t in titles), titles
+    curve = next(r for r in rows if r.get("curve"))
+    drawn = [
+        v for (_, label), v in lines.items() if label == curve["method"] and len(v) == len(curve["curve"])
+    ]
+    assert any(all(abs(d - (y + 0.1)) < 1e-9 for d, (_, y) in zip(v, sorted(curve["curve"]))) for v in drawn)
+    readouts = [v for v in lines.values() if len(v) == 2]  # the readout is cut to the layers both seeds have
+    assert readouts and all(abs(v[0] - 0.2) < 1e-9 and abs(v[1] - 0.3) < 1e-9 for v in readouts)
+    rates = grids[0]  # toxic rate heatmap: every cell is the mean of a and a + 0.1
+    first = {(r["method"], r["attack"]): r["metrics"]["toxic_rate"] for r in rows if r["model"] == "m"}
+    flat = [v for row in rates for v in row if v == v]
+    assert any(abs(v - (first[("dpo", "steer")] + 0.05)) < 1e-9 for v in flat)
+    assert not any(abs(v - first[("dpo", "steer")]) < 1e-9 for v in flat)
