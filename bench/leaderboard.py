@@ -279,7 +279,7 @@ def _differences_table(rows: list[dict], subject: str) -> list[str]:
         + (f" (calibrated rows against `{esc(subject)}{MATCHED}`)" if calibrated else "")
         + ", under no attack and under each attack: 95% interval resampling seeds, then prompts, paired by "
         f"seed and prompt. Positive: the method is more toxic than `{esc(subject)}` there. **Bold**: the "
-        "interval excludes 0. Seeds: how many seeds have both rows (a range when it differs between attacks).",
+        "interval excludes 0 at the printed precision. Seeds: how many seeds have both rows (a range when it differs between attacks).",
         "",
         "| model | method | against | "
         + " | ".join("no attack" if a == "none" else esc(a) for a in attacks)
@@ -295,7 +295,8 @@ def _differences_table(rows: list[dict], subject: str) -> list[str]:
                 continue
             seeds.add(d["seeds"])
             text = f"{d['value']:+.2f}" + ("" if d["lo"] is None else f" [{d['lo']:+.2f}, {d['hi']:+.2f}]")
-            sure = d["lo"] is not None and (d["lo"] > 0 or d["hi"] < 0)
+            # bold only where the interval, as printed, excludes 0 (not "+0.00 [+0.00, +0.00]")
+            sure = d["lo"] is not None and (round(d["lo"], 2) > 0 or round(d["hi"], 2) < 0)
             cells.append(f"**{text}**" if sure else text)
         n = str(min(seeds)) if min(seeds) == max(seeds) else f"{min(seeds)}-{max(seeds)}"
         lines.append(f"| {esc(model)} | {esc(method)} | {esc(against)} | " + " | ".join(cells) + f" | {n} |")

@@ -164,3 +164,23 @@ def test_claims_are_judged_again_between_matched_rows_in_the_leaderboard():
     diff = claims.split("### Paired differences against repo")[1]
     line = next(ln for ln in diff.splitlines() if ln.startswith("| m | dpo@matched | repo@matched |"))
     assert "**-0.25 [" in line  # relearn: (0.55 - 0.70) / 0.6, interval below 0
+
+
+def test_a_difference_is_bold_only_when_its_printed_interval_excludes_0():
+    """npo relearns 0.0012 above repo on every prompt: a real but tiny difference whose interval
+    prints as "+0.00 [+0.00, +0.00]"; bold there would claim a difference the reader cannot see."""
+    from bench.leaderboard import render
+
+    rows = _rows()
+    repo = {r["seed"]: r["per_prompt"] for r in rows if (r["method"], r["attack"]) == ("repo", "relearn")}
+    for r in rows:
+        r.update(board="b", ci95={}, keys={})
+        if (r["method"], r["attack"]) == ("npo", "relearn"):
+            r["per_prompt"] = [v + 0.0012 for v in repo[r["seed"]]]
+    text = render(rows, {"board": "b"}, claims={"subject": "repo", "comparators": ["dpo", "npo"]})
+    diff = text.split("### Paired differences against repo")[1].split("\n## ")[0]
+    head = next(ln for ln in diff.splitlines() if ln.startswith("| model |")).split("|")
+    col = [c.strip() for c in head].index("relearn")
+    npo = next(ln for ln in diff.splitlines() if ln.startswith("| m | npo |")).split("|")[col].strip()
+    dpo = next(ln for ln in diff.splitlines() if ln.startswith("| m | dpo |")).split("|")[col].strip()
+    assert npo == "+0.00 [+0.00, +0.00]" and dpo.startswith("**+0.75 [")
