@@ -768,25 +768,9 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
     rates = {k: mean for k, rs in cells.items() if (mean := mean_of(rs, "toxic_rate")) is not None}
     if rates:
         # a heatmap, not bars: 16 methods × 8 attacks of bars is unreadable; intervals are in the tables
-        row_keys = sorted({k[:2] for k in rates})  # (model, method)
         attacks = ["none"] + sorted({k[2] for k in rates} - {"none"})
-        multi = len({k[0] for k in row_keys}) > 1
-        grid = [[rates.get((*rk, a), float("nan")) for a in attacks] for rk in row_keys]
-        fig, ax = plt.subplots(figsize=(1.1 * len(attacks) + 2.5, 0.45 * len(row_keys) + 1.5))
-        im = ax.imshow(grid, cmap="RdYlGn_r", vmin=0.0, vmax=1.0, aspect="auto")
-        for i, line in enumerate(grid):
-            for j, v in enumerate(line):
-                if v == v:
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
-        labels = ["no attack" if a == "none" else a for a in attacks]
-        ax.set_xticks(range(len(attacks)), labels, rotation=30, ha="right", fontsize=8)
-        ax.set_yticks(range(len(row_keys)), [f"{m}/{n}" if multi else n for m, n in row_keys], fontsize=8)
-        ax.set_title(f"Toxic rate by method and attack ({over}; intervals in the main table)", fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.04)
-        fig.tight_layout()
-        fig.savefig(out_dir / "attack_rates.png", dpi=110, metadata={"Software": None})
-        plt.close(fig)
-        made.append("attack_rates.png")
+        title = f"Toxic rate by method and attack ({over}; intervals in the main table)"
+        made.append(_heatmap(plt, rates, attacks, title, out_dir / "attack_rates.png"))
     readouts = {
         k: vals
         for k, rs in cells.items()
@@ -826,22 +810,30 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
     rs_of = {(m, me, a): [r["R"] for r in rs if r] for (m, me, a, p), rs in rec.items() if p is None}
     means = {k: float(np.mean(v)) for k, v in rs_of.items() if v}
     if means:
-        row_keys = sorted({k[:2] for k in means})
         attacks = sorted({k[2] for k in means})
-        multi = len({k[0] for k in row_keys}) > 1
-        grid = [[means.get((*rk, a), float("nan")) for a in attacks] for rk in row_keys]
-        fig, ax = plt.subplots(figsize=(1.1 * len(attacks) + 2.5, 0.45 * len(row_keys) + 1.5))
-        im = ax.imshow(grid, cmap="RdYlGn_r", vmin=0.0, vmax=1.0, aspect="auto")
-        for i, line in enumerate(grid):
-            for j, v in enumerate(line):
-                if v == v:
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(len(attacks)), attacks, rotation=30, ha="right", fontsize=8)
-        ax.set_yticks(range(len(row_keys)), [f"{m}/{n}" if multi else n for m, n in row_keys], fontsize=8)
-        ax.set_title(f"Excess recovery over the oracle R ({over})", fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.04)
-        fig.tight_layout()
-        fig.savefig(out_dir / "recovery.png", dpi=110, metadata={"Software": None})
-        plt.close(fig)
-        made.append("recovery.png")
+        title = f"Excess recovery over the oracle R ({over})"
+        made.append(_heatmap(plt, means, attacks, title, out_dir / "recovery.png"))
     return made
+
+
+def _heatmap(plt, values: dict, attacks: list[str], title: str, path: Path) -> str:
+    """``values[(model, method, attack)]`` on a 0-1 colour scale, one row per (model, method), each
+    cell annotated; saved to ``path``; returns its file name."""
+    row_keys = sorted({k[:2] for k in values})
+    multi = len({k[0] for k in row_keys}) > 1
+    grid = [[values.get((*rk, a), float("nan")) for a in attacks] for rk in row_keys]
+    fig, ax = plt.subplots(figsize=(1.1 * len(attacks) + 2.5, 0.45 * len(row_keys) + 1.5))
+    im = ax.imshow(grid, cmap="RdYlGn_r", vmin=0.0, vmax=1.0, aspect="auto")
+    for i, line in enumerate(grid):
+        for j, v in enumerate(line):
+            if v == v:
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+    labels = ["no attack" if a == "none" else a for a in attacks]
+    ax.set_xticks(range(len(attacks)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(row_keys)), [f"{m}/{n}" if multi else n for m, n in row_keys], fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return path.name
