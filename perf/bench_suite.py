@@ -4,7 +4,9 @@ ratio measured here means anything).
 
 python perf/bench_suite.py [--baseline ac45016] [--skip-baseline]
 
-The baseline runs in its own git worktree and virtual environment (``bench_run.baseline_env``),
+Each side runs pytest with the arguments of its own README test command (read from its
+``.ci/run``), with the offline variables set here. The baseline runs in its
+own git worktree and virtual environment (``bench_run.baseline_env``),
 with the same package versions as this one. The current tree's suite runs first, then the
 baseline's; each prints its pytest summary line.
 """
@@ -12,6 +14,8 @@ baseline's; each prints its pytest summary line.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -32,12 +36,26 @@ def with_test_extras(python: str, tree: Path, work: Path) -> None:
     )
 
 
+def pytest_args(tree: Path) -> list[str]:
+    """The pytest arguments of a tree's own README test command (the last line of its
+    ``.ci/run``, which runs exactly that command): ``-q`` alone before the suite ran on workers."""
+    ci = tree / ".ci" / "run"
+    if not ci.is_file():
+        raise SystemExit(f"{ci} not found: this script compares trees that have a .ci/run")
+    match = re.search(r"python -m pytest(.*)$", ci.read_text().strip().splitlines()[-1])
+    if not match:
+        raise SystemExit(f"{ci} does not end in a pytest command")
+    args = shlex.split(match.group(1))
+    ends = [i for i, a in enumerate(args) if a in ("|", "||", "&&", ";")]
+    return args[: ends[0]] if ends else args
+
+
 def timed_suite(python: str, cwd: Path) -> tuple[float, str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     env.pop("BENCH_HOME", None)
     t0 = time.perf_counter()
-    out = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=env, cwd=cwd,
-                         capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run([python, "-m", "pytest", *pytest_args(cwd), "-p", "no:cacheprovider"], env=env,
+                         cwd=cwd, capture_output=True, text=True)  # fmt: skip
     summary = (out.stdout.strip().splitlines() or ["(no output)"])[-1]
     return time.perf_counter() - t0, f"exit {out.returncode}: {summary}"
 

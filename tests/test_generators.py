@@ -48,6 +48,61 @@ def test_samples_do_not_depend_on_batching_or_chunking(tiny_lm, tiny_data):
     assert len({s for o in whole for s in o}) > len(prompts)  # the samples really differ
 
 
+def test_samples_from_a_prompt_read_once_equal_samples_from_each_row_read_whole(
+    tiny_lm, tiny_data, monkeypatch
+):
+    """k samples share one prefill of their prompt (:func:`shared_prefill`). Prompts of very
+    different lengths in one batch (left padding), a two-letter prompt among them: every
+    continuation must equal the one drawn when each of the k rows reads its prompt whole.
+    Catches a wrong row order (repeat instead of repeat_interleave), wrong positions under left
+    padding, or a cache that holds the last prompt token twice."""
+    from bench.generators import hf
+
+    model, tok, _ = tiny_lm
+    prompts = [p["prompt"] for p in tiny_data.eval_prompts[:5]] + [
+        "Hi",
+        tiny_data.eval_prompts[5]["prompt"] * 2,
+    ]
+    kw = dict(max_new_tokens=8, num_samples=4, temperature=1.0, top_p=0.95, seed=3, batch_size=7)
+    caches = []
+    real = hf.shared_prefill
+    monkeypatch.setattr(hf, "shared_prefill", lambda *a: caches.append(real(*a)) or caches[-1])
+    shared = generate(model, tok, prompts, **kw)
+    assert caches and all(c is not None for c in caches), "the shared prefill was not used"
+    monkeypatch.setattr(hf, "shared_prefill", lambda *a: None)
+    whole = generate(model, tok, prompts, **kw)
+    assert shared == whole
+    assert len({s for o in shared for s in o}) > len(prompts)  # the samples really differ
+
+
+def test_a_prompt_read_once_on_a_gemma_shape_with_a_window_shorter_than_the_prompts(
+    tiny_data, tmp_path, monkeypatch
+):
+    """The same on a Gemma-2-shaped stand-in (a tokenizer that adds <bos>, rotary positions,
+    sliding-window layers whose cache keeps only the last 8 tokens, fewer than every prompt has):
+    sharing the prefill must not change a single continuation."""
+    from bench.generators import hf
+    from bench.modeling import load_model, load_tokenizer
+    from bench.standins import build
+
+    path = build("gemma2", tmp_path / "gemma", layers=2, width=32)
+    loaded, tok = load_model(str(path)), load_tokenizer(str(path))
+    cfg = loaded.config
+    cfg.sliding_window = 8
+    model = type(loaded)(cfg).eval()
+    model.load_state_dict(loaded.state_dict())
+    prompts = [p["prompt"] for p in tiny_data.eval_prompts[:6]]
+    assert min(len(ids) for ids in tok(prompts)["input_ids"]) > 8
+    kw = dict(max_new_tokens=6, num_samples=3, temperature=1.0, top_p=0.95, seed=5, batch_size=6)
+    caches = []
+    real = hf.shared_prefill
+    monkeypatch.setattr(hf, "shared_prefill", lambda *a: caches.append(real(*a)) or caches[-1])
+    shared = generate(model, tok, prompts, **kw)
+    assert caches and all(c is not None for c in caches), "the shared prefill was not used"
+    monkeypatch.setattr(hf, "shared_prefill", lambda *a: None)
+    assert shared == generate(model, tok, prompts, **kw)
+
+
 def test_row_sampler_draws_from_the_tempered_nucleus():
     import torch
 
