@@ -23,7 +23,9 @@ and defaults follow the reference implementation (nanoGCG 0.3.0). Additions:
   two 40-step restarts of ``gcg`` and one of ``gcg_enhanced``), about 1.4x faster on ``tiny``.
   On CPU in fp32 only, where that was checked; elsewhere each prompt is computed whole.
 * success is judged on generated text by the scorer (``early_stop``), not on loss alone.
-* cost accounting: steps, candidate forward passes and tokens, per prompt.
+* cost accounting: steps, candidate forward passes and tokens, per prompt. ``tokens`` counts each
+  scored (candidate, prompt) sequence whole; with a shared prefix fewer are run (the string once
+  per candidate, not once per prompt).
 
 The representation-aware variant (``gcg_enhanced``) reuses :func:`optimise` with a prefix and
 an extra matching term.
