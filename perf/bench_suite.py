@@ -38,7 +38,7 @@ def with_test_extras(python: str, tree: Path, work: Path) -> None:
 
 def pytest_args(tree: Path) -> list[str]:
     """The pytest arguments of a tree's own README test command (the last line of its
-    ``.ci/run``, which runs exactly that command): ``-q`` alone before the suite ran on workers."""
+    ``.ci/run``, which runs exactly that command), up to the first shell operator."""
     ci = tree / ".ci" / "run"
     if not ci.is_file():
         raise SystemExit(f"{ci} not found: this script compares trees that have a .ci/run")

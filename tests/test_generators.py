@@ -48,6 +48,20 @@ def test_samples_do_not_depend_on_batching_or_chunking(tiny_lm, tiny_data):
     assert len({s for o in whole for s in o}) > len(prompts)  # the samples really differ
 
 
+def _read_once_and_whole(model, tok, prompts, monkeypatch, **kw):
+    """(samples with the shared prefill, samples with each row reading its prompt whole); fails if
+    the shared prefill fell back to the whole-row path in any batch."""
+    from bench.generators import hf
+
+    caches = []
+    real = hf.shared_prefill
+    monkeypatch.setattr(hf, "shared_prefill", lambda *a: caches.append(real(*a)) or caches[-1])
+    shared = generate(model, tok, prompts, **kw)
+    assert caches and all(c is not None for c in caches), "the shared prefill was not used"
+    monkeypatch.setattr(hf, "shared_prefill", lambda *a: None)
+    return shared, generate(model, tok, prompts, **kw)
+
+
 def test_samples_from_a_prompt_read_once_equal_samples_from_each_row_read_whole(
     tiny_lm, tiny_data, monkeypatch
 ):
@@ -56,21 +70,13 @@ def test_samples_from_a_prompt_read_once_equal_samples_from_each_row_read_whole(
     continuation must equal the one drawn when each of the k rows reads its prompt whole.
     Catches a wrong row order (repeat instead of repeat_interleave), wrong positions under left
     padding, or a cache that holds the last prompt token twice."""
-    from bench.generators import hf
-
     model, tok, _ = tiny_lm
     prompts = [p["prompt"] for p in tiny_data.eval_prompts[:5]] + [
         "Hi",
         tiny_data.eval_prompts[5]["prompt"] * 2,
     ]
     kw = dict(max_new_tokens=8, num_samples=4, temperature=1.0, top_p=0.95, seed=3, batch_size=7)
-    caches = []
-    real = hf.shared_prefill
-    monkeypatch.setattr(hf, "shared_prefill", lambda *a: caches.append(real(*a)) or caches[-1])
-    shared = generate(model, tok, prompts, **kw)
-    assert caches and all(c is not None for c in caches), "the shared prefill was not used"
-    monkeypatch.setattr(hf, "shared_prefill", lambda *a: None)
-    whole = generate(model, tok, prompts, **kw)
+    shared, whole = _read_once_and_whole(model, tok, prompts, monkeypatch, **kw)
     assert shared == whole
     assert len({s for o in shared for s in o}) > len(prompts)  # the samples really differ
 
@@ -81,7 +87,6 @@ def test_a_prompt_read_once_on_a_gemma_shape_with_a_window_shorter_than_the_prom
     """The same on a Gemma-2-shaped stand-in (a tokenizer that adds <bos>, rotary positions,
     sliding-window layers whose cache keeps only the last 8 tokens, fewer than every prompt has):
     sharing the prefill must not change a single continuation."""
-    from bench.generators import hf
     from bench.modeling import load_model, load_tokenizer
     from bench.standins import build
 
@@ -94,13 +99,8 @@ def test_a_prompt_read_once_on_a_gemma_shape_with_a_window_shorter_than_the_prom
     prompts = [p["prompt"] for p in tiny_data.eval_prompts[:6]]
     assert min(len(ids) for ids in tok(prompts)["input_ids"]) > 8
     kw = dict(max_new_tokens=6, num_samples=3, temperature=1.0, top_p=0.95, seed=5, batch_size=6)
-    caches = []
-    real = hf.shared_prefill
-    monkeypatch.setattr(hf, "shared_prefill", lambda *a: caches.append(real(*a)) or caches[-1])
-    shared = generate(model, tok, prompts, **kw)
-    assert caches and all(c is not None for c in caches), "the shared prefill was not used"
-    monkeypatch.setattr(hf, "shared_prefill", lambda *a: None)
-    assert shared == generate(model, tok, prompts, **kw)
+    shared, whole = _read_once_and_whole(model, tok, prompts, monkeypatch, **kw)
+    assert shared == whole
 
 
 def test_row_sampler_draws_from_the_tempered_nucleus():
