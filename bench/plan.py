@@ -31,7 +31,7 @@ def describe(plan: Plan, reporter: Reporter) -> None:
     ]:
         if spec.name == "organism":
             base = stages.ModelRef(stages.organism_key(spec), "", spec)
-            data_key = stages.organism_data_key(base)
+            data_key = stages.organism_data_key(base, board.data.eval_limit)
             base_ready = store.has("organism", base.key)
         else:
             from bench.modeling import check_model_source

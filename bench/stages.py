@@ -238,7 +238,11 @@ def oracle_organism_key(base: ModelRef) -> str:
     return make_key(kind="oracle", version=ORGANISM_VERSION, base=base.key)
 
 
-def organism_data_key(base: ModelRef) -> str:
+def organism_data_key(base: ModelRef, eval_limit: int | None = None) -> str:
+    """Key of the organism's splits as a board uses them: ``data.eval_limit`` keeps the first N
+    eval prompts (the key is unchanged without a limit)."""
+    if eval_limit:
+        return make_key(kind="organism-data", organism=base.key, eval_limit=eval_limit)
     return make_key(kind="organism-data", organism=base.key)
 
 
@@ -253,7 +257,9 @@ def board_data(rt: Runtime, base: ModelRef, organism_data: Path | None) -> Split
             )
         parts = {n: json.loads((organism_data / f"{n}.json").read_text()) for n in SPLITS}
         parts["relearn"] = parts["relearn_far"]
-        return Splits(organism_data_key(base), parts)
+        if spec.eval_limit:
+            parts["eval_prompts"] = parts["eval_prompts"][: spec.eval_limit]
+        return Splits(organism_data_key(base, spec.eval_limit), parts)
     missing = [n for n in ("pairs", "eval_prompts", "benign_text") if getattr(spec, n) is None]
     if missing:
         raise BenchError(f"data.source is 'files' but data.{missing[0]} is not set")

@@ -33,6 +33,7 @@ SMALL = [
     "attacks.relearn.steps=5",
     "attacks.relearn.curve_steps=[0,2,5]",
     "generation.num_samples=2",  # sampled like the default board, but cheap
+    "data.eval_limit=64",  # the first 64 of the organism's 200 eval prompts: a third of the sampling
     "eval.bootstrap=50",
     "eval.attack_restarts=2",  # prompt attacks restart (the board runs 3)
     "eval.probe_max_pairs=60",

@@ -90,6 +90,7 @@ def test_first_run_produces_every_cell(small_home):
         for part in parts:
             gens = _generations(store, part["generations"])
             assert [g["i"] for g in gens] == list(range(len(gens))) and len(r["per_prompt"]) == len(gens)
+            assert len(gens) == 64  # data.eval_limit=64 of the organism's 200 eval prompts
             scores = [scorer.score(g["out"]) for g in gens]
             pps.append([sum(v >= threshold for v in s) / len(s) for s in scores])
             rates.append(sum(sum(v >= threshold for v in s) for s in scores) / sum(map(len, scores)))

@@ -98,6 +98,7 @@ SCIENCE = [
     "attacks.gcg.n_train_prompts=4",
     "attacks.relearn.steps=20",
     "attacks.relearn.curve_steps=[0,20]",
+    "eval.attack_restarts=1",  # restarts are checked end to end on the small grid (tests/test_e2e.py)
 ]
 
 
