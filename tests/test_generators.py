@@ -58,6 +58,13 @@ def _read_once_and_whole(model, tok, prompts, monkeypatch, **kw):
     monkeypatch.setattr(hf, "shared_prefill", lambda *a: caches.append(real(*a)) or caches[-1])
     shared = generate(model, tok, prompts, **kw)
     assert caches and all(c is not None for c in caches), "the shared prefill was not used"
+    # plain layers grew in place, in their reserved buffers (sliding-window layers are left alone)
+    grown = [layer for c in caches for layer in c.layers if hasattr(layer, "buffers")]
+    assert grown, "no layer of the shared cache was reserved"
+    for layer in grown:
+        kb = layer.buffers[0]
+        assert layer.keys.data_ptr() == kb.data_ptr(), "a reserved layer fell back to concatenation"
+        assert layer.keys.shape[-2] > kb.shape[-2] - kw["max_new_tokens"], "nothing was written in place"
     monkeypatch.setattr(hf, "shared_prefill", lambda *a: None)
     return shared, generate(model, tok, prompts, **kw)
 

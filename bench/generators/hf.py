@@ -17,6 +17,7 @@ the time (measured side by side in one process).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,36 +54,45 @@ class RowSampler:
     def __call__(self, input_ids, scores):
         import torch
 
-        probs = (scores.float() / self.temperature).softmax(-1)
+        logits = scores.float()
+        if self.temperature != 1.0:  # dividing by 1 changes no value
+            logits = logits / self.temperature
+        probs = logits.softmax(-1)
         vocab = probs.shape[-1]
-        if self.top_p < 1.0:
-            # the most likely tokens, most likely first: a partial top-k (a full sort of the
-            # vocabulary costs far more), widened only for the rows whose nucleus does not fit
-            # yet. Rows differ a lot (an attacked prompt can leave a few rows nearly flat while
-            # most need a dozen tokens), so widening the whole batch for its widest row made the
-            # top-k a third of generation's time. Any width that holds a row's nucleus draws the
-            # same token.
-            nucleus = torch.zeros_like(probs)
-            todo = torch.arange(probs.shape[0], device=probs.device)
-            k = min(vocab, self.k)
-            while len(todo):
-                probs_k, ids = probs[todo].topk(k, dim=-1)
-                fits = (probs_k.sum(-1) >= self.top_p) | (k == vocab)
-                rows, probs_k, ids = todo[fits], probs_k[fits], ids[fits]
-                before = probs_k.cumsum(-1) - probs_k  # mass of the more likely tokens
-                nucleus[rows] = probs.new_zeros(len(rows), vocab).scatter(
-                    -1, ids, probs_k.masked_fill(before >= self.top_p, 0.0)
-                )
-                todo, k = todo[~fits], min(vocab, k * 4)
-            probs = nucleus
         u = torch.cat([torch.rand(1, generator=g) for g in self.gens]).to(probs.device)
-        cdf = probs.cumsum(-1)  # in vocabulary order
-        draw = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).clamp(max=vocab - 1)
-        out = torch.full_like(scores, float("-inf"))
-        return out.scatter(-1, draw, 0.0)
+        if self.top_p >= 1.0:
+            cdf = probs.cumsum(-1)  # in vocabulary order
+            draw = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).clamp(max=vocab - 1)
+            return torch.full_like(scores, float("-inf")).scatter_(-1, draw, 0.0)
+        # the most likely tokens, most likely first: a partial top-k (a full sort of the
+        # vocabulary costs far more), widened only for the rows whose nucleus does not fit yet.
+        # Rows differ a lot (an attacked prompt can leave a few rows nearly flat while most need
+        # a dozen tokens), so widening the whole batch for its widest row made the top-k a third
+        # of generation's time. Any width that holds a row's nucleus draws the same token.
+        draw = torch.zeros(probs.shape[0], dtype=torch.long, device=probs.device)
+        todo = torch.arange(probs.shape[0], device=probs.device)
+        k = min(vocab, self.k)
+        while len(todo):
+            probs_k, ids = (probs if len(todo) == len(probs) else probs[todo]).topk(k, dim=-1)
+            fits = (probs_k.sum(-1) >= self.top_p) | (k == vocab)
+            rows, probs_k, ids = todo[fits], probs_k[fits], ids[fits]
+            before = probs_k.cumsum(-1) - probs_k  # mass of the more likely tokens
+            kept = probs_k.masked_fill(before >= self.top_p, 0.0)
+            # inverse CDF over the nucleus in vocabulary order, on the k candidates only: a
+            # cumsum adds a row's entries one after another, and adding the zeros of the other
+            # tokens changes no partial sum, so these are the full-vocabulary CDF's values at
+            # the candidates, and the first candidate reaching u * total is the token a search
+            # of the full CDF finds (u * total = 0 finds token 0 there, and here)
+            ids, order = ids.sort(-1)
+            cdf = kept.gather(-1, order).cumsum(-1)
+            v = u[rows] * cdf[:, -1]
+            pos = torch.searchsorted(cdf, v.unsqueeze(1)).clamp(max=k - 1)
+            draw[rows] = torch.where(v > 0, ids.gather(-1, pos).squeeze(1), 0)
+            todo, k = todo[~fits], min(vocab, k * 4)
+        return torch.full_like(scores, float("-inf")).scatter_(-1, draw.unsqueeze(1), 0.0)
 
 
-def shared_prefill(model, enc: dict, num_samples: int):
+def shared_prefill(model, enc: dict, num_samples: int, max_new_tokens: int = 0):
     """The KV cache of each prompt but its last token, computed once and repeated ``num_samples``
     times along the batch (row ``i * num_samples + j`` is prompt ``i``), or None where that does
     not apply: a batch of one-token prompts, inputs beside ids and mask (``token_type_ids``), a
@@ -115,7 +125,55 @@ def shared_prefill(model, enc: dict, num_samples: int):
     if type(cache).__name__ != "DynamicCache" or not hasattr(cache, "batch_repeat_interleave"):
         return None
     cache.batch_repeat_interleave(num_samples)
+    for layer in cache.layers:
+        reserve(layer, max_new_tokens)  # generate adds the last prompt token, then new ones
     return cache
+
+
+def reserve(layer, extra: int) -> None:
+    """Give a plain ``DynamicLayer`` room for ``extra`` more positions, so that each new token's
+    keys and values are written in place instead of copying the whole cache into a new tensor
+    (a sixth of sampling's time on the organism). The cache then holds views of one buffer:
+    the same numbers, so the same continuations. Other layer kinds (sliding windows) are left
+    as they are."""
+    from transformers.cache_utils import DynamicLayer
+
+    if type(layer) is not DynamicLayer or not layer.is_initialized or extra <= 0:
+        return
+    k, v = layer.keys, layer.values
+    n = k.shape[-2]
+    kb = k.new_empty(*k.shape[:-2], n + extra, k.shape[-1])
+    vb = v.new_empty(*v.shape[:-2], n + extra, v.shape[-1])
+    kb[..., :n, :], vb[..., :n, :] = k, v
+    layer.keys, layer.values = kb[..., :n, :], vb[..., :n, :]
+    layer.__class__ = _reserved_layer()
+    layer.buffers = (kb, vb)
+
+
+@functools.cache
+def _reserved_layer():
+    from transformers.cache_utils import DynamicLayer
+
+    class ReservedLayer(DynamicLayer):
+        """A ``DynamicLayer`` whose keys and values are views of preallocated buffers."""
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            kb, vb = self.buffers
+            n, m = self.keys.shape[-2], key_states.shape[-2]
+            # anything that replaced the views (a batch reorder) or a buffer that is full: grow
+            # by concatenation as a DynamicLayer does
+            if (
+                n + m > kb.shape[-2]
+                or self.keys.data_ptr() != kb.data_ptr()
+                or self.keys.shape[0] != kb.shape[0]
+            ):
+                return super().update(key_states, value_states, *args, **kwargs)
+            kb[..., n : n + m, :] = key_states
+            vb[..., n : n + m, :] = value_states
+            self.keys, self.values = kb[..., : n + m, :], vb[..., : n + m, :]
+            return self.keys, self.values
+
+    return ReservedLayer
 
 
 def generate(
@@ -159,7 +217,7 @@ def generate(
                 top_k=None,
             )
             if sample:  # k rows per prompt, each drawn by its own generator
-                cache = shared_prefill(model, enc, num_samples)
+                cache = shared_prefill(model, enc, num_samples, max_new_tokens)
                 enc = {k: v.repeat_interleave(num_samples, dim=0) for k, v in enc.items()}
                 if cache is not None:
                     kwargs["past_key_values"] = cache
