@@ -133,16 +133,17 @@ def test_row_sampler_draws_from_the_tempered_nucleus():
 
 
 def test_row_sampler_widens_its_top_k_until_every_rows_nucleus_fits():
-    """A 1,000-token vocabulary, rows whose nuclei need under 64, 64-256 and over 256 tokens, in
+    """A 4,096-token vocabulary, rows whose nuclei need under 64, 64-256 and over 256 tokens, in
     one batch: every draw equals the draw of a reference that sorts the whole vocabulary, with
-    the same uniform number. With a small vocabulary the widening loop never runs."""
+    the same uniform number. With a small vocabulary the widening loop never runs, and the
+    narrow top-k's draw on its own candidates (k = 64 of 4,096) would go untested."""
     import torch
 
     from bench.generators.hf import RowSampler
 
-    vocab, n, top_p = 1000, 300, 0.9
+    vocab, n, top_p = 4096, 300, 0.9
     g = torch.Generator().manual_seed(0)
-    spread = torch.tensor([4.0, 2.5, 0.1]).repeat(n // 3)  # peaked, middling, nearly flat
+    spread = torch.tensor([6.0, 3.5, 0.1]).repeat(n // 3)  # peaked, middling, nearly flat
     scores = torch.randn(n, vocab, generator=g) * spread.unsqueeze(1)
     seeds = list(range(100, 100 + n))
 

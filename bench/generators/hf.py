@@ -78,16 +78,23 @@ class RowSampler:
             rows, probs_k, ids = todo[fits], probs_k[fits], ids[fits]
             before = probs_k.cumsum(-1) - probs_k  # mass of the more likely tokens
             kept = probs_k.masked_fill(before >= self.top_p, 0.0)
-            # inverse CDF over the nucleus in vocabulary order, on the k candidates only: a
-            # cumsum adds a row's entries one after another, and adding the zeros of the other
-            # tokens changes no partial sum, so these are the full-vocabulary CDF's values at
-            # the candidates, and the first candidate reaching u * total is the token a search
-            # of the full CDF finds (u * total = 0 finds token 0 there, and here)
-            ids, order = ids.sort(-1)
-            cdf = kept.gather(-1, order).cumsum(-1)
-            v = u[rows] * cdf[:, -1]
-            pos = torch.searchsorted(cdf, v.unsqueeze(1)).clamp(max=k - 1)
-            draw[rows] = torch.where(v > 0, ids.gather(-1, pos).squeeze(1), 0)
+            # inverse CDF over the nucleus in vocabulary order. For a narrow top-k, on its k
+            # candidates only: a cumsum adds a row's entries one after another, and adding the
+            # zeros of the other tokens changes no partial sum, so these are the full-vocabulary
+            # CDF's values at the candidates, and the first candidate reaching u * total is the
+            # token a search of the full CDF finds (u * total = 0 finds token 0 there, and here).
+            # A wide one (nearly flat rows) is scattered back over the vocabulary instead: sorting
+            # k ids costs more than that.
+            if 32 * k <= vocab:
+                ids, order = ids.sort(-1)
+                cdf = kept.gather(-1, order).cumsum(-1)
+                v = u[rows] * cdf[:, -1]
+                pos = torch.searchsorted(cdf, v.unsqueeze(1)).clamp(max=k - 1)
+                draw[rows] = torch.where(v > 0, ids.gather(-1, pos).squeeze(1), 0)
+            else:
+                cdf = probs.new_zeros(len(rows), vocab).scatter_(-1, ids, kept).cumsum(-1)
+                pos = torch.searchsorted(cdf, (u[rows] * cdf[:, -1]).unsqueeze(1))
+                draw[rows] = pos.clamp(max=vocab - 1).squeeze(1)
             todo, k = todo[~fits], min(vocab, k * 4)
         return torch.full_like(scores, float("-inf")).scatter_(-1, draw.unsqueeze(1), 0.0)
 
