@@ -82,6 +82,8 @@ def main() -> None:
         )
         for side in total:
             total[side] += best[side]
+        if not same:
+            raise SystemExit(f"bench_sampling: {name}: the continuations differ from {args.baseline}'s")
     print(
         f"sampling, both prompt sets: {args.baseline} {total['baseline']:.2f} s, current "
         f"{total['current']:.2f} s: {total['baseline'] / total['current']:.2f}x faster"

@@ -81,6 +81,13 @@ def test_first_run_produces_every_cell(small_home):
     plugin = registry.load("scorers", board["scorer"]["name"])
     scorer = plugin.create(plugin.Config(**board["scorer"]["config"]))
     by_cell = {(r["method"], r["attack"]): r for r in rows}
+    # data.eval_limit=64: the organism's first 64 eval prompts, in order
+    organism = next(a for a in sorted((store / "organism").iterdir()) if (a / "data").is_dir())
+    first = json.loads((organism / "data" / "eval_prompts.json").read_text())[:64]
+    clean_prompts = [
+        g["prompt"] for g in _generations(store, by_cell[("none", "none")]["keys"]["generations"])
+    ]
+    assert clean_prompts == [p["prompt"] for p in first]
     for r in rows:
         assert {"board", "model", "method", "attack", "seed", "metrics", "ci95", "keys"} <= set(r)
         # a prompt attack's row pools its restarts (eval.attack_restarts=2 here), each its own stage

