@@ -2,7 +2,7 @@
 side by side in one run on one machine (machines of this kind differ by about 2x from day to day,
 so only the ratio measured here means anything).
 
-python perf/bench_run.py [--baseline ac45016] [--skip-baseline]
+python perf/bench_run.py [--baseline ac45016] [--skip-baseline] [--also-set eval.attack_restarts=1]
 
 The baseline is checked out into a git worktree with its own virtual environment (torch and the
 rest come from pip's cache), so the two trees never import each other's code. Runs alternate:
@@ -54,21 +54,24 @@ def baseline_env(commit: str, work: Path) -> tuple[str, Path]:
     return str(py), tree
 
 
-def timed_run(python: str, cwd: Path, home: str) -> float:
+def timed_run(python: str, cwd: Path, home: str, extra: tuple[str, ...] = ()) -> float:
     env = {**os.environ, "BENCH_HOME": home, "HF_HUB_OFFLINE": "1"}
     t0 = time.perf_counter()
     subprocess.run(
-        [python, "-m", "bench.cli", *ARGS], env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL
+        [python, "-m", "bench.cli", *ARGS, *extra], env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL
     )
     return time.perf_counter() - t0
 
 
-def baseline_args() -> tuple[argparse.Namespace, Path]:
-    """The side-by-side scripts' command line (--baseline, --skip-baseline, --work) and work folder."""
+def baseline_args(add=None) -> tuple[argparse.Namespace, Path]:
+    """The side-by-side scripts' command line (--baseline, --skip-baseline, --work, and what
+    ``add`` puts on the parser) and work folder."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--baseline", default="ac45016")
     ap.add_argument("--skip-baseline", action="store_true", help="time the current tree only")
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "bench-perf"))
+    if add:
+        add(ap)
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -76,16 +79,27 @@ def baseline_args() -> tuple[argparse.Namespace, Path]:
 
 
 def main() -> None:
-    args, work = baseline_args()
-    sides = {"current": (sys.executable, ROOT)}
+    args, work = baseline_args(
+        lambda ap: ap.add_argument(
+            "--also-set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="also time the current tree with these --set values, e.g. eval.attack_restarts=1 "
+            "(the one GCG restart ac45016 ran: the same work as the baseline)",
+        )
+    )
+    sides = {"current": (sys.executable, ROOT, ())}
     if not args.skip_baseline:
-        sides = {args.baseline: baseline_env(args.baseline, work), **sides}
+        sides = {args.baseline: (*baseline_env(args.baseline, work), ()), **sides}
+    if args.also_set:
+        sides["current+set"] = (sys.executable, ROOT, tuple(x for kv in args.also_set for x in ("--set", kv)))
     homes = {name: tempfile.mkdtemp(prefix=f"bench-perf-{name}-", dir=work) for name in sides}
     times: dict[str, dict[str, float]] = {name: {} for name in sides}
     for phase in ("cold", "warm"):
-        for name, (python, cwd) in sides.items():
-            times[name][phase] = timed_run(python, cwd, homes[name])
-            print(f"{name:>10} {phase}: {times[name][phase]:.1f} s", flush=True)
+        for name, (python, cwd, extra) in sides.items():
+            times[name][phase] = timed_run(python, cwd, homes[name], extra)
+            print(f"{name:>11} {phase}: {times[name][phase]:.1f} s", flush=True)
     print(f"machine: {machine()}")
     cur = times["current"]
     if not args.skip_baseline:
@@ -94,6 +108,12 @@ def main() -> None:
             f"default run cold: {args.baseline} {base['cold']:.1f} s, current {cur['cold']:.1f} s: "
             f"{base['cold'] / cur['cold']:.2f}x faster (target >= 2x)"
         )
+        if args.also_set:
+            same = times["current+set"]["cold"]
+            print(
+                f"default run cold with --set {' --set '.join(args.also_set)}: {same:.1f} s: "
+                f"{base['cold'] / same:.2f}x faster than {args.baseline}"
+            )
     print(f"default run warm: {cur['warm']:.1f} s (target <= 5 s)")
     runs = sorted((Path(homes["current"]) / "runs").iterdir())
     manifest = json.loads((runs[0] / "manifest.json").read_text())
