@@ -2,12 +2,13 @@
 same grid from two empty stores that each start with the default organism already built (copied
 from a store where it was built once), so both time the cells, not the organism.
 
-    python perf/bench_ray.py [--methods dpo,npo,repo] [--attacks relearn] [--order local,ray]
+    python perf/bench_ray.py [--methods dpo,npo,repo] [--attacks relearn] [--order local,ray|ray,local]
 
 A local Ray instance starts inside the ``ray`` run (its start-up is part of its time). Each Ray
 task reserves the threads a local run uses, so on one machine the cells run one at a time with
-the local run's float reduction order: the rows must be identical, and the script fails if they
-are not. Prints both times and the ratio next to the target (ray at least as fast as local).
+the local run's float reduction order: the rows must be identical (every metric, interval, key
+and per-prompt value), and the script fails if they are not, keeping both stores. Prints both
+times and the ratio next to the target (ray at least as fast as local); run it in both orders.
 """
 
 from __future__ import annotations
@@ -39,13 +40,15 @@ def cli(home: Path, *args: str) -> float:
     return time.perf_counter() - t0
 
 
-def rows(home: Path) -> list[tuple]:
-    run = sorted((home / "runs").iterdir())[-1]
-    out = []
-    for line in (run / "results.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        out.append((r["method"], r["attack"], r["per_prompt"], r["ci95"]))
-    return sorted(out, key=lambda t: (t[0], t[1]))
+def rows(home: Path) -> list[str]:
+    """The run's rows as sorted JSON: every field that carries a number or a key (as the
+    end-to-end tests compare runs), per-prompt values included."""
+    (run,) = sorted((home / "runs").iterdir())
+    fields = ("model", "method", "attack", "seed", "metrics", "ci95", "keys", "per_prompt")
+    return sorted(
+        json.dumps({k: r.get(k) for k in fields}, sort_keys=True)
+        for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())
+    )
 
 
 def main() -> None:
@@ -54,25 +57,34 @@ def main() -> None:
     ap.add_argument("--attacks", default="relearn")
     ap.add_argument("--order", default="local,ray", help="which executor runs first")
     args = ap.parse_args()
+    order = args.order.split(",")
+    if sorted(order) != ["local", "ray"]:
+        sys.exit(f"bench_ray: --order must name local and ray once each, got {args.order!r}")
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
-    seed_home = work / "organism"
-    print("building the organism once ...", flush=True)
-    cli(seed_home, "run", "--method", "none", "--attacks", "", "--quiet")
-    grid = ["run", "--method", args.methods, "--attacks", args.attacks, "--quiet"]
-    times, homes = {}, {}
-    for executor in args.order.split(","):
-        homes[executor] = home = work / executor
-        shutil.copytree(seed_home / "store" / "organism", home / "store" / "organism")
-        times[executor] = cli(home, *grid, "--executor", executor)
-        print(f"{executor:>6}: {times[executor]:.1f} s", flush=True)
-    print(f"machine: {machine()}")
-    same = rows(homes["local"]) == rows(homes["ray"])
-    print(
-        f"grid --method {args.methods} --attacks {args.attacks}: local {times['local']:.1f} s, "
-        f"ray {times['ray']:.1f} s: ray takes {times['ray'] / times['local']:.2f} of local's time "
-        f"(target <= 1); identical rows: {same}"
-    )
-    shutil.rmtree(work, ignore_errors=True)
+    same = False
+    try:
+        seed_home = work / "organism"
+        print("building the organism once ...", flush=True)
+        cli(seed_home, "run", "--method", "none", "--attacks", "", "--quiet")
+        grid = ["run", "--method", args.methods, "--attacks", args.attacks, "--quiet"]
+        times, homes = {}, {}
+        for executor in order:
+            homes[executor] = home = work / executor
+            shutil.copytree(seed_home / "store" / "organism", home / "store" / "organism")
+            times[executor] = cli(home, *grid, "--executor", executor)
+            print(f"{executor:>6}: {times[executor]:.1f} s", flush=True)
+        print(f"machine: {machine()}")
+        same = rows(homes["local"]) == rows(homes["ray"])
+        print(
+            f"grid --method {args.methods} --attacks {args.attacks} ({args.order} in that order): "
+            f"local {times['local']:.1f} s, ray {times['ray']:.1f} s: ray takes "
+            f"{times['ray'] / times['local']:.2f} of local's time (target <= 1); identical rows: {same}"
+        )
+    finally:
+        if same:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"bench_ray: stores kept in {work}", file=sys.stderr)
     if not same:
         sys.exit("bench_ray: the executors' rows differ")
 

@@ -6,8 +6,9 @@ python perf/bench_run.py [--baseline ac45016] [--skip-baseline] [--also-set eval
 
 The baseline is checked out into a git worktree with its own virtual environment (torch and the
 rest come from pip's cache), so the two trees never import each other's code. Runs alternate:
-baseline cold, current cold, then both warm. Prints each target next to its measured ratio, and
-the stage-time summary of the current tree's cold run.
+baseline cold, current cold (and the current tree with the ``--also-set`` values), then all warm.
+Prints each target next to its measured ratio, and the stage-time summary of the current tree's
+cold run. ``--also-set`` values are checked with a dry run before anything is timed.
 """
 
 from __future__ import annotations
@@ -89,11 +90,23 @@ def main() -> None:
             "(the one GCG restart ac45016 ran: the same work as the baseline)",
         )
     )
+    if args.baseline in ("current", "current+set"):
+        sys.exit(f"bench_run: --baseline {args.baseline!r} names a side of this script, not a commit")
     sides = {"current": (sys.executable, ROOT, ())}
     if not args.skip_baseline:
         sides = {args.baseline: (*baseline_env(args.baseline, work), ()), **sides}
     if args.also_set:
-        sides["current+set"] = (sys.executable, ROOT, tuple(x for kv in args.also_set for x in ("--set", kv)))
+        extra = tuple(x for kv in args.also_set for x in ("--set", kv))
+        check = subprocess.run(
+            [sys.executable, "-m", "bench.cli", *ARGS, *extra, "--dry-run"],
+            cwd=ROOT,
+            env={**os.environ, "BENCH_HOME": tempfile.mkdtemp(dir=work)},
+            capture_output=True,
+            text=True,
+        )
+        if check.returncode:
+            sys.exit(f"bench_run: --also-set: {check.stderr.strip()}")
+        sides["current+set"] = (sys.executable, ROOT, extra)
     homes = {name: tempfile.mkdtemp(prefix=f"bench-perf-{name}-", dir=work) for name in sides}
     times: dict[str, dict[str, float]] = {name: {} for name in sides}
     for phase in ("cold", "warm"):
@@ -108,12 +121,10 @@ def main() -> None:
             f"default run cold: {args.baseline} {base['cold']:.1f} s, current {cur['cold']:.1f} s: "
             f"{base['cold'] / cur['cold']:.2f}x faster (target >= 2x)"
         )
-        if args.also_set:
-            same = times["current+set"]["cold"]
-            print(
-                f"default run cold with --set {' --set '.join(args.also_set)}: {same:.1f} s: "
-                f"{base['cold'] / same:.2f}x faster than {args.baseline}"
-            )
+    if args.also_set:
+        same = times["current+set"]["cold"]
+        versus = "" if args.skip_baseline else f": {base['cold'] / same:.2f}x faster than {args.baseline}"
+        print(f"default run cold with --set {' --set '.join(args.also_set)}: {same:.1f} s{versus}")
     print(f"default run warm: {cur['warm']:.1f} s (target <= 5 s)")
     runs = sorted((Path(homes["current"]) / "runs").iterdir())
     manifest = json.loads((runs[0] / "manifest.json").read_text())
