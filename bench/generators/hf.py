@@ -146,9 +146,12 @@ def reserve(layer, extra: int) -> None:
     is cheap, and for other layer kinds such as sliding windows, the layer is left as it is)."""
     from transformers.cache_utils import DynamicLayer
 
-    if type(layer) is not DynamicLayer or not layer.is_initialized or extra <= 0:
-        return
-    if layer.keys.device.type != "cpu":
+    if (
+        type(layer) is not DynamicLayer
+        or not layer.is_initialized
+        or extra <= 0
+        or layer.keys.device.type != "cpu"
+    ):
         return
     k, v = layer.keys, layer.values
     n = k.shape[-2]
@@ -169,15 +172,16 @@ def _reserved_layer():
 
         def update(self, key_states, value_states, *args, **kwargs):
             kb, vb = self.buffers
-            n, m = self.keys.shape[-2] if self.is_initialized else 0, key_states.shape[-2]
-            # anything that replaced the views (a batch reorder) or a buffer that is full: grow
-            # by concatenation as a DynamicLayer does
+            # after a reset, a batch reorder that replaced the views, or with the buffer full:
+            # grow by concatenation as a DynamicLayer does
             if (
-                not self.is_initialized  # reset: starts again as a DynamicLayer does
-                or n + m > kb.shape[-2]
+                not self.is_initialized
                 or self.keys.data_ptr() != kb.data_ptr()
                 or self.keys.shape[0] != kb.shape[0]
             ):
+                return super().update(key_states, value_states, *args, **kwargs)
+            n, m = self.keys.shape[-2], key_states.shape[-2]
+            if n + m > kb.shape[-2]:
                 return super().update(key_states, value_states, *args, **kwargs)
             kb[..., n : n + m, :] = key_states
             vb[..., n : n + m, :] = value_states
