@@ -1,7 +1,9 @@
 """HF sampling of a baseline commit against the current tree, side by side in one process, on
 the default board's organism: 200 eval prompts x 10 samples (temperature 1, top-p 0.9, 20 new
-tokens, batches of 32 prompts), plain and behind a 20-token random prefix (which, like a GCG
-string, leaves many rows' next-token distributions nearly flat).
+tokens, batches of 32 prompts), plain, behind a 20-token random prefix (which, like a GCG
+string, leaves many rows' next-token distributions nearly flat), and on the organism under the
+``steer`` attack's strongest point (alpha 8 along its toxic direction, where most rows' nuclei
+hold over a thousand tokens).
 
     python perf/bench_sampling.py [--baseline 3e9d0e9]
 
@@ -49,10 +51,25 @@ def baseline_module(rev: str) -> types.ModuleType:
 
 
 def random_prefix(tok, n: int = 20, seed: int = 0) -> str:
-    ascii_ids = [i for i in range(len(tok)) if tok.decode([i]).isascii() and tok.decode([i]).strip()]
+    """n random tokens of those GCG may propose (printable ASCII, no special tokens)."""
+    from attacks.gcg import disallowed_ids
+
+    allowed = sorted(set(range(len(tok))) - set(disallowed_ids(tok, allow_non_ascii=False).tolist()))
     g = torch.Generator().manual_seed(seed)
-    picks = torch.randint(0, len(ascii_ids), (n,), generator=g).tolist()
-    return tok.decode([ascii_ids[i] for i in picks]).strip()
+    picks = torch.randint(0, len(allowed), (n,), generator=g).tolist()
+    return tok.decode([allowed[i] for i in picks]).strip()
+
+
+def steered(model, tok, data, alpha: float = 8.0):
+    """A copy of the organism under the board's ``steer`` attack at ``alpha`` (its toxic direction)."""
+    import copy
+    from types import SimpleNamespace
+
+    from attacks import steer
+
+    job = SimpleNamespace(base_model=None, pairs=data["pairs"], checkpoint=None)
+    out, _ = steer.apply(copy.deepcopy(model), tok, job, steer.Config(alphas=[alpha], control=False), 0)
+    return out.eval()
 
 
 def main() -> None:
@@ -67,12 +84,17 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"prompts: {len(prompts)} x {KW['num_samples']} samples; random prefix: {prefix[:60]!r}")
     total = {"baseline": 0.0, "current": 0.0}
-    for name, ps in (("plain", prompts), ("20-token prefix", [f"{prefix} {p}" for p in prompts])):
+    sets = [
+        ("plain", model, prompts),
+        ("20-token prefix", model, [f"{prefix} {p}" for p in prompts]),
+        ("steered (a=8)", steered(model, tok, data), prompts),
+    ]
+    for name, m, ps in sets:
         best, outs = {"baseline": float("inf"), "current": float("inf")}, {}
         for _ in range(2):
             for side, gen in (("baseline", base.generate), ("current", hf.generate)):
                 t0 = time.perf_counter()
-                outs[side] = gen(model, tok, ps, **KW)
+                outs[side] = gen(m, tok, ps, **KW)
                 best[side] = min(best[side], time.perf_counter() - t0)
         same = outs["baseline"] == outs["current"]
         n = sum(map(len, outs["current"]))
@@ -85,7 +107,7 @@ def main() -> None:
         if not same:
             raise SystemExit(f"bench_sampling: {name}: the continuations differ from {args.baseline}'s")
     print(
-        f"sampling, both prompt sets: {args.baseline} {total['baseline']:.2f} s, current "
+        f"sampling, all {len(sets)} sets: {args.baseline} {total['baseline']:.2f} s, current "
         f"{total['current']:.2f} s: {total['baseline'] / total['current']:.2f}x faster"
     )
 
