@@ -70,19 +70,11 @@ class RowSampler:
         # a dozen tokens), so widening the whole batch for its widest row made the top-k a third
         # of generation's time. Any width that holds a row's nucleus draws the same token.
         draw = torch.zeros(probs.shape[0], dtype=torch.long, device=probs.device)
-        widths = [min(vocab, self.k)]
-        while widths[-1] < vocab:
-            widths.append(min(vocab, widths[-1] * 4))
-        waiting = {widths[0]: torch.arange(probs.shape[0], device=probs.device)}
-        for k in widths:
-            todo = waiting.pop(k, None)
-            if todo is None or not len(todo):
-                continue
-            probs_k, ids = (probs if k == widths[0] else probs[todo]).topk(k, dim=-1)
-            mass = probs_k.sum(-1)
-            fits = (mass >= self.top_p) | (k == vocab)
-            if not fits.all():
-                self._widen(waiting, widths, k, todo[~fits], mass[~fits], probs_k[~fits, -1])
+        todo = torch.arange(probs.shape[0], device=probs.device)
+        k = min(vocab, self.k)
+        while len(todo):
+            probs_k, ids = (probs if len(todo) == len(probs) else probs[todo]).topk(k, dim=-1)
+            fits = (probs_k.sum(-1) >= self.top_p) | (k == vocab)
             rows, probs_k, ids = todo[fits], probs_k[fits], ids[fits]
             before = probs_k.cumsum(-1) - probs_k  # mass of the more likely tokens
             kept = probs_k.masked_fill(before >= self.top_p, 0.0)
@@ -104,23 +96,8 @@ class RowSampler:
                 cdf = probs.new_zeros(len(rows), vocab).scatter_(-1, ids, kept).cumsum(-1)
                 pos = torch.searchsorted(cdf, (u[rows] * cdf[:, -1]).unsqueeze(1))
                 draw[rows] = pos.clamp(max=vocab - 1).squeeze(1)
+            todo, k = todo[~fits], min(vocab, k * 4)
         return torch.full_like(scores, float("-inf")).scatter_(-1, draw.unsqueeze(1), 0.0)
-
-    def _widen(self, waiting: dict, widths: list[int], k: int, rows, mass, p_k) -> None:
-        """Queue rows whose nucleus did not fit in their top ``k`` at the first later width that
-        could hold it: every token beyond the k read is at most as likely as the k-th (``p_k``), so
-        w tokens hold at most ``mass + (w - k) p_k``. A width whose bound is short of ``top_p`` by
-        more than 0.01 is skipped (a float sum of n probabilities errs by under n 2^-24, less than
-        0.01 for any vocabulary): it would not have fitted, so the draws are those of widening
-        step by step. The last width, the whole vocabulary, takes every row left."""
-        import torch
-
-        left = torch.ones(len(rows), dtype=torch.bool, device=rows.device)
-        for w in widths[widths.index(k) + 1 :]:
-            here = left & ((mass + (w - k) * p_k >= self.top_p - 0.01) | (w == widths[-1]))
-            if here.any():
-                waiting[w] = torch.cat([waiting[w], rows[here]]) if w in waiting else rows[here]
-            left &= ~here
 
 
 def shared_prefill(model, enc: dict, num_samples: int, max_new_tokens: int = 0):
