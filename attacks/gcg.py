@@ -21,7 +21,10 @@ and defaults follow the reference implementation (nanoGCG 0.3.0). Additions:
   causal attention the string's states do not depend on what follows. Same losses up to float
   rounding (2e-7 on the organism; the same strings as computing each prompt whole, checked on
   two 40-step restarts of ``gcg`` and one of ``gcg_enhanced``), about 1.4x faster on ``tiny``.
-  On CPU in fp32 only, where that was checked; elsewhere each prompt is computed whole.
+  On CPU in fp32 only, where that was checked; elsewhere each prompt is computed whole. There,
+  the prompts also take turns on one buffer holding the string's KV (:class:`SharedPrefix`:
+  each writes after the string instead of copying it), and candidates get logits at the
+  target's positions only: bit-identical losses, 1.2-1.3x faster candidate scoring.
 * success is judged on generated text by the scorer (``early_stop``), not on loss alone.
 * cost accounting: steps, candidate forward passes and tokens, per prompt. ``tokens`` counts each
   scored (candidate, prompt) sequence whole; with a shared prefix fewer are run (the string once
@@ -292,7 +295,8 @@ class Objective:
         kwargs = {}
         if self.position == "prefix" and prefix_kv is not None:  # BOS and string are in the cache
             seq = torch.cat([prm, tgt], 1)
-            kwargs = {"past_key_values": kv_cache(prefix_kv), "use_cache": True}
+            cache = prefix_kv.fresh() if isinstance(prefix_kv, SharedPrefix) else kv_cache(prefix_kv)
+            kwargs = {"past_key_values": cache, "use_cache": True}
         elif self.position == "prefix":
             seq = torch.cat([bos, optim_embeds, prm, tgt], 1)
         elif self.cache_kv is not None:  # BOS and prompt are in the cache
@@ -304,14 +308,20 @@ class Objective:
             seq = torch.cat([bos, prm, optim_embeds, tgt], 1)
         T = len(self.target_ids)
         # only the positions that predict the target need logits: the LM head over a 4k-50k
-        # vocabulary at every position is a large share of a small model's cost
+        # vocabulary at every position is a large share of a small model's cost. Scoring
+        # candidates on CPU in fp32 reads exactly those T positions (the same losses, bit for
+        # bit; 12-16% faster per step on the organism, mostly by not copying the logits to drop
+        # the last position); elsewhere, and for the token gradient, the last T + 1 as before.
+        exact = not torch.is_grad_enabled() and shares_prefix(self.embed.weight)
+        L = seq.shape[1]
         out = self.model(
             inputs_embeds=seq,
             output_hidden_states=self.base_model is not None,
-            logits_to_keep=T + 1,
+            logits_to_keep=torch.arange(L - T - 1, L - 1, device=seq.device) if exact else T + 1,
             **kwargs,
         )
-        logits = out.logits[:, :-1].float()  # (B, T, V): positions -T-1 .. -2 predict the target
+        # (B, T, V): positions -T-1 .. -2 predict the target
+        logits = (out.logits if exact else out.logits[:, :-1]).float()
         ce = (
             torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), self.target_ids.repeat(B), reduction="none"
@@ -342,6 +352,29 @@ def kv_cache(layers: list[tuple[torch.Tensor, torch.Tensor]]):
     from transformers import DynamicCache
 
     return DynamicCache(ddp_cache_data=layers)
+
+
+class SharedPrefix:
+    """The KV of BOS + string (:meth:`Objective.prefix_state`) in one preallocated cache that the
+    training prompts take turns on: each prompt's forward writes its own keys and values right
+    after the string's, over the previous prompt's, instead of copying the string's KV into a new
+    tensor for every prompt (``bench.generators.hf.reserve``). The same numbers: attention reads
+    the same values from a view of the buffer. On CPU only, as sharing the prefix is."""
+
+    def __init__(self, layers: list[tuple[torch.Tensor, torch.Tensor]], extra: int):
+        from bench.generators.hf import reserve
+
+        self.cache = kv_cache(layers)
+        self.length = layers[0][0].shape[-2]
+        for layer in self.cache.layers:
+            reserve(layer, extra)
+
+    def fresh(self):
+        """The cache holding the string's positions only, ready for a prompt's forward."""
+        for layer in self.cache.layers:
+            keys, values = getattr(layer, "buffers", (layer.keys, layer.values))
+            layer.keys, layer.values = keys[..., : self.length, :], values[..., : self.length, :]
+        return self.cache
 
 
 def shares_prefix(weight: torch.Tensor) -> bool:
@@ -381,6 +414,8 @@ def batched_losses(objectives: list[Objective], cands: torch.Tensor, batch_size:
                         elif first.base_model is not None:
                             base_kv = first.prefix_state(chunk, first.base_model)
                             kv = None if base_kv is None else kv
+                    if kv is not None:  # each prompt writes after the string in one buffer
+                        kv = SharedPrefix(kv, max(len(o.prompt_ids) + len(o.target_ids) for o in objectives))
                     out.append(sum(o.losses(e, chunk, kv, base_kv) for o in objectives) / len(objectives))
             return torch.cat(out)
         except torch.OutOfMemoryError:

@@ -344,6 +344,50 @@ def test_a_shared_prefix_gives_each_prompts_own_loss(tiny_lm, tiny_data):
             assert lengths == per_batch * n_batches, (kw.keys(), bos, lengths)
 
 
+def test_prompts_take_turns_on_one_string_buffer_and_score_exactly_as_before(tiny_lm, tiny_data):
+    """Scoring candidates with a shared string, each training prompt writes its keys and values
+    into one buffer right after the string's (a shorter prompt after a longer one too), and only
+    the target's positions get logits. The losses must be bit-identical to the earlier way: each
+    prompt on its own copy of the string's KV, logits for the last T + 1 positions, the last one
+    dropped. And every prompt's forward must read the one buffer, or nothing is saved."""
+    import torch.nn.functional as F
+
+    model, tok, _ = tiny_lm
+    items = _items(tiny_data, 3)
+    items[1]["target"] = " idiot."  # a short target between two long ones: stale positions behind it
+    objs = [gcg.Objective(model, tok, it["prompt"], it["target"], position="prefix") for it in items]
+    cands = torch.randint(5, len(tok), (7, 5), generator=torch.Generator().manual_seed(2))
+    pointers: list[tuple[int, int]] = []
+
+    def record(module, args, kwargs):
+        cache = kwargs.get("past_key_values")
+        layer = cache.layers[0] if cache is not None else None
+        pointers.append(None if layer is None else (layer.keys.data_ptr(), layer.buffers[0].data_ptr()))
+
+    hook = model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            shared = gcg.batched_losses(objs, cands, 0)
+    finally:
+        hook.remove()
+    assert len(pointers) == 1 + len(objs) and pointers[0] is None  # the string once, then each prompt
+    assert len(set(pointers[1:])) == 1 and all(p == b for p, b in pointers[1:])
+
+    def before(o, e, kv):  # each prompt on a copy of the string's KV; T + 1 logits, last dropped
+        B, T = len(e), len(o.target_ids)
+        seq = torch.cat([o.embed(o.prompt_ids), o.embed(o.target_ids)]).unsqueeze(0).expand(B, -1, -1)
+        out = model(inputs_embeds=seq, past_key_values=gcg.kv_cache(kv), use_cache=True, logits_to_keep=T + 1)
+        logits = out.logits[:, :-1].float()
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), o.target_ids.repeat(B), reduction="none")
+        return ce.view(B, T).mean(1)
+
+    with torch.no_grad():
+        kv = objs[0].prefix_state(cands)
+        e = objs[0].embed(cands)
+        reference = sum(before(o, e, kv) for o in objs) / len(objs)
+    assert torch.equal(shared, reference), (shared - reference).abs().max()
+
+
 def test_a_prefix_is_shared_only_where_it_was_checked(tiny_lm, tiny_data):
     """Sharing was checked to pick the same strings as whole sequences on CPU in fp32 only; a bf16
     model (as on a GPU board) computes every prompt whole, as before, so cells cached by this
