@@ -21,10 +21,11 @@ and defaults follow the reference implementation (nanoGCG 0.3.0). Additions:
   causal attention the string's states do not depend on what follows. Same losses up to float
   rounding (2e-7 on the organism; the same strings as computing each prompt whole, checked on
   two 40-step restarts of ``gcg`` and one of ``gcg_enhanced``), about 1.4x faster on ``tiny``.
-  On CPU in fp32 only, where that was checked; elsewhere each prompt is computed whole. There,
-  the prompts also take turns on one buffer holding the string's KV (:class:`SharedPrefix`:
-  each writes after the string instead of copying it), and candidates get logits at the
-  target's positions only: bit-identical losses, 1.2-1.3x faster candidate scoring.
+  On CPU in fp32 only, where that was checked; elsewhere each prompt is computed whole. On CPU
+  in fp32 the prompts also take turns on one buffer holding the string's KV
+  (:class:`SharedPrefix`: each writes after the string; the string's KV is copied once per
+  batch instead of once per prompt), and candidates, in any position, get logits at the
+  target's positions only: bit-identical losses on this machine, 1.2-1.3x faster scoring.
 * success is judged on generated text by the scorer (``early_stop``), not on loss alone.
 * cost accounting: steps, candidate forward passes and tokens, per prompt. ``tokens`` counts each
   scored (candidate, prompt) sequence whole; with a shared prefix fewer are run (the string once
@@ -359,7 +360,8 @@ class SharedPrefix:
     training prompts take turns on: each prompt's forward writes its own keys and values right
     after the string's, over the previous prompt's, instead of copying the string's KV into a new
     tensor for every prompt (``bench.generators.hf.reserve``). The same numbers: attention reads
-    the same values from a view of the buffer. On CPU only, as sharing the prefix is."""
+    the same values from a view of the buffer. On CPU only, as sharing the prefix is; a layer
+    ``reserve`` leaves alone concatenates as before, and :meth:`fresh` cuts it back to the string."""
 
     def __init__(self, layers: list[tuple[torch.Tensor, torch.Tensor]], extra: int):
         from bench.generators.hf import reserve

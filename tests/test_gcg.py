@@ -364,14 +364,29 @@ def test_prompts_take_turns_on_one_string_buffer_and_score_exactly_as_before(tin
         layer = cache.layers[0] if cache is not None else None
         pointers.append(None if layer is None else (layer.keys.data_ptr(), layer.buffers[0].data_ptr()))
 
-    hook = model.register_forward_pre_hook(record, with_kwargs=True)
+    written: list[tuple[bool, int]] = []  # after each prompt's forward: still the buffer? logits kept
+
+    def after(module, args, kwargs, out):
+        cache = kwargs.get("past_key_values")
+        if cache is not None:
+            layer = cache.layers[0]
+            written.append((layer.keys.data_ptr() == layer.buffers[0].data_ptr(), out.logits.shape[1]))
+
+    hooks = [
+        model.register_forward_pre_hook(record, with_kwargs=True),
+        model.register_forward_hook(after, with_kwargs=True),
+    ]
     try:
         with torch.no_grad():
             shared = gcg.batched_losses(objs, cands, 0)
     finally:
-        hook.remove()
+        for h in hooks:
+            h.remove()
     assert len(pointers) == 1 + len(objs) and pointers[0] is None  # the string once, then each prompt
     assert len(set(pointers[1:])) == 1 and all(p == b for p, b in pointers[1:])
+    # each prompt's keys were written into the buffer (not concatenated: it had room), and only
+    # the target's positions got logits
+    assert written == [(True, len(o.target_ids)) for o in objs]
 
     def before(o, e, kv):  # each prompt on a copy of the string's KV; T + 1 logits, last dropped
         B, T = len(e), len(o.target_ids)
