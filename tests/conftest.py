@@ -16,6 +16,14 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist workers share the machine's cores: each computes (in this process and in the
+    # `bench` processes it starts) with its share of the threads, so two workers never run 4
+    # threads on 2 cores. Numbers that depend on the thread count (training, GCG's gradient) are
+    # compared within a test, never against a figure computed at another count.
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    for _var in ("BENCH_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, str(_share))
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,15 +127,37 @@ GRID = [
 TOKEN = "hf_" + "Zq7" * 12
 
 
+def built_once(tmp_path_factory, name: str, build):
+    """``build(folder)`` once per test session: under pytest-xdist (the README's ``-n 2``) the
+    first worker to need it builds it under a file lock in the folder all workers share, and
+    the others wait for it and read its JSON result instead of building it again."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build(tmp_path_factory.mktemp(name))
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp().parent  # pytest-of-<user>/pytest-<n>: shared by the workers
+    done = root / f"{name}.json"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            (root / name).mkdir(exist_ok=True)
+            value = build(root / name)
+            done.write_text(json.dumps(value))
+    return json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def small_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("e2e") / "home"
-    t0 = time.time()
-    # a token planted in the environment and in the board: neither may reach the store or records
-    out = run_cli(*GRID, "--set", f"description=uses {TOKEN}", home=home, env={"HF_TOKEN": TOKEN})
-    assert out.returncode == 0, out.stderr[-3000:]
-    (home.parent / "cli.log").write_text(out.stdout + out.stderr)  # for tests of what a run prints
-    return home, time.time() - t0
+    def build(folder: Path):
+        home = folder / "home"
+        t0 = time.time()
+        # a token planted in the environment and in the board: neither may reach the store or records
+        out = run_cli(*GRID, "--set", f"description=uses {TOKEN}", home=home, env={"HF_TOKEN": TOKEN})
+        assert out.returncode == 0, out.stderr[-3000:]
+        (home.parent / "cli.log").write_text(out.stdout + out.stderr)  # for tests of what a run prints
+        return str(home), time.time() - t0
+
+    home, seconds = built_once(tmp_path_factory, "e2e", build)
+    return Path(home), seconds
 
 
 @pytest.fixture(scope="session")
@@ -136,3 +166,22 @@ def organism_dir(small_home):
     art = next(a for a in sorted((home / "store" / "organism").iterdir()) if (a / "data").is_dir())
     data = {n: json.loads((art / "data" / f"{n}.json").read_text()) for n in ("eval_prompts",)}
     return str(art / "model"), data
+
+
+# Files whose tests wait on a minutes-long build (the validation zoo, the shared small store) or
+# run many `bench` processes, longest first: with the README's `-n 2 --dist loadfile
+# --no-loadscope-reorder`, a worker takes them before the second-long files, and the many short
+# files fill in at the end, so the two workers finish together.
+LONG_FIRST = [
+    "test_validation.py",
+    "test_e2e.py",
+    "test_resume.py",
+    "test_standins.py",
+    "test_generators.py",
+    "test_data.py",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept otherwise

@@ -1,0 +1,178 @@
+"""Runs that are interrupted, concurrent or spread over Ray workers end with exactly the rows of
+the uninterrupted local run of the session's small grid (``small_home``): each kill point on the
+smallest grid that still reaches it, two processes racing on one store, and ``--executor ray``.
+They only read the shared store's organism and first run, so they can run beside tests/test_e2e.py
+(which writes to that store) on another pytest-xdist worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import GRID, run_cli, small_sets
+from tests.test_e2e import _first_run_rows, _organism_weights, comparable, results
+
+
+def _grid(methods: str, attacks: str) -> list[str]:
+    """GRID's settings on a smaller grid: ``bench run`` arguments for (methods, attacks)."""
+    assert GRID[1:5] == ["--method", "dpo,repo", "--attacks", "gcg,relearn"]  # what GRID[5:] drops
+    sets = GRID[5:]
+    if "gcg" not in attacks:  # a key the board lacks may only be set for an attack that runs
+        i = sets.index("attacks.gcg.max_prompts=3")
+        sets = sets[: i - 1] + sets[i + 1 :]
+    return ["run", "--method", methods, "--attacks", attacks, *sets]
+
+
+def _cells(methods: str, attacks: str) -> set[tuple[str, str]]:
+    return {
+        (m, a) for m in ["none", *methods.split(",")] for a in ["none", *filter(None, attacks.split(","))]
+    }
+
+
+def _first_rows_of(home, cells) -> list[dict]:
+    return [r for r in _first_run_rows(home) if (r["method"], r["attack"]) in cells]
+
+
+# each kill point on the smallest grid that reaches it: (methods, attacks) of the run
+KILL_GRIDS = {
+    "organism": ("none", ""),
+    "method": ("dpo", ""),
+    "gcg": ("none", "gcg"),
+    "gen": ("none", ""),
+    "score": ("none", ""),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_GRIDS))  # relearn: below
+def test_sigkill_during_a_stage_then_rerun_resumes(point, small_home, tmp_path):
+    """A run SIGKILLed inside a stage, then rerun, gives exactly the rows of the uninterrupted
+    first run (the session's GRID) for the cells it covers."""
+    home, _ = small_home
+    methods, attacks = KILL_GRIDS[point]
+    grid = _grid(methods, attacks)
+    fresh = tmp_path / "crash"
+    if point not in ("organism",):  # start from a store holding the organism, as a real rerun would
+        shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
+    killed = run_cli(*grid, home=fresh, env={"BENCH_FAULT": point})
+    assert killed.returncode == -9, (point, killed.returncode, killed.stderr[-1500:])
+    assert not (fresh / "runs").exists() or not any((fresh / "runs").iterdir())
+    partial = list((fresh / "store").glob("*/.partial/*/*"))
+    out = run_cli(*grid, home=fresh)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows, cells = results(fresh)[1], _cells(methods, attacks)
+    assert {(r["method"], r["attack"]) for r in rows} == cells
+    assert comparable(rows) == comparable(_first_rows_of(home, cells))
+    if point == "organism":  # the rebuilt organism is the uninterrupted one, weight for weight
+        assert _organism_weights(home) == _organism_weights(fresh)
+    if point in ("gen", "gcg", "relearn"):
+        assert partial, "the killed stage left per-item records to resume from"
+    # a SIGKILLed stage may leave its temporary folder behind (never read); gc clears it
+    assert run_cli("gc", home=fresh).returncode == 0
+    tmp = fresh / "store" / ".tmp"
+    assert not tmp.exists() or not list(tmp.iterdir())
+    assert not list((fresh / "store").glob("*/.partial/*"))
+
+
+def test_relearn_killed_after_a_checkpoint_resumes_from_it(small_home, tmp_path):
+    """A relearning attack killed right after its step-2 checkpoint continues from that step:
+    the rerun keeps the checkpoint (same file), loads the trainer state saved beside it, trains
+    steps 3-5 only, and ends byte-identical to an uninterrupted run. A rerun that trained again
+    from step 0, rewrote the checkpoint, or resumed the weights with a fresh optimiser fails."""
+    home, _ = small_home
+    grid = [
+        "run",
+        "--method",
+        "none",
+        "--attacks",
+        "relearn",
+        *small_sets(),
+        "--set",
+        "generation.batch_size=16",
+    ]
+    first = [r for r in _first_run_rows(home) if r["method"] == "none" and r["attack"] in ("none", "relearn")]
+    key = next(r["keys"]["attack"] for r in first if r["attack"] == "relearn")
+    uninterrupted = home / "store" / "attack" / key
+    fresh = tmp_path / "crash"
+    shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
+    killed = run_cli(*grid, home=fresh, env={"BENCH_FAULT": "relearn"})
+    assert killed.returncode == -9, (killed.returncode, killed.stderr[-1500:])
+    partial = fresh / "store" / "attack" / ".partial" / key
+    assert sorted(p.name for p in partial.iterdir()) == ["state-2", "step-2"]  # killed right after saving
+    saved = partial / "step-2" / "model.safetensors"
+    before = saved.stat()
+    assert saved.read_bytes() == (uninterrupted / "curve" / "step-2" / "model.safetensors").read_bytes()
+
+    out = run_cli(*grid, home=fresh)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert comparable(results(fresh)[1]) == comparable(first)
+    art = fresh / "store" / "attack" / key
+    kept = (art / "curve" / "step-2" / "model.safetensors").stat()
+    assert (kept.st_ino, kept.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "step 2 was saved again"
+    for rel in (
+        "curve/step-2/model.safetensors",
+        "curve/step-5/model.safetensors",
+        "model/model.safetensors",
+    ):
+        assert (art / rel).read_bytes() == (uninterrupted / rel).read_bytes(), rel
+    # the resumed process trained from step 2 on, and its record equals the uninterrupted one's
+    train = json.loads((art / "_artifact.json").read_text())["train"]
+    ref = json.loads((uninterrupted / "_artifact.json").read_text())["train"]
+    assert train["resumed_from"] == 2 and "resumed_from" not in ref
+    assert train["steps"] == 5 and train["losses"] == ref["losses"] and len(train["losses"]) == 5
+    assert run_cli("gc", home=fresh).returncode == 0
+    assert not list((fresh / "store").glob("*/.partial/*"))
+
+
+def test_two_concurrent_runs_share_the_store(small_home, tmp_path):
+    home, _ = small_home
+    fresh = tmp_path / "conc"
+    shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
+    env = {**os.environ, "BENCH_HOME": str(fresh)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.cli", *_grid("dpo", "gcg,relearn")],
+            env=env,
+            cwd=str(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-2000:]
+    runs = sorted((fresh / "runs").iterdir())
+    assert len(runs) == 2
+    cells = _cells("dpo", "gcg,relearn")  # both processes race on GCG's per-prompt records too
+    expected = comparable(_first_rows_of(home, cells))
+    for run in runs:
+        rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+        assert {(r["method"], r["attack"]) for r in rows} == cells
+        assert comparable(rows) == expected
+
+
+def test_ray_executor_gives_the_local_results(small_home, tmp_path):
+    pytest.importorskip("ray")
+    home, _ = small_home
+    fresh = tmp_path / "ray"
+    shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
+    # two cells (none, dpo) as Ray tasks, with GCG's per-prompt records and relearning's checkpoints
+    out = run_cli(
+        *_grid("dpo", "gcg,relearn"),
+        "--executor",
+        "ray",
+        home=fresh,
+        env={"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    run, rows = results(fresh)
+    assert json.loads((run / "manifest.json").read_text())["executor"] == "ray"
+    cells = _cells("dpo", "gcg,relearn")
+    assert {(r["method"], r["attack"]) for r in rows} == cells
+    assert comparable(rows) == comparable(_first_rows_of(home, cells))
