@@ -250,7 +250,9 @@ def _organism_weights(home) -> bytes:
 
 
 def _first_run_rows(home):
-    first = sorted((home / "runs").iterdir())[0]
+    """The rows of the store's first run (the session's GRID). A record being written sits in a
+    hidden ``runs/.<id>/`` folder (another worker's run, under pytest-xdist), which sorts first."""
+    first = sorted(p for p in (home / "runs").iterdir() if not p.name.startswith("."))[0]
     return [json.loads(line) for line in (first / "results.jsonl").read_text().splitlines()]
 
 
