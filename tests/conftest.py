@@ -91,11 +91,14 @@ def tiny_data():
     return build_data(0, n_dialogue=300, n_reports=50, prose_repeats=1)
 
 
+# a developer's own verbosity settings must not decide what the tests see
+DEVELOPER_VERBOSITY = ("TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS")
+
+
 def run_cli(*args, home: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``bench`` in a subprocess with its own BENCH_HOME."""
-    # a developer's own verbosity settings must not decide what the tests see
-    quiet = ("TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS")
-    e = {k: v for k, v in os.environ.items() if k not in quiet} | {"BENCH_HOME": str(home), **(env or {})}
+    e = {k: v for k, v in os.environ.items() if k not in DEVELOPER_VERBOSITY}
+    e |= {"BENCH_HOME": str(home), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "bench.cli", *args],
         capture_output=True,
@@ -179,8 +182,8 @@ def organism_dir(small_home):
 
 # Files whose tests wait on a minutes-long build (the validation zoo, the shared small store) or
 # run many `bench` processes, longest first: with the README's `-n 2 --dist loadfile
-# --no-loadscope-reorder`, a worker takes them before the second-long files, and the many short
-# files fill in at the end, so the two workers finish together.
+# --no-loadscope-reorder`, the workers take these first, and the many short files fill in at
+# the end, so the two workers finish together.
 LONG_FIRST = [
     "test_validation.py",
     "test_e2e.py",

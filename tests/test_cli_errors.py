@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import DEVELOPER_VERBOSITY, run_cli
 
 
 def test_help_and_ls_do_not_import_torch():
@@ -151,7 +151,7 @@ def _in_process(args, home, monkeypatch, capsys):
     from bench.cli import main
 
     monkeypatch.setenv("BENCH_HOME", str(home))
-    for var in ("TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS"):  # as run_cli does
+    for var in DEVELOPER_VERBOSITY:  # unset, as run_cli does
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(home.parent)
     capsys.readouterr()
