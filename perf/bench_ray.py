@@ -8,7 +8,8 @@ A local Ray instance starts inside the ``ray`` run (its start-up is part of its 
 task reserves the threads a local run uses, so on one machine the cells run one at a time with
 the local run's float reduction order: the rows must be identical (every metric, interval, key
 and per-prompt value), and the script fails if they are not, keeping both stores. Prints both
-times and the ratio next to the target (ray at least as fast as local); run it in both orders.
+times and the ratio next to the target (ray at least as fast as local), and saves it as a record for
+the README's table (``perf/figures.py``); run it in both orders.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 from common import machine
+from figures import save
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,6 +89,15 @@ def main() -> None:
             print(f"bench_ray: stores kept in {work}", file=sys.stderr)
     if not same:
         sys.exit("bench_ray: the executors' rows differ")
+    save(
+        "ray",
+        times["ray"] / times["local"],
+        "x",
+        "<=",
+        1.0,
+        f"`--method {args.methods} --attacks {args.attacks}`, {args.order.replace(',', ' then ')}: "
+        f"local {times['local']:.1f} s, ray {times['ray']:.1f} s, identical rows",
+    )
 
 
 if __name__ == "__main__":

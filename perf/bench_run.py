@@ -8,7 +8,7 @@ The baseline is checked out into a git worktree with its own virtual environment
 rest come from pip's cache), so the two trees never import each other's code. Runs alternate:
 baseline cold, current cold (and the current tree with the ``--also-set`` values), then all warm.
 Prints each target next to its measured ratio, and the stage-time summary of the current tree's
-cold run. ``--also-set`` values are checked with a dry run before anything is timed.
+cold run, and saves each target's record for the README's table (``perf/figures.py``). ``--also-set`` values are checked with a dry run before anything is timed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from common import machine
+from figures import save
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["run", "--method", "repo", "--attacks", "gcg,relearn", "--quiet"]
@@ -135,6 +136,17 @@ def main() -> None:
         "current cold run by stage: "
         + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(by.items(), key=lambda x: -x[1]))
     )
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(by.items(), key=lambda x: -x[1])[:3])
+    if not args.skip_baseline:
+        detail = f"{args.baseline} {base['cold']:.1f} s, current {cur['cold']:.1f} s ({stages})"
+        if args.also_set:
+            detail += (
+                f"; with --set {' --set '.join(args.also_set)}: {same:.1f} s, "
+                f"{base['cold'] / same:.2f}× faster than {args.baseline}"
+            )
+        save("default_cold", base["cold"] / cur["cold"], "x", ">=", 2.0, detail)
+    warm = f"{args.baseline} {base['warm']:.1f} s" if not args.skip_baseline else "no baseline run"
+    save("default_warm", cur["warm"], "s", "<=", 5.0, f"everything cached; {warm}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Each side runs pytest with the arguments of its own README test command (read fr
 ``.ci/run``), with the offline variables set here. The baseline runs in its
 own git worktree and virtual environment (``bench_run.baseline_env``),
 with the same package versions as this one. The current tree's suite runs first, then the
-baseline's; each prints its pytest summary line.
+baseline's; each prints its pytest summary line. The ratio is saved as a record for the README's
+table (``perf/figures.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from bench_run import ROOT, baseline_args, baseline_env
 from common import machine
+from figures import save
 
 TARGET = 0.5  # issue 15: the suite in at most half of the baseline's time
 
@@ -67,16 +69,30 @@ def main() -> None:
         python, tree = baseline_env(args.baseline, work)
         with_test_extras(python, tree, work)
         sides[args.baseline] = (python, tree)
-    times = {}
+    times, summaries = {}, {}
     for name, (python, cwd) in sides.items():
-        times[name], summary = timed_suite(python, cwd)
-        print(f"{name:>10} suite: {times[name]:.1f} s  ({summary})", flush=True)
+        times[name], summaries[name] = timed_suite(python, cwd)
+        print(f"{name:>10} suite: {times[name]:.1f} s  ({summaries[name]})", flush=True)
     print(f"machine: {machine()}")
     if not args.skip_baseline:
         ratio = times["current"] / times[args.baseline]
         print(
             f"suite: current {times['current']:.1f} s, {args.baseline} {times[args.baseline]:.1f} s: "
             f"{ratio:.2f} of the baseline's time (target <= {TARGET})"
+        )
+        if not summaries["current"].startswith("exit 0"):
+            sys.exit("bench_suite: the current tree's suite failed: no record saved")
+        short = {
+            k: re.sub(r"^exit \d+: |,? \d+ warnings?| in [\d.]+s.*$", "", v) for k, v in summaries.items()
+        }
+        save(
+            "suite",
+            ratio,
+            "x",
+            "<=",
+            TARGET,
+            f"{times['current']:.1f} s ({short['current']}) against {args.baseline}'s "
+            f"{times[args.baseline]:.1f} s ({short[args.baseline]})",
         )
 
 

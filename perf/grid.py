@@ -10,7 +10,9 @@ and the core slots (``bench.cores``) keep concurrent jobs from oversubscribing t
 job per seed builds that seed's organism and base cells, then the (method, seed) jobs run, the
 slowest methods first. Every job writes its own run record; ``bench leaderboard`` merges them.
 Prints each job's time, the grid's wall time, and the leaderboard's path. Jobs still running at
-the deadline are stopped (their finished stages are kept: a rerun resumes).
+the deadline are stopped (their finished stages are kept: a rerun resumes). With ``--record`` (the
+whole board, 3 seeds) the wall time, or how many jobs the deadline let finish, is saved as the
+README's target record (``perf/figures.py``); run it on an empty ``BENCH_HOME`` to time it cold.
 """
 
 from __future__ import annotations
@@ -70,10 +72,20 @@ def main() -> int:
     )
     p.add_argument("--out", default="", help="leaderboard folder (default: none written)")
     p.add_argument("--log", default="grid.log")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="save the grid's time as the README's target record (the whole board, 3 seeds)",
+    )
     p.add_argument("--set", dest="sets", action="append", default=[])
     a = p.parse_args()
 
     from bench import cores  # the installed package (run from the repository or after pip install)
+
+    if a.record and (a.methods or a.seeds != 3 or a.board != "tiny"):
+        p.error("--record times the whole tiny board with 3 seeds: drop --methods, --seeds and --board")
+    store = Path(os.environ.get("BENCH_HOME", ".bench")) / "store"
+    cold = not (store.is_dir() and any(store.iterdir()))
 
     workers = a.workers or cores.slots()
     board_m, attacks = board_lists(a.board)
@@ -106,13 +118,29 @@ def main() -> int:
             for s in range(a.seeds)
         ],
     ]
+    done = 0
     with ThreadPoolExecutor(workers) as pool:
         for jobs in phases:
             results = pool.map(lambda j: run_job(j[1], deadline, log), jobs)
             for (name, _), (sec, rc) in zip(jobs, results):
                 print(f"  {name:<28} {sec:7.1f} s  rc {rc}", flush=True)
+                done += rc == 0
     wall = time.time() - t0
-    print(f"grid wall time: {wall:.1f} s ({wall / 60:.1f} min)")
+    total = sum(map(len, phases))
+    print(f"grid wall time: {wall:.1f} s ({wall / 60:.1f} min); {done} of {total} jobs finished")
+    if a.record:
+        from figures import save
+
+        limit = f"within the {a.deadline / 60:.0f}-minute deadline" if a.deadline else "in all"
+        save(
+            "grid",
+            wall if done == total else None,
+            "s",
+            "<=",
+            1200.0,
+            f"{done} of {total} jobs finished {limit} ({wall / 60:.1f} min, {workers} worker"
+            f"{'s' if workers > 1 else ''}, {'empty' if cold else 'non-empty'} store at the start)",
+        )
     if a.out:
         env = {**os.environ}
         out = subprocess.run(
