@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from common import machine
-from figures import save
+from figures import BASELINE, save
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["run", "--method", "repo", "--attacks", "gcg,relearn", "--quiet"]
@@ -137,7 +137,9 @@ def main() -> None:
         + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(by.items(), key=lambda x: -x[1]))
     )
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(by.items(), key=lambda x: -x[1])[:3])
-    if not args.skip_baseline:
+    if args.skip_baseline or args.baseline != BASELINE:
+        print(f"no record of the cold ratio: the target's baseline is {BASELINE}")
+    else:
         detail = f"{args.baseline} {base['cold']:.1f} s, current {cur['cold']:.1f} s ({stages})"
         if args.also_set:
             detail += (

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench_run import ROOT, baseline_args, baseline_env
 from common import machine
-from figures import save
+from figures import BASELINE, save
 
 TARGET = 0.5  # issue 15: the suite in at most half of the baseline's time
 
@@ -82,6 +82,8 @@ def main() -> None:
         )
         if not summaries["current"].startswith("exit 0"):
             sys.exit("bench_suite: the current tree's suite failed: no record saved")
+        if args.baseline != BASELINE:
+            sys.exit(f"bench_suite: no record saved: the target's baseline is {BASELINE}")
         short = {
             k: re.sub(r"^exit \d+: |,? \d+ warnings?| in [\d.]+s.*$", "", v) for k, v in summaries.items()
         }

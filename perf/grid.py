@@ -25,6 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from figures import save  # first: it notes the commit the grid starts on
+
 BENCH = [sys.executable, "-c", "import sys; from bench.cli import main; sys.exit(main())"]
 SLOW_FIRST = ("repo", "dpo", "npo", "rmu", "cb")  # calibrated or long-trained methods first
 
@@ -82,10 +84,14 @@ def main() -> int:
 
     from bench import cores  # the installed package (run from the repository or after pip install)
 
-    if a.record and (a.methods or a.seeds != 3 or a.board != "tiny"):
-        p.error("--record times the whole tiny board with 3 seeds: drop --methods, --seeds and --board")
-    store = Path(os.environ.get("BENCH_HOME", ".bench")) / "store"
-    cold = not (store.is_dir() and any(store.iterdir()))
+    if a.record:
+        if a.methods or a.seeds != 3 or a.board != "tiny":
+            p.error("--record times the whole tiny board with 3 seeds: drop --methods, --seeds and --board")
+        if any(not s.startswith("calibration.") for s in a.sets):
+            p.error("--record times the board as committed: only calibration.* values may be set")
+        store = Path(os.environ.get("BENCH_HOME", ".bench")) / "store"
+        if store.is_dir() and any(store.iterdir()):
+            p.error(f"--record times the grid cold: {store} is not empty (set BENCH_HOME to a new folder)")
 
     workers = a.workers or cores.slots()
     board_m, attacks = board_lists(a.board)
@@ -118,28 +124,30 @@ def main() -> int:
             for s in range(a.seeds)
         ],
     ]
-    done = 0
+    codes = []
     with ThreadPoolExecutor(workers) as pool:
         for jobs in phases:
             results = pool.map(lambda j: run_job(j[1], deadline, log), jobs)
             for (name, _), (sec, rc) in zip(jobs, results):
                 print(f"  {name:<28} {sec:7.1f} s  rc {rc}", flush=True)
-                done += rc == 0
+                codes.append(rc)
     wall = time.time() - t0
-    total = sum(map(len, phases))
-    print(f"grid wall time: {wall:.1f} s ({wall / 60:.1f} min); {done} of {total} jobs finished")
+    done, stopped = codes.count(0), sum(rc in (-1, -9) for rc in codes)  # -1: not started, -9: stopped
+    failed = len(codes) - done - stopped
+    print(
+        f"grid wall time: {wall:.1f} s ({wall / 60:.1f} min); {done} of {len(codes)} jobs finished, "
+        f"{stopped} stopped by the deadline, {failed} failed"
+    )
     if a.record:
-        from figures import save
-
-        limit = f"within the {a.deadline / 60:.0f}-minute deadline" if a.deadline else "in all"
+        limit = f"by the {a.deadline / 60:.0f}-minute deadline" if a.deadline else "in all"
         save(
             "grid",
-            wall if done == total else None,
+            wall if done == len(codes) else None,
             "s",
             "<=",
             1200.0,
-            f"{done} of {total} jobs finished {limit} ({wall / 60:.1f} min, {workers} worker"
-            f"{'s' if workers > 1 else ''}, {'empty' if cold else 'non-empty'} store at the start)",
+            f"{done} of {len(codes)} jobs finished {limit}, {stopped} stopped, {failed} failed "
+            f"({wall / 60:.1f} min, {workers} worker{'s' if workers > 1 else ''}, from an empty store)",
         )
     if a.out:
         env = {**os.environ}

@@ -27,6 +27,10 @@ def test_the_readme_table_is_rendered_from_the_committed_records(figures):
     assert text[start:end] == figures.render(figures.load()), "run python perf/figures.py"
     for rec in figures.load().values():  # every record names what measured it, where and when
         assert rec["command"].startswith("python perf/") and rec["commit"] and rec["machine"]
+        if rec["target"] in ("default_cold", "suite"):  # the ratios are against the target's baseline
+            assert figures.BASELINE in rec["detail"]
+        if rec["target"] == "grid":  # timed cold
+            assert "from an empty store" in rec["detail"]
 
 
 @pytest.mark.parametrize(
@@ -43,6 +47,21 @@ def test_met_is_computed_from_the_value_and_the_comparison(figures, value, op, t
     assert figures.met({"value": value, "op": op, "threshold": threshold}) is expected
 
 
+@pytest.mark.parametrize(
+    "value, unit, op, threshold, text",
+    [
+        (1.1, "x", ">=", 2.0, "1.10×"),
+        (1.996, "x", ">=", 2.0, "1.996×"),  # "2.00×" would read as met
+        (0.5049, "x", "<=", 0.5, "0.505×"),
+        (1200.04, "s", "<=", 1200.0, "1200.04 s"),
+        (2.4, "s", "<=", 5.0, "2.4 s"),
+        (None, "s", "<=", 1200.0, "not reached"),
+    ],
+)
+def test_a_value_is_never_printed_rounded_across_its_target(figures, value, unit, op, threshold, text):
+    assert figures.shown({"value": value, "unit": unit, "op": op, "threshold": threshold}) == text
+
+
 def test_a_saved_record_reaches_the_table_and_check_sees_a_stale_table(figures, tmp_path, monkeypatch):
     monkeypatch.setattr(figures, "RECORDS", tmp_path / "records")
     monkeypatch.setattr(sys, "argv", ["perf/bench_ray.py", "--order", "ray,local"])
@@ -51,7 +70,6 @@ def test_a_saved_record_reaches_the_table_and_check_sees_a_stale_table(figures, 
     figures.save("ray", 1.13, "x", "<=", 1.0, "local 100.2 s, ray 113.5 s")
     rec = json.loads((tmp_path / "records" / "ray.json").read_text())
     assert rec["command"] == "python perf/bench_ray.py --order ray,local" and rec["value"] == 1.13
-    monkeypatch.setattr(figures, "load", lambda folder=None: {"ray": rec})
     assert figures.main(["--check", "--readme", str(readme)]) == 1  # stale: the old table
     assert figures.main(["--readme", str(readme)]) == 0
     assert figures.main(["--check", "--readme", str(readme)]) == 0
@@ -59,6 +77,6 @@ def test_a_saved_record_reaches_the_table_and_check_sees_a_stale_table(figures, 
     assert text.startswith("intro\n\n") and text.endswith("\n\nafter\n") and "old table" not in text
     (row,) = [line for line in text.splitlines() if "executor ray" in line]
     assert "1.13× (local 100.2 s, ray 113.5 s) | no |" in row
-    assert "| not measured | no |" in text  # the targets without a record
+    assert text.count("| no record yet | | |") == len(figures.TARGETS) - 1  # the targets without one
     with pytest.raises(ValueError):
         figures.save("nosuchtarget", 1.0, "x", "<=", 1.0, "")
