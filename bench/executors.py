@@ -26,7 +26,6 @@ def _cell_task(
     from bench import runner
     from bench.store import Store
 
-    os.environ["BENCH_THREADS"] = str(threads)  # the local run's thread count and core slots
     torch.set_num_threads(threads)  # same float reduction order as a local run: same numbers
     os.environ["BENCH_HOME"] = home
     rt = runner.runtime(plan, Reporter(quiet=True), Store(Path(home)))
@@ -65,10 +64,8 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
 
         threads = torch.get_num_threads()
         on_gpu = rt.device.startswith("cuda")
-        # On CPU every stage computes with the local run's threads, holding one of the machine's
-        # core slots (bench.cores), so results match it bit for bit. A task reserves half of
-        # that: two tasks share a slot, one computing while the other starts, loads and writes.
-        task = ray.remote(num_cpus=1 if on_gpu else threads / 2, num_gpus=1 if on_gpu else 0)(_cell_task)
+        # On CPU a task gets the cores a local run would use, so results match it bit for bit.
+        task = ray.remote(num_cpus=1 if on_gpu else threads, num_gpus=1 if on_gpu else 0)(_cell_task)
         cells = runner.cells(plan)
         refs = [task.remote(plan, i, method, seed, home, threads) for i, method, seed in cells]
         rows, manifest = [], list(rt.manifest)
