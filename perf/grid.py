@@ -106,6 +106,7 @@ def main() -> int:
     log = Path(a.log)
     print(f"grid: board {a.board}, {len(methods)} methods x {a.seeds} seeds, {workers} workers, log {log}")
     seed = lambda s: ["--set", f"seeds=[{s}]"]  # noqa: E731
+    phase_names = ("organisms", "base model × attack", "method × seed")
     phases = [
         # each seed's organism and the base model's unattacked cell
         [
@@ -124,30 +125,34 @@ def main() -> int:
             for s in range(a.seeds)
         ],
     ]
-    codes = []
+    codes: list[list[int]] = []
     with ThreadPoolExecutor(workers) as pool:
         for jobs in phases:
             results = pool.map(lambda j: run_job(j[1], deadline, log), jobs)
+            codes.append([])
             for (name, _), (sec, rc) in zip(jobs, results):
                 print(f"  {name:<28} {sec:7.1f} s  rc {rc}", flush=True)
-                codes.append(rc)
+                codes[-1].append(rc)
     wall = time.time() - t0
-    done, stopped = codes.count(0), sum(rc in (-1, -9) for rc in codes)  # -1: not started, -9: stopped
-    failed = len(codes) - done - stopped
+    every = [rc for phase in codes for rc in phase]
+    done, stopped = every.count(0), sum(rc in (-1, -9) for rc in every)  # -1: not started, -9: stopped
+    failed = len(every) - done - stopped
+    by_phase = ", ".join(f"{n} {c.count(0)}/{len(c)}" for n, c in zip(phase_names, codes))
     print(
-        f"grid wall time: {wall:.1f} s ({wall / 60:.1f} min); {done} of {len(codes)} jobs finished, "
-        f"{stopped} stopped by the deadline, {failed} failed"
+        f"grid wall time: {wall:.1f} s ({wall / 60:.1f} min); {done} of {len(every)} jobs finished "
+        f"({by_phase}), {stopped} stopped by the deadline, {failed} failed"
     )
     if a.record:
-        limit = f"by the {a.deadline / 60:.0f}-minute deadline" if a.deadline else "in all"
+        span = f"{a.deadline / 60:.0f}-minute" if a.deadline >= 60 else f"{a.deadline:.0f}-second"
+        limit = f"by the {span} deadline" if a.deadline else f"in {wall / 60:.1f} min"
         save(
             "grid",
-            wall if done == len(codes) else None,
+            wall if done == len(every) else None,
             "s",
             "<=",
             1200.0,
-            f"{done} of {len(codes)} jobs finished {limit}, {stopped} stopped, {failed} failed "
-            f"({wall / 60:.1f} min, {workers} worker{'s' if workers > 1 else ''}, from an empty store)",
+            f"{done} of {len(every)} jobs finished {limit}: {by_phase}; {stopped} stopped, {failed} failed; "
+            f"{workers} worker{'s' if workers > 1 else ''}, from an empty store",
         )
     if a.out:
         env = {**os.environ}

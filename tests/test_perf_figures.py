@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -80,3 +81,43 @@ def test_a_saved_record_reaches_the_table_and_check_sees_a_stale_table(figures, 
     assert text.count("| no record yet | | |") == len(figures.TARGETS) - 1  # the targets without one
     with pytest.raises(ValueError):
         figures.save("nosuchtarget", 1.0, "x", "<=", 1.0, "")
+
+
+def test_the_grid_records_jobs_by_phase_and_only_from_an_empty_store(tmp_path):
+    """``perf/grid.py --record`` with a deadline too short to start any job: the record counts every
+    job of the board, phase by phase, as stopped; a store with anything in it, or a value set
+    outside calibration, is refused before anything runs."""
+    import subprocess
+
+    import yaml
+
+    board = yaml.safe_load((ROOT / "leaderboards" / "tiny" / "board.yaml").read_text())
+    methods = [m for m in board["run_methods"] if m != "none"]
+    attacks = board["run_attacks"]
+    env = {**os.environ, "BENCH_HOME": str(tmp_path / "home"), "BENCH_PERF_RECORDS": str(tmp_path / "rec")}
+    grid = [
+        sys.executable,
+        str(ROOT / "perf" / "grid.py"),
+        "--record",
+        "--workers",
+        "1",
+        "--log",
+        str(tmp_path / "grid.log"),
+    ]
+    out = subprocess.run([*grid, "--deadline", "5"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rec = json.loads((tmp_path / "rec" / "grid.json").read_text())
+    n = 3 + 3 * len(attacks) + 3 * len(methods)
+    assert rec["value"] is None and rec["detail"] == (
+        f"0 of {n} jobs finished by the 5-second deadline: organisms 0/3, base model × attack "
+        f"0/{3 * len(attacks)}, method × seed 0/{3 * len(methods)}; {n} stopped, 0 failed; "
+        "1 worker, from an empty store"
+    )
+    # refused before anything runs (with a deadline, so that a refusal that fails ends at once)
+    (tmp_path / "home" / "store" / "organism").mkdir(parents=True)
+    warm = subprocess.run([*grid, "--deadline", "5"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert warm.returncode == 2 and "is not empty" in warm.stderr
+    (tmp_path / "home" / "store" / "organism").rmdir()
+    cheaper = [*grid, "--deadline", "5", "--set", "eval.attack_restarts=1"]
+    out = subprocess.run(cheaper, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2 and "only calibration.* values may be set" in out.stderr
