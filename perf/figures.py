@@ -65,7 +65,10 @@ def commit() -> str:
     differ from it."""
 
     def git(*a: str) -> str:
-        out = subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True)
+        try:
+            out = subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True)
+        except OSError:  # no git on this machine
+            return ""
         return out.stdout.strip() if out.returncode == 0 else ""
 
     head = git("rev-parse", "--short=7", "HEAD") or "unknown"
