@@ -92,9 +92,6 @@ def main() -> None:
     save(
         "ray",
         times["ray"] / times["local"],
-        "x",
-        "<=",
-        1.0,
         f"`--method {args.methods} --attacks {args.attacks}`, {args.order.replace(',', ' then ')}: "
         f"local {times['local']:.1f} s, ray {times['ray']:.1f} s, identical rows",
     )

@@ -7,8 +7,9 @@ python perf/bench_run.py [--baseline ac45016] [--skip-baseline] [--also-set eval
 The baseline is checked out into a git worktree with its own virtual environment (torch and the
 rest come from pip's cache), so the two trees never import each other's code. Runs alternate:
 baseline cold, current cold (and the current tree with the ``--also-set`` values), then all warm.
-Prints each target next to its measured ratio, and the stage-time summary of the current tree's
-cold run, and saves each target's record for the README's table (``perf/figures.py``). ``--also-set`` values are checked with a dry run before anything is timed.
+Prints each target next to its measured ratio and the stage-time summary of the current tree's
+cold run, and saves each target's record for the README's table (``perf/figures.py``).
+``--also-set`` values are checked with a dry run before anything is timed.
 """
 
 from __future__ import annotations
@@ -146,9 +147,9 @@ def main() -> None:
                 f"; with --set {' --set '.join(args.also_set)}: {same:.1f} s, "
                 f"{base['cold'] / same:.2f}× faster than {args.baseline}"
             )
-        save("default_cold", base["cold"] / cur["cold"], "x", ">=", 2.0, detail)
+        save("default_cold", base["cold"] / cur["cold"], detail)
     warm = f"{args.baseline} {base['warm']:.1f} s" if not args.skip_baseline else "no baseline run"
-    save("default_warm", cur["warm"], "s", "<=", 5.0, f"everything cached; {warm}")
+    save("default_warm", cur["warm"], f"everything cached; {warm}")
 
 
 if __name__ == "__main__":

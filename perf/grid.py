@@ -148,9 +148,6 @@ def main() -> int:
         save(
             "grid",
             wall if done == len(every) else None,
-            "s",
-            "<=",
-            1200.0,
             f"{done} of {len(every)} jobs finished {limit}: {by_phase}; {stopped} stopped, {failed} failed; "
             f"{workers} worker{'s' if workers > 1 else ''}, from an empty store",
         )

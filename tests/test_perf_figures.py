@@ -69,7 +69,7 @@ def test_a_saved_record_reaches_the_table_and_check_sees_a_stale_table(figures, 
     monkeypatch.setattr(sys, "argv", ["perf/bench_ray.py", "--order", "ray,local"])
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n\n{figures.BEGIN}\nold table\n{figures.END}\n\nafter\n")
-    figures.save("ray", 1.13, "x", "<=", 1.0, "local 100.2 s, ray 113.5 s")
+    figures.save("ray", 1.13, "local 100.2 s, ray 113.5 s")
     rec = json.loads((tmp_path / "records" / "ray.json").read_text())
     assert rec["command"] == "python perf/bench_ray.py --order ray,local" and rec["value"] == 1.13
     assert figures.main(["--check", "--readme", str(readme)]) == 1  # stale: the old table
@@ -81,7 +81,7 @@ def test_a_saved_record_reaches_the_table_and_check_sees_a_stale_table(figures, 
     assert "1.13× (local 100.2 s, ray 113.5 s) | no |" in row
     assert text.count("| no record yet | | |") == len(figures.TARGETS) - 1  # the targets without one
     with pytest.raises(ValueError):
-        figures.save("nosuchtarget", 1.0, "x", "<=", 1.0, "")
+        figures.save("nosuchtarget", 1.0, "")
 
 
 def test_the_grid_records_jobs_by_phase_and_only_from_an_empty_store(tmp_path):
