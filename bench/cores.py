@@ -31,9 +31,18 @@ def threads() -> int:
     return max(1, int(value)) if value else max(1, os.cpu_count() or 1)
 
 
+def share() -> int:
+    """Processes computing at once in one core slot (``BENCH_SLOT_SHARE``, default 1). Ray tasks
+    on CPU set 2 and start with OpenMP's spin-wait cut short (``GOMP_SPINCOUNT``), so that two
+    tasks with the local run's thread count compute side by side: same numbers, since a thread
+    count fixes the reduction order, while threads spinning at barriers would steal the cores."""
+    value = os.environ.get("BENCH_SLOT_SHARE")
+    return max(1, int(value)) if value else 1
+
+
 def slots() -> int:
-    """Core slots on this machine: how many processes compute at once."""
-    return max(1, (os.cpu_count() or 1) // threads())
+    """Core slots on this machine times their share: how many processes compute at once."""
+    return max(1, (os.cpu_count() or 1) // threads()) * share()
 
 
 def folder() -> Path:

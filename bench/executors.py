@@ -33,6 +33,22 @@ def _cell_task(
     return rows, rt.manifest
 
 
+SHARE = 2  # Ray tasks computing at once per core slot on CPU, when waiting threads sleep
+SPINCOUNT = "1000"  # OpenMP spin-wait iterations in Ray workers before a waiting thread sleeps
+
+
+def _worker_env(home: str) -> tuple[dict, int]:
+    """Environment of the Ray workers (read before they import torch) and how many tasks share a
+    core slot: two, with OpenMP's spin-wait cut short, unless the user chose a wait policy of
+    their own; then one, as spinning threads of two tasks would steal each other's cores."""
+    env = {"BENCH_HOME": home, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0")}
+    if not ({"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ)):
+        env["GOMP_SPINCOUNT"] = SPINCOUNT
+    elif os.environ.get("OMP_WAIT_POLICY", "").lower() != "passive" or "GOMP_SPINCOUNT" in os.environ:
+        return {**env, "BENCH_SLOT_SHARE": "1"}, 1
+    return {**env, "BENCH_SLOT_SHARE": str(SHARE)}, SHARE
+
+
 def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
     try:
         import ray
@@ -48,6 +64,7 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
         for seed in plan.board.seeds if spec.reseed else plan.board.seeds[:1]:
             runner.prepare(rt, seeded_spec(spec, seed))
     home = str(rt.store.home)
+    env, share = _worker_env(home)
     started = not ray.is_initialized()
     if started:
         ray.init(
@@ -55,17 +72,16 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
             include_dashboard=False,
             log_to_driver=False,
             configure_logging=False,
-            runtime_env={
-                "env_vars": {"BENCH_HOME": home, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0")}
-            },
+            runtime_env={"env_vars": env},
         )
     try:
         import torch
 
         threads = torch.get_num_threads()
         on_gpu = rt.device.startswith("cuda")
-        # On CPU a task gets the cores a local run would use, so results match it bit for bit.
-        task = ray.remote(num_cpus=1 if on_gpu else threads, num_gpus=1 if on_gpu else 0)(_cell_task)
+        # On CPU a task computes with the threads a local run uses, so results match it bit for
+        # bit, and reserves their cores divided by the tasks that share a slot (_worker_env).
+        task = ray.remote(num_cpus=1 if on_gpu else threads / share, num_gpus=1 if on_gpu else 0)(_cell_task)
         cells = runner.cells(plan)
         refs = [task.remote(plan, i, method, seed, home, threads) for i, method, seed in cells]
         rows, manifest = [], list(rt.manifest)
