@@ -122,3 +122,25 @@ def test_the_grid_records_jobs_by_phase_and_only_from_an_empty_store(tmp_path):
     cheaper = [*grid, "--deadline", "5", "--set", "eval.attack_restarts=1"]
     out = subprocess.run(cheaper, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 2 and "only calibration.* values may be set" in out.stderr
+
+
+@pytest.mark.parametrize("order", ["local,local", "local,ray,ray", "ray,ray,local,local", "local,dask"])
+def test_bench_ray_times_each_executor_once_per_round(order, tmp_path):
+    """Its ratio is of summed times, so each round must run local and ray once: an unbalanced
+    order (which would weigh one executor's runs double) is refused before anything runs."""
+    import subprocess
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent.parent / "perf" / "bench_ray.py"),
+            "--order",
+            order,
+        ],
+        env={**os.environ, "BENCH_PERF_RECORDS": str(tmp_path / "records"), "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,  # a refusal is immediate; a run that started would build an organism
+    )
+    assert out.returncode == 1 and "rounds of local and ray" in out.stderr, out.stderr
+    assert not (tmp_path / "records").exists() and not list(tmp_path.glob("bench-ray-*"))
