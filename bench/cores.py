@@ -10,6 +10,12 @@ process that finds none free waits for one. Two runs on 2 cores then take turns 
 full speed instead of running 4 threads on 2 cores (which made generation 15-20x slower), and
 each gets the numbers it would get alone. Cached lookups take no slot. Slots are re-entrant
 within a process (a stage that computes inside another keeps its slot).
+
+A slot has two seats (``slot-i`` and ``slot-i.1``). A process takes both, unless it runs with
+``BENCH_SLOT_SHARE=2``: then it takes one, and two such processes compute side by side, each at
+the full thread count. That pays only when their waiting threads sleep instead of spinning
+(OpenMP's ``GOMP_SPINCOUNT`` cut short, as Ray's workers do: ``bench/executors.py``), and a
+process that takes whole slots never computes beside one that shares.
 """
 
 from __future__ import annotations
@@ -31,18 +37,27 @@ def threads() -> int:
     return max(1, int(value)) if value else max(1, os.cpu_count() or 1)
 
 
+SEATS = 2  # processes that may compute at once in one core slot
+
+
 def share() -> int:
-    """Processes computing at once in one core slot (``BENCH_SLOT_SHARE``, default 1). Ray tasks
-    on CPU set 2 and start with OpenMP's spin-wait cut short (``GOMP_SPINCOUNT``), so that two
-    tasks with the local run's thread count compute side by side: same numbers, since a thread
-    count fixes the reduction order, while threads spinning at barriers would steal the cores."""
-    value = os.environ.get("BENCH_SLOT_SHARE")
-    return max(1, int(value)) if value else 1
+    """Processes computing at once in one core slot: ``BENCH_SLOT_SHARE``, 1 (default) or 2."""
+    value = os.environ.get("BENCH_SLOT_SHARE", "1")
+    if value not in ("1", "2"):
+        from bench.errors import BenchError
+
+        raise BenchError(f"BENCH_SLOT_SHARE must be 1 or 2, got {value!r}")
+    return int(value)
 
 
 def slots() -> int:
-    """Core slots on this machine times their share: how many processes compute at once."""
-    return max(1, (os.cpu_count() or 1) // threads()) * share()
+    """Core slots on this machine: ``cores // threads``."""
+    return max(1, (os.cpu_count() or 1) // threads())
+
+
+def capacity() -> int:
+    """How many processes of this process's kind compute at once: slots times their share."""
+    return slots() * share()
 
 
 def folder() -> Path:
@@ -60,7 +75,8 @@ def configure_torch() -> None:
 
 @contextlib.contextmanager
 def core_slot(poll: float = 0.05):
-    """Hold one of the machine's core slots while computing (waits for a free one)."""
+    """Hold one of the machine's core slots while computing, or one seat of one with
+    ``BENCH_SLOT_SHARE=2`` (waits for a free one)."""
     if getattr(_held, "depth", 0):
         _held.depth += 1
         try:
@@ -68,24 +84,47 @@ def core_slot(poll: float = 0.05):
         finally:
             _held.depth -= 1
         return
-    d, n = folder(), slots()
-    handle = None
-    while handle is None:
-        for i in range(n):
-            f = open(d / f"slot-{i}", "a")  # noqa: SIM115 (kept open while the slot is held)
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.close()
-                continue
-            handle = f
-            break
-        else:
+    d, n, whole = folder(), slots(), share() == 1
+    handles = None
+    while handles is None:
+        handles = _take(d, n, whole)
+        if handles is None:
             time.sleep(poll)
     _held.depth = 1
     try:
         yield
     finally:
         _held.depth = 0
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        for h in handles:
+            fcntl.flock(h, fcntl.LOCK_UN)
+            h.close()
+
+
+def _seat(path: Path):
+    f = open(path, "a")  # noqa: SIM115 (kept open while the seat is held)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
+
+
+def _take(d: Path, n: int, whole: bool) -> list | None:
+    """Both seats of a free slot (``whole``) or one free seat; None if there is none now."""
+    for i in range(n):
+        got = []
+        for name in [f"slot-{i}", *(f"slot-{i}.{k}" for k in range(1, SEATS))]:
+            f = _seat(d / name)
+            if f is not None:
+                got.append(f)
+                if not whole:
+                    return got
+            elif whole:
+                break
+        if whole and len(got) == SEATS:
+            return got
+        for f in got:
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
+    return None

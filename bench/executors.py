@@ -37,16 +37,23 @@ SHARE = 2  # Ray tasks computing at once per core slot on CPU, when waiting thre
 SPINCOUNT = "1000"  # OpenMP spin-wait iterations in Ray workers before a waiting thread sleeps
 
 
-def _worker_env(home: str) -> tuple[dict, int]:
+def _worker_env(home: str, on_gpu: bool) -> tuple[dict, int]:
     """Environment of the Ray workers (read before they import torch) and how many tasks share a
-    core slot: two, with OpenMP's spin-wait cut short, unless the user chose a wait policy of
-    their own; then one, as spinning threads of two tasks would steal each other's cores."""
+    core slot. On CPU: two, with OpenMP's spin-wait cut short, unless the user chose a wait policy
+    of their own (passed on): a passive one (without a spin count) still shares, any other keeps
+    one task per slot, as spinning threads of two tasks would steal each other's cores. On a GPU:
+    one task per GPU, as before."""
     env = {"BENCH_HOME": home, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0")}
-    if not ({"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ)):
-        env["GOMP_SPINCOUNT"] = SPINCOUNT
-    elif os.environ.get("OMP_WAIT_POLICY", "").lower() != "passive" or "GOMP_SPINCOUNT" in os.environ:
-        return {**env, "BENCH_SLOT_SHARE": "1"}, 1
-    return {**env, "BENCH_SLOT_SHARE": str(SHARE)}, SHARE
+    own = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ}
+    env.update(own)
+    if on_gpu:
+        share = 1
+    elif not own:
+        env["GOMP_SPINCOUNT"], share = SPINCOUNT, SHARE
+    else:
+        passive = own.get("OMP_WAIT_POLICY", "").lower() == "passive" and "GOMP_SPINCOUNT" not in own
+        share = SHARE if passive else 1
+    return {**env, "BENCH_SLOT_SHARE": str(share)}, share
 
 
 def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
@@ -64,7 +71,8 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
         for seed in plan.board.seeds if spec.reseed else plan.board.seeds[:1]:
             runner.prepare(rt, seeded_spec(spec, seed))
     home = str(rt.store.home)
-    env, share = _worker_env(home)
+    on_gpu = rt.device.startswith("cuda")
+    env, share = _worker_env(home, on_gpu)
     started = not ray.is_initialized()
     if started:
         ray.init(
@@ -78,7 +86,6 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
         import torch
 
         threads = torch.get_num_threads()
-        on_gpu = rt.device.startswith("cuda")
         # On CPU a task computes with the threads a local run uses, so results match it bit for
         # bit, and reserves their cores divided by the tasks that share a slot (_worker_env).
         task = ray.remote(num_cpus=1 if on_gpu else threads / share, num_gpus=1 if on_gpu else 0)(_cell_task)

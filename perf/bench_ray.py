@@ -44,13 +44,16 @@ def cli(home: Path, *args: str) -> float:
     return time.perf_counter() - t0
 
 
-def rows(home: Path) -> list[str]:
-    """The run's rows as sorted JSON: every field that carries a number or a key (as the
-    end-to-end tests compare runs), per-prompt values included."""
-    (run,) = sorted((home / "runs").iterdir())
+def rows(home: Path, all_runs: bool = False) -> list[str]:
+    """The run's rows (every run's with ``all_runs``) as sorted JSON: every field that carries a
+    number or a key (as the end-to-end tests compare runs), per-prompt values included."""
+    runs = sorted((home / "runs").iterdir())
+    if not all_runs:
+        (run,) = runs
     fields = ("model", "method", "attack", "seed", "metrics", "ci95", "keys", "per_prompt")
     return sorted(
         json.dumps({k: r.get(k) for k in fields}, sort_keys=True)
+        for run in (runs if all_runs else [run])
         for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())
     )
 
@@ -89,7 +92,8 @@ def main() -> None:
                 shutil.rmtree(home)
         print(f"machine: {machine()}")
         local, ray = sum(times["local"]), sum(times["ray"])
-        each = ", ".join(f"{e} {times[e][order[: i + 1].count(e) - 1]:.1f} s" for i, e in enumerate(order))
+        ran = order[: len(times["local"]) + len(times["ray"])]  # all of them, unless rows differed
+        each = ", ".join(f"{e} {times[e][ran[: i + 1].count(e) - 1]:.1f} s" for i, e in enumerate(ran))
         print(
             f"grid --method {args.methods} --attacks {args.attacks} ({each}): ray takes "
             f"{ray / local:.2f} of local's time, summed over the runs (target <= 1); identical rows: {same}"

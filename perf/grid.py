@@ -65,7 +65,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--board", default="tiny")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--workers", type=int, default=0, help="concurrent jobs (default: core slots)")
+    p.add_argument(
+        "--workers", type=int, default=0, help="concurrent jobs (default: core slots, times BENCH_SLOT_SHARE)"
+    )
     p.add_argument("--deadline", type=float, default=0, help="seconds before unfinished jobs stop (0: none)")
     p.add_argument(
         "--methods",
@@ -93,7 +95,7 @@ def main() -> int:
         if store.is_dir() and any(store.iterdir()):
             p.error(f"--record times the grid cold: {store} is not empty (set BENCH_HOME to a new folder)")
 
-    workers = a.workers or cores.slots()
+    workers = a.workers or cores.capacity()
     board_m, attacks = board_lists(a.board)
     if a.methods:
         methods = a.methods.split(",")  # the caller's order (e.g. what a claim needs first)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 
+import pytest
 
-def _hold(folder: str, threads: str, queue, seconds: float, barrier) -> None:
+
+def _hold(folder: str, threads: str, queue, seconds: float, barrier, share: str = "1") -> None:
     import os
 
     os.environ["BENCH_CORES_DIR"], os.environ["BENCH_THREADS"] = folder, threads
+    os.environ["BENCH_SLOT_SHARE"] = share
     from bench.cores import core_slot
 
     barrier.wait(timeout=60)  # every process asks for a slot at the same moment
@@ -17,13 +20,15 @@ def _hold(folder: str, threads: str, queue, seconds: float, barrier) -> None:
         start = time.time()
         with core_slot():  # re-entrant: a stage computing inside another keeps its slot
             time.sleep(seconds)
-        queue.put((start, time.time()))
+        queue.put((start, time.time(), share))
 
 
-def _windows(folder, threads, n=3, seconds=0.3):
+def _windows(folder, threads, n=3, seconds=0.3, shares=None):
+    """(start, end, share) of each process's computation, by start."""
     ctx = mp.get_context("spawn")
     q, barrier = ctx.Queue(), ctx.Barrier(n)
-    procs = [ctx.Process(target=_hold, args=(folder, threads, q, seconds, barrier)) for _ in range(n)]
+    shares = shares or ["1"] * n
+    procs = [ctx.Process(target=_hold, args=(folder, threads, q, seconds, barrier, s)) for s in shares]
     for p in procs:
         p.start()
     out = sorted(q.get(timeout=60) for _ in procs)
@@ -39,53 +44,81 @@ def test_one_slot_per_full_width_process_serialises_computation(tmp_path, monkey
 
     from bench import cores
 
+    cpus = str(os.cpu_count())  # the children see the real machine: threads = all its cores
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setenv("BENCH_THREADS", "2")
     assert cores.slots() == 1
     monkeypatch.setenv("BENCH_THREADS", "1")
     assert cores.slots() == 2
-    cpus = str(os.cpu_count())  # the children see the real machine
     w = _windows(str(tmp_path / "a"), cpus)
-    assert all(a_end <= b_start + 0.005 for (_, a_end), (b_start, _) in zip(w, w[1:])), w
+    assert all(a[1] <= b[0] + 0.005 for a, b in zip(w, w[1:])), w
     if int(cpus) >= 2:
         w = _windows(str(tmp_path / "b"), str(int(cpus) // 2), n=2, seconds=0.5)
         assert w[1][0] < w[0][1], w  # two slots: the second started before the first ended
 
 
 def test_a_shared_slot_lets_two_full_width_processes_compute_at_once(tmp_path, monkeypatch):
-    """``BENCH_SLOT_SHARE=2`` (Ray tasks on CPU) gives each core slot two holders: two processes
-    at the full thread count overlap, a third waits for one of them."""
+    """With ``BENCH_SLOT_SHARE=2`` (Ray tasks on CPU) a process takes one of a slot's two seats:
+    two processes at the full thread count overlap, a third waits for one of them. A process
+    that takes whole slots never computes beside a sharing one."""
     import os
 
     from bench import cores
 
+    cpus = str(os.cpu_count())  # the children see the real machine: threads = all its cores
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setenv("BENCH_THREADS", "2")
     monkeypatch.setenv("BENCH_SLOT_SHARE", "2")
-    assert cores.slots() == 2
+    assert (cores.slots(), cores.capacity()) == (1, 2)
     monkeypatch.delenv("BENCH_SLOT_SHARE")
-    assert cores.slots() == 1
-    monkeypatch.setenv("BENCH_SLOT_SHARE", "2")  # the children inherit it
-    w = _windows(str(tmp_path / "s"), str(os.cpu_count()), n=3, seconds=0.5)
+    assert (cores.slots(), cores.capacity()) == (1, 1)
+    w = _windows(str(tmp_path / "s"), cpus, n=3, seconds=0.5, shares=["2"] * 3)
     assert w[1][0] < w[0][1], w  # the second started before the first ended
-    assert w[2][0] >= min(w[0][1], w[1][1]) - 0.005, w  # the third waited for a free holder
+    assert w[2][0] >= min(w[0][1], w[1][1]) - 0.005, w  # the third waited for a free seat
+    w = _windows(str(tmp_path / "m"), cpus, n=3, seconds=0.4, shares=["1", "2", "2"])
+    whole = next(x for x in w if x[2] == "1")
+    for other in w:  # the whole-slot process shares its time with no one
+        if other is not whole:
+            assert other[1] <= whole[0] + 0.005 or other[0] >= whole[1] - 0.005, w
+    assert any(a[2] == b[2] == "2" and a[0] < b[1] and b[0] < a[1] for a in w for b in w if a is not b), w
 
 
-def test_ray_workers_share_slots_with_a_short_spin_unless_the_user_set_a_policy(monkeypatch):
-    """Ray's workers get OpenMP's short spin-wait in their environment (read before they import
-    torch) and share slots two by two; a passive policy of the user's shares too, an active one
-    or a spin count of their own keeps one task per slot (spinning threads would collide)."""
+def test_a_slot_share_other_than_1_or_2_is_a_one_line_error(monkeypatch):
+    from bench import cores
+    from bench.errors import BenchError
+
+    monkeypatch.setenv("BENCH_SLOT_SHARE", "3")
+    with pytest.raises(BenchError, match="BENCH_SLOT_SHARE must be 1 or 2"):
+        cores.capacity()
+
+
+@pytest.mark.parametrize(
+    "user, share, spin",
+    [
+        ({}, 2, "1000"),  # nothing set: the short spin, two tasks per slot
+        ({"OMP_WAIT_POLICY": "PASSIVE"}, 2, None),  # the user's passive policy shares too
+        ({"OMP_WAIT_POLICY": "active"}, 1, None),  # spinning threads would collide: turns
+        ({"GOMP_SPINCOUNT": "infinite"}, 1, "infinite"),  # a spin count of the user's: turns
+        ({"OMP_WAIT_POLICY": "passive", "GOMP_SPINCOUNT": "10"}, 1, "10"),
+    ],
+)
+def test_ray_workers_share_slots_with_a_short_spin_unless_the_user_set_a_policy(
+    user, share, spin, monkeypatch
+):
+    """On CPU Ray's workers get OpenMP's short spin-wait in their environment (read before they
+    import torch) and share slots two by two; a policy of the user's is passed on unchanged, and
+    only a passive one (without a spin count) still shares. On a GPU nothing changes."""
     from bench import executors
 
     for var in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
         monkeypatch.delenv(var, raising=False)
-    env, share = executors._worker_env("/h")
-    assert env["BENCH_HOME"] == "/h" and env["GOMP_SPINCOUNT"] == executors.SPINCOUNT
-    assert share == executors.SHARE == 2 and env["BENCH_SLOT_SHARE"] == "2"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
-    env, share = executors._worker_env("/h")
-    assert (share, env["BENCH_SLOT_SHARE"]) == (2, "2") and "GOMP_SPINCOUNT" not in env
-    for var, value in (("OMP_WAIT_POLICY", "active"), ("GOMP_SPINCOUNT", "infinite")):
+    for var, value in user.items():
         monkeypatch.setenv(var, value)
-        env, share = executors._worker_env("/h")
-        assert (share, env["BENCH_SLOT_SHARE"]) == (1, "1") and "GOMP_SPINCOUNT" not in env
+    env, got = executors._worker_env("/h", on_gpu=False)
+    assert env["BENCH_HOME"] == "/h"
+    assert (got, env["BENCH_SLOT_SHARE"]) == (share, str(share))
+    assert env.get("GOMP_SPINCOUNT") == spin
+    assert env.get("OMP_WAIT_POLICY") == user.get("OMP_WAIT_POLICY")
+    env, got = executors._worker_env("/h", on_gpu=True)
+    assert (got, env["BENCH_SLOT_SHARE"]) == (1, "1")
+    assert env.get("GOMP_SPINCOUNT") == user.get("GOMP_SPINCOUNT")
