@@ -136,8 +136,10 @@ def _variants(kind: str) -> list[tuple[str, str, dict]]:
 
 def cmd_run(args) -> int:
     from bench.config import load_plan
+    from bench.cores import share
     from bench.report import Reporter
 
+    share()  # BENCH_SLOT_SHARE is checked with the flags, before the plan is shown
     plan = load_plan(args.board, args.method, args.attacks, args.sets, args.model, args.seeds, args.dry_run)
     reporter = Reporter(quiet=args.quiet)
     for warning in plan.warnings:

@@ -67,6 +67,7 @@ def folder() -> Path:
 
 
 def configure_torch() -> None:
+    share()  # a bad BENCH_SLOT_SHARE is an error before anything is computed (also via the API)
     import torch
 
     if torch.get_num_threads() != threads():

@@ -216,3 +216,15 @@ def test_real_boards_validate_offline_with_dry_run(board, tmp_path):
 def test_results_of_a_known_board_without_results_says_so(tmp_path):
     out = run_cli("results", "--board", "tiny", home=tmp_path / "h")
     assert out.returncode == 0 and out.stdout.strip() == "no results for board 'tiny' yet", out.stdout
+
+
+def test_a_bad_slot_share_is_one_line_exit_2_before_anything_is_computed(tmp_path, monkeypatch, capsys):
+    """``BENCH_SLOT_SHARE`` (bench/cores.py) other than 1 or 2 stops the run before any stage."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("BENCH_SLOT_SHARE", "3")
+    out = _in_process(["run", "--method", "none", "--attacks", ""], home, monkeypatch, capsys)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert lines == ["bench: error: BENCH_SLOT_SHARE must be 1 or 2, got '3'"], out.stderr
+    assert not (home / "store").exists() or not any((home / "store").rglob("_artifact.json"))
+    assert not (home / "runs").exists()
