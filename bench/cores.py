@@ -96,12 +96,11 @@ def core_slot(poll: float = 0.05):
         yield
     finally:
         _held.depth = 0
-        for h in handles:
-            fcntl.flock(h, fcntl.LOCK_UN)
-            h.close()
+        _release(handles)
 
 
 def _seat(path: Path):
+    """The seat's file, locked, or None if another process holds it."""
     f = open(path, "a")  # noqa: SIM115 (kept open while the seat is held)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -111,21 +110,27 @@ def _seat(path: Path):
     return f
 
 
+def _release(handles: list) -> None:
+    for h in handles:
+        fcntl.flock(h, fcntl.LOCK_UN)
+        h.close()
+
+
 def _take(d: Path, n: int, whole: bool) -> list | None:
     """Both seats of a free slot (``whole``) or one free seat; None if there is none now."""
     for i in range(n):
+        seats = [d / f"slot-{i}", *(d / f"slot-{i}.{k}" for k in range(1, SEATS))]
+        if not whole:
+            for seat in seats:
+                if (f := _seat(seat)) is not None:
+                    return [f]
+            continue
         got = []
-        for name in [f"slot-{i}", *(f"slot-{i}.{k}" for k in range(1, SEATS))]:
-            f = _seat(d / name)
-            if f is not None:
-                got.append(f)
-                if not whole:
-                    return got
-            elif whole:
+        for seat in seats:
+            if (f := _seat(seat)) is None:
                 break
-        if whole and len(got) == SEATS:
+            got.append(f)
+        if len(got) == SEATS:
             return got
-        for f in got:
-            fcntl.flock(f, fcntl.LOCK_UN)
-            f.close()
+        _release(got)
     return None

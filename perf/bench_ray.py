@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine
+from common import keep_unless, machine
 from figures import save
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,15 +45,16 @@ def cli(home: Path, *args: str) -> float:
 
 
 def rows(home: Path, all_runs: bool = False) -> list[str]:
-    """The run's rows (every run's with ``all_runs``) as sorted JSON: every field that carries a
-    number or a key (as the end-to-end tests compare runs), per-prompt values included."""
+    """The rows of the store's one run (of every run with ``all_runs``) as sorted JSON: every
+    field that carries a number or a key (as the end-to-end tests compare runs), per-prompt
+    values included."""
     runs = sorted((home / "runs").iterdir())
-    if not all_runs:
-        (run,) = runs
+    if not all_runs and len(runs) != 1:
+        sys.exit(f"bench_ray: expected one run in {home}, found {len(runs)}")
     fields = ("model", "method", "attack", "seed", "metrics", "ci95", "keys", "per_prompt")
     return sorted(
         json.dumps({k: r.get(k) for k in fields}, sort_keys=True)
-        for run in (runs if all_runs else [run])
+        for run in runs
         for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())
     )
 
@@ -78,31 +79,27 @@ def main() -> None:
         print("building the organism once ...", flush=True)
         cli(seed_home, "run", "--method", "none", "--attacks", "", "--quiet")
         grid = ["run", "--method", args.methods, "--attacks", args.attacks, "--quiet"]
-        times: dict[str, list[float]] = {"local": [], "ray": []}
+        ran: list[tuple[str, float]] = []  # (executor, seconds) in the order they ran
+        first = work / f"0-{order[0]}"
         for n, executor in enumerate(order):
             home = work / f"{n}-{executor}"
             shutil.copytree(seed_home / "store" / "organism", home / "store" / "organism")
-            times[executor].append(cli(home, *grid, "--executor", executor))
-            print(f"{executor:>6}: {times[executor][-1]:.1f} s", flush=True)
-            first = work / f"0-{order[0]}"
+            ran.append((executor, cli(home, *grid, "--executor", executor)))
+            print(f"{executor:>6}: {ran[-1][1]:.1f} s", flush=True)
             same = rows(first) == rows(home)
             if not same:
                 break
             if n:  # keep the first store to compare with, and the disk small
                 shutil.rmtree(home)
         print(f"machine: {machine()}")
-        local, ray = sum(times["local"]), sum(times["ray"])
-        ran = order[: len(times["local"]) + len(times["ray"])]  # all of them, unless rows differed
-        each = ", ".join(f"{e} {times[e][ran[: i + 1].count(e) - 1]:.1f} s" for i, e in enumerate(ran))
+        local, ray = (sum(t for e, t in ran if e == executor) for executor in ("local", "ray"))
+        each = ", ".join(f"{e} {t:.1f} s" for e, t in ran)
         print(
             f"grid --method {args.methods} --attacks {args.attacks} ({each}): ray takes "
             f"{ray / local:.2f} of local's time, summed over the runs (target <= 1); identical rows: {same}"
         )
     finally:
-        if same:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"bench_ray: stores kept in {work}", file=sys.stderr)
+        keep_unless(same, work, "bench_ray")
     if not same:
         sys.exit("bench_ray: the executors' rows differ")
     save(

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench_ray import ROOT, cli, rows
-from common import machine
+from common import keep_unless, machine
 
 
 def job(home: Path, method: str, attacks: str, env: dict) -> subprocess.Popen:
@@ -88,10 +88,7 @@ def main() -> None:
             f"identical rows: {same}"
         )
     finally:
-        if same:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"bench_share: stores kept in {work}", file=sys.stderr)
+        keep_unless(same, work, "bench_share")
     if not same:
         sys.exit("bench_share: the rows differ")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,15 @@ def machine() -> str:
     import torch
 
     return f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def keep_unless(same: bool, work: Path, script: str) -> None:
+    """Remove the stores of a side-by-side comparison whose rows agreed; keep them on a mismatch
+    and say where."""
+    if same:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"{script}: stores kept in {work}", file=sys.stderr)
 
 
 def timed(fn, repeat: int = 1) -> float:

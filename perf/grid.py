@@ -85,6 +85,7 @@ def main() -> int:
     a = p.parse_args()
 
     from bench import cores  # the installed package (run from the repository or after pip install)
+    from bench.errors import BenchError
 
     if a.record:
         if a.methods or a.seeds != 3 or a.board != "tiny":
@@ -95,7 +96,10 @@ def main() -> int:
         if store.is_dir() and any(store.iterdir()):
             p.error(f"--record times the grid cold: {store} is not empty (set BENCH_HOME to a new folder)")
 
-    workers = a.workers or cores.capacity()
+    try:
+        workers = a.workers or cores.capacity()
+    except BenchError as e:  # a bad BENCH_SLOT_SHARE: one line, as the CLI gives it
+        p.error(str(e))
     board_m, attacks = board_lists(a.board)
     if a.methods:
         methods = a.methods.split(",")  # the caller's order (e.g. what a claim needs first)
