@@ -4,6 +4,7 @@
 #                                            # attack of tiny on CUDA at small budgets (calibration
 #                                            # included); real-width stand-ins in bf16 (default)
 #   bash perf/device_run.sh grid [SECONDS]   # the full 3-seed tiny grid and its leaderboard
+#   bash perf/device_run.sh ray [SECONDS]    # --executor ray beside the local executor on CUDA
 # SECONDS is the call's time budget (default 560). Packages the machine lacks travel as wheels in
 # .whl/ (README, "Running on a GPU"); the project is installed next to them. vLLM cannot travel
 # (its wheel is far larger than what a call carries), so its checks run only where it is installed
@@ -28,6 +29,13 @@ chmod +x /tmp/bin/bench && export PATH=/tmp/bin:$PATH
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0), 'cpus', __import__('os').cpu_count())"
 python3 -c "import vllm" 2>/dev/null && echo "vllm present: run perf/gpu_check.sh for its checks" || echo "vllm not installed: vLLM checks skipped"
+
+if [ "$MODE" = ray ]; then  # needs ray among the wheels (README, "On a GPU")
+  echo "== --executor ray against the local executor on CUDA (perf/bench_ray.py: one GPU, one task at a time)"
+  cd "$REPO" && timeout "$(($(left) - 10))" python3 perf/bench_ray.py --methods dpo,repo --order local,ray 2>&1 | tee "$OUT/ray.log" | tail -40
+  echo "done in $(($(date +%s) - START)) s"
+  exit 0
+fi
 
 if [ "$MODE" = grid ]; then
   export BENCH_HOME=${BENCH_HOME:-/tmp/grid}
