@@ -18,19 +18,49 @@ from bench.errors import BenchError
 from bench.report import Reporter
 
 
-def _cell_task(
-    plan: Plan, index: int, method: str, seed: int, home: str, threads: int
-) -> tuple[list[dict], list[dict]]:
-    import torch
+class _Lane:
+    """One lane of the grid: a Ray actor that holds its share of a node's cores (and its GPU) for
+    the whole run and computes cells one after another, so a process starts, imports torch and
+    initialises CUDA once per lane, not once per cell (Ray starts a fresh process for every task
+    that asks for a GPU), and stays on the GPU it was given."""
 
-    from bench import runner
-    from bench.store import Store
+    def __init__(self, plan: Plan, home: str, threads: int):
+        import torch
 
-    torch.set_num_threads(threads)  # same float reduction order as a local run: same numbers
-    os.environ["BENCH_HOME"] = home
-    rt = runner.runtime(plan, Reporter(quiet=True), Store(Path(home)))
-    rows = runner.run_cell(rt, plan, plan.board.models[index], method, seed)
-    return rows, rt.manifest
+        from bench import runner  # noqa: F401  (imported while the driver builds shared inputs)
+
+        torch.set_num_threads(threads)  # same float reduction order as a local run: same numbers
+        os.environ["BENCH_HOME"] = home
+        self.plan, self.home = plan, home
+
+    def run(self, index: int, method: str, seed: int) -> tuple[list[dict], list[dict]]:
+        import gc
+
+        import torch
+
+        from bench import runner
+        from bench.store import Store
+
+        rt = runner.runtime(self.plan, Reporter(quiet=True), Store(Path(self.home)))
+        rows = runner.run_cell(rt, self.plan, self.plan.board.models[index], method, seed)
+        manifest = rt.manifest
+        del rt  # the cell's models leave the lane before the next cell loads its own
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return rows, manifest
+
+
+def lane_count(nodes: list[dict], cpus: float, gpus: float) -> int:
+    """How many lanes of ``cpus`` CPUs (and ``gpus`` GPUs) fit on the cluster's live nodes, each
+    node counted on its own (lanes do not span nodes)."""
+    n = 0
+    for node in nodes:
+        if node.get("Alive", True):
+            have = node.get("Resources", {})
+            fits = [have.get("CPU", 0) // cpus] + ([have.get("GPU", 0) // gpus] if gpus else [])
+            n += int(min(fits))
+    return n
 
 
 SHARE = 2  # Ray tasks computing at once per core slot on CPU, when waiting threads sleep
@@ -62,18 +92,14 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
     except ImportError:
         raise BenchError("--executor ray needs ray: pip install 'detox-bench[ray]'") from None
     from bench import runner
+    from bench.config import seeded_spec
 
     t0 = time.time()
     rt = runner.runtime(plan, reporter)
-    from bench.config import seeded_spec
-
-    for spec in plan.board.models:  # build shared inputs once (one organism per seed with reseed)
-        for seed in plan.board.seeds if spec.reseed else plan.board.seeds[:1]:
-            runner.prepare(rt, seeded_spec(spec, seed))
     home = str(rt.store.home)
     on_gpu = rt.device.startswith("cuda")
     env, share = _worker_env(home, on_gpu)
-    started = not ray.is_initialized()
+    started, lanes = not ray.is_initialized(), []
     if started:
         ray.init(
             address=address,
@@ -86,16 +112,37 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
         import torch
 
         threads = torch.get_num_threads()
-        # On CPU a task computes with the threads a local run uses, so results match it bit for
-        # bit, and reserves their cores divided by the tasks that share a slot (_worker_env).
-        task = ray.remote(num_cpus=1 if on_gpu else threads / share, num_gpus=1 if on_gpu else 0)(_cell_task)
+        # On CPU a lane computes with the threads a local run uses, so results match it bit for
+        # bit, and reserves their cores divided by the lanes that share a slot (_worker_env).
+        cpus, gpus = (1, 1) if on_gpu else (threads / share, 0)
         cells = runner.cells(plan)
-        refs = [task.remote(plan, i, method, seed, home, threads) for i, method, seed in cells]
+        n = min(lane_count(ray.nodes(), cpus, gpus), len(cells))
+        if n == 0:
+            raise BenchError(
+                f"the Ray cluster has no node with {cpus:g} CPUs"
+                + (f" and {gpus} GPU" if gpus else "")
+                + " for one lane (BENCH_THREADS sets a lane's threads)"
+            )
+        lane = ray.remote(num_cpus=cpus, num_gpus=gpus)(_Lane)
+        lanes += [lane.remote(plan, home, threads) for _ in range(n)]
+        # the lanes start and import while the shared inputs are built, once (an organism per seed
+        # with reseed)
+        for spec in plan.board.models:
+            for seed in plan.board.seeds if spec.reseed else plan.board.seeds[:1]:
+                runner.prepare(rt, seeded_spec(spec, seed))
         rows, manifest = [], list(rt.manifest)
-        with reporter.task("ray cells", len(refs)) as advance:
-            pending = list(refs)
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
+        todo, running = list(cells), {}
+
+        def give(worker) -> None:  # the next cell to a free lane
+            if todo:
+                running[worker.run.remote(*todo.pop(0))] = worker
+
+        for worker in lanes:
+            give(worker)
+        with reporter.task("ray cells", len(cells)) as advance:
+            while running:
+                done, _ = ray.wait(list(running), num_returns=1)
+                worker = running.pop(done[0])
                 try:
                     r, m = ray.get(done[0])
                 except ray.exceptions.RayTaskError as e:  # surface expected errors as one line
@@ -105,7 +152,10 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
                 rows += r
                 manifest += m
                 advance()
+                give(worker)
     finally:
+        for worker in lanes:  # a driver that outlives the run (Ray started by the caller) keeps none
+            ray.kill(worker)
         if started:
             ray.shutdown()
     for st in manifest:

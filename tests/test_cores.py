@@ -122,3 +122,24 @@ def test_ray_workers_share_slots_with_a_short_spin_unless_the_user_set_a_policy(
     env, got = executors._worker_env("/h", on_gpu=True)
     assert (got, env["BENCH_SLOT_SHARE"]) == (1, "1")
     assert env.get("GOMP_SPINCOUNT") == user.get("GOMP_SPINCOUNT")
+
+
+def test_ray_lanes_are_counted_node_by_node():
+    """A lane never spans nodes: two live 3-CPU nodes hold two 2-CPU lanes, not the three that the
+    summed CPUs would promise (the third actor would wait forever); dead nodes hold none; on a
+    GPU the GPUs limit, and a node without one adds no GPU lane."""
+    from bench.executors import lane_count
+
+    cpu = [
+        {"Alive": True, "Resources": {"CPU": 3.0}},
+        {"Alive": True, "Resources": {"CPU": 3.0}},
+        {"Alive": False, "Resources": {"CPU": 64.0}},
+    ]
+    assert lane_count(cpu, 2, 0) == 2
+    assert lane_count(cpu, 1.5, 0) == 4  # half a slot's threads each: two lanes share a slot
+    gpu = [
+        {"Alive": True, "Resources": {"CPU": 16.0, "GPU": 1.0}},
+        {"Alive": True, "Resources": {"CPU": 16.0}},
+    ]
+    assert lane_count(gpu, 1, 1) == 1
+    assert lane_count([{"Alive": True, "Resources": {"CPU": 1.0}}], 2, 0) == 0

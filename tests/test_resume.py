@@ -176,3 +176,27 @@ def test_ray_executor_gives_the_local_results(small_home, tmp_path):
     cells = _cells("dpo", "gcg,relearn")
     assert {(r["method"], r["attack"]) for r in rows} == cells
     assert comparable(rows) == comparable(_first_rows_of(home, cells))
+
+
+def test_ray_without_room_for_one_lane_is_a_one_line_error_before_any_work(tmp_path):
+    """A lane that needs more CPUs than any node has would never start: the run says so in one
+    line (exit 2) before it builds the organism, instead of waiting forever."""
+    pytest.importorskip("ray")
+    home = tmp_path / "home"
+    threads = 4 * (os.cpu_count() or 1)  # two lanes per slot: each asks for twice the node's CPUs
+    out = run_cli(
+        "run",
+        "--method",
+        "dpo",
+        "--attacks",
+        "relearn",
+        "--executor",
+        "ray",
+        home=home,
+        env={"BENCH_THREADS": str(threads), "RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"},
+        timeout=180,
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "bench: error: the Ray cluster has no node with" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (home / "store" / "organism").exists() and not (home / "runs").exists()
