@@ -49,7 +49,10 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--dry-run", action="store_true", help="validate and show the plan; compute nothing")
     r.add_argument(
-        "--executor", choices=["local", "ray"], default="local", help="run cells locally or as Ray tasks"
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="run cells locally or on Ray (lanes of actors)",
     )
     r.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
     r.add_argument("--quiet", action="store_true", help="no progress output")

@@ -1,10 +1,13 @@
-"""The Ray executor: the grid's independent cells (model × method × seed) as Ray tasks.
+"""The Ray executor: the grid's independent cells (model × method × seed) on Ray, in lanes.
 
-Every task opens the same content-addressed store (``BENCH_HOME`` must be a path all workers
-see: a local folder for a local Ray instance, a shared file system on a cluster), so finished
-artifacts are shared and a task that wants an artifact another task is computing waits on its
-lock instead of computing it twice. Base models (the organism) are prepared once, before the
-tasks start. Results are the same as the local executor's: the same stage functions run.
+A lane is a Ray actor that holds its share of one node's cores (or one GPU) for the whole run
+and computes cells one after another, so a process starts, imports and initialises CUDA once
+per lane (Ray would start a fresh process for every task that asks for a GPU). Every lane opens
+the same content-addressed store (``BENCH_HOME`` must be a path all workers see: a local folder
+for a local Ray instance, a shared file system on a cluster), so finished artifacts are shared
+and a lane that wants an artifact another is computing waits on its lock instead of computing it
+twice. Base models (the organism) are prepared once, by the driver, while the lanes start.
+Results are the same as the local executor's: the same stage functions run.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ class _Lane:
     initialises CUDA once per lane, not once per cell (Ray starts a fresh process for every task
     that asks for a GPU), and stays on the GPU it was given."""
 
-    def __init__(self, plan: Plan, home: str, threads: int):
+    def __init__(self, plan: Plan, home: str, threads: int) -> None:
         import torch
 
         from bench import runner  # noqa: F401  (imported while the driver builds shared inputs)
@@ -32,6 +35,9 @@ class _Lane:
         torch.set_num_threads(threads)  # same float reduction order as a local run: same numbers
         os.environ["BENCH_HOME"] = home
         self.plan, self.home = plan, home
+
+    def ready(self) -> None:
+        """Returns once the lane's process has started (a lane gets its first cell only then)."""
 
     def run(self, index: int, method: str, seed: int) -> tuple[list[dict], list[dict]]:
         import gc
@@ -63,7 +69,24 @@ def lane_count(nodes: list[dict], cpus: float, gpus: float) -> int:
     return n
 
 
-SHARE = 2  # Ray tasks computing at once per core slot on CPU, when waiting threads sleep
+def feed(ray, lanes: list, cells: list, take) -> None:
+    """Give each lane a cell once it has started and the next cell each time it returns one, until
+    every cell has come back (each to ``take``). A lane that never starts (its node's resources
+    held by others) holds no cell, so the others finish the grid."""
+    todo, starting, running = list(cells), {lane.ready.remote(): lane for lane in lanes}, {}
+    while todo or running:
+        (ref,), _ = ray.wait([*starting, *running], num_returns=1)
+        if ref in starting:
+            lane = starting.pop(ref)
+            ray.get(ref)  # raises if the lane failed to start
+        else:
+            lane = running.pop(ref)
+            take(ray.get(ref))
+        if todo:
+            running[lane.run.remote(*todo.pop(0))] = lane
+
+
+SHARE = 2  # Ray lanes computing at once per core slot on CPU, when waiting threads sleep
 SPINCOUNT = "1000"  # OpenMP spin-wait iterations in Ray workers before a waiting thread sleeps
 
 
@@ -101,13 +124,7 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
     env, share = _worker_env(home, on_gpu)
     started, lanes = not ray.is_initialized(), []
     if started:
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-            runtime_env={"env_vars": env},
-        )
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         import torch
 
@@ -117,42 +134,39 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
         cpus, gpus = (1, 1) if on_gpu else (threads / share, 0)
         cells = runner.cells(plan)
         n = min(lane_count(ray.nodes(), cpus, gpus), len(cells))
-        if n == 0:
+        if n == 0 and started and address is None:  # a local instance: it will never grow
             raise BenchError(
-                f"the Ray cluster has no node with {cpus:g} CPUs"
+                f"this machine has no room for one Ray lane of {cpus:g} CPUs"
                 + (f" and {gpus} GPU" if gpus else "")
-                + " for one lane (BENCH_THREADS sets a lane's threads)"
+                + " (BENCH_THREADS sets a lane's threads)"
             )
-        lane = ray.remote(num_cpus=cpus, num_gpus=gpus)(_Lane)
-        lanes += [lane.remote(plan, home, threads) for _ in range(n)]
+        lane = ray.remote(
+            num_cpus=cpus,
+            num_gpus=gpus,
+            runtime_env={"env_vars": env},  # read before the lane imports torch
+            max_restarts=2,  # a lane lost with its process (out of memory, say) comes back, and
+            max_task_retries=2,  # its cell runs again, resuming from the store
+        )(_Lane)
+        lanes += [lane.remote(plan, home, threads) for _ in range(max(n, 1))]  # a cluster may grow
         # the lanes start and import while the shared inputs are built, once (an organism per seed
         # with reseed)
         for spec in plan.board.models:
             for seed in plan.board.seeds if spec.reseed else plan.board.seeds[:1]:
                 runner.prepare(rt, seeded_spec(spec, seed))
         rows, manifest = [], list(rt.manifest)
-        todo, running = list(cells), {}
-
-        def give(worker) -> None:  # the next cell to a free lane
-            if todo:
-                running[worker.run.remote(*todo.pop(0))] = worker
-
-        for worker in lanes:
-            give(worker)
         with reporter.task("ray cells", len(cells)) as advance:
-            while running:
-                done, _ = ray.wait(list(running), num_returns=1)
-                worker = running.pop(done[0])
-                try:
-                    r, m = ray.get(done[0])
-                except ray.exceptions.RayTaskError as e:  # surface expected errors as one line
-                    if isinstance(e.cause, BenchError):
-                        raise e.cause from None
-                    raise
-                rows += r
-                manifest += m
+
+            def take(result) -> None:
+                rows.extend(result[0])
+                manifest.extend(result[1])
                 advance()
-                give(worker)
+
+            try:
+                feed(ray, lanes, cells, take)
+            except ray.exceptions.RayTaskError as e:  # surface expected errors as one line
+                if isinstance(e.cause, BenchError):
+                    raise e.cause from None
+                raise
     finally:
         for worker in lanes:  # a driver that outlives the run (Ray started by the caller) keeps none
             ray.kill(worker)

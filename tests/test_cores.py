@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+import types
 
 import pytest
 
@@ -143,3 +144,45 @@ def test_ray_lanes_are_counted_node_by_node():
     ]
     assert lane_count(gpu, 1, 1) == 1
     assert lane_count([{"Alive": True, "Resources": {"CPU": 1.0}}], 2, 0) == 0
+
+
+class _Ref:  # a fake Ray object ref: its value, and whether it ever completes
+    def __init__(self, value, done: bool):
+        self.value, self.done = value, done
+
+
+class _FakeLane:  # a fake lane actor whose process starts or never does; logs the cells it is given
+    def __init__(self, name: str, starts: bool, log: list):
+        self.ready = types.SimpleNamespace(remote=lambda: _Ref(None, starts))
+        self.run = types.SimpleNamespace(
+            remote=lambda *cell: log.append((name, cell)) or _Ref((name, cell), starts)
+        )
+
+
+class _FakeRay:
+    @staticmethod
+    def wait(refs, num_returns):
+        done = [r for r in refs if r.done]
+        assert done, "every pending call is on a lane that never starts: the run would wait forever"
+        return done[:num_returns], [r for r in refs if r not in done[:num_returns]]
+
+    @staticmethod
+    def get(ref):
+        return ref.value
+
+
+def test_ray_cells_go_only_to_started_lanes_and_each_comes_back_once():
+    """A lane whose node has no room left never starts: it must hold no cell, or the run waits
+    forever (cells given to every lane at once would). Every cell is run once and comes back
+    once, also when a lane runs several one after another."""
+    from bench.executors import feed
+
+    cells = [(0, "none", 0), (0, "dpo", 0), (0, "repo", 0)]
+    log, got = [], []
+    feed(_FakeRay, [_FakeLane("a", True, log), _FakeLane("b", False, log)], cells, got.append)
+    assert log == [("a", c) for c in cells]
+    assert sorted(c for _, c in got) == sorted(cells)
+    log, got = [], []
+    feed(_FakeRay, [_FakeLane("a", True, log), _FakeLane("b", True, log)], cells, got.append)
+    assert sorted(c for _, c in log) == sorted(cells) and {n for n, _ in log} == {"a", "b"}
+    assert sorted(c for _, c in got) == sorted(cells)
