@@ -148,6 +148,8 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
             max_task_retries=2,  # its cell runs again, resuming from the store
         )(_Lane)
         lanes += [lane.remote(plan, home, threads) for _ in range(max(n, 1))]  # a cluster may grow
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive", True))
+        placement = {"nodes": nodes, "lanes": len(lanes), "lane_cpus": cpus, "lane_gpus": gpus}
         # the lanes start and import while the shared inputs are built, once (an organism per seed
         # with reseed)
         for spec in plan.board.models:
@@ -174,4 +176,6 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
             ray.shutdown()
     for st in manifest:
         reporter.line(f"  {'cached  ' if st['cached'] else 'computed'} {st['stage']:<9} {st['label']}")
-    return runner.write_record(plan, rt.store, rows, manifest, rt.device, time.time() - t0, executor="ray")
+    return runner.write_record(
+        plan, rt.store, rows, manifest, rt.device, time.time() - t0, executor="ray", placement=placement
+    )

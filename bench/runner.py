@@ -291,7 +291,10 @@ def write_record(
     device: str,
     seconds: float,
     executor: str = "local",
+    placement: dict | None = None,
 ) -> Path:
+    """Write the run record (rows, resolved board, manifest) whole or not at all. ``placement``
+    says where a Ray run's lanes ran (``bench/executors.py``)."""
     import yaml
 
     from bench.provenance import environment, masked
@@ -322,6 +325,7 @@ def write_record(
             "seconds": round(seconds, 2),
             "device": device,
             "executor": executor,
+            **({"placement": placement} if placement else {}),
             "stages": manifest,
             **environment(),
         },

@@ -202,3 +202,40 @@ def test_ray_without_room_for_one_lane_is_a_one_line_error_before_any_work(tmp_p
     assert "bench: error: this machine has no room for one Ray lane" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (home / "store" / "organism").exists() and not (home / "runs").exists()
+
+
+def test_ray_cluster_of_two_nodes_gives_the_local_results(small_home, tmp_path):
+    """``--address`` joins a running cluster. Its two nodes hold one lane each (lanes are counted
+    node by node; a user's active wait policy gives each lane a whole core slot), so one lane
+    computes two of the three cells one after the other, and every row equals the local run's."""
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    home, _ = small_home
+    fresh = tmp_path / "cluster"
+    shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
+    threads = int(os.environ.get("BENCH_THREADS") or os.cpu_count() or 1)  # a lane's CPUs here
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": threads, "num_gpus": 0})
+    try:
+        cluster.add_node(num_cpus=threads, num_gpus=0)
+        out = run_cli(
+            *_grid("dpo,repo", "relearn"),
+            "--executor",
+            "ray",
+            "--address",
+            cluster.address,
+            "--set",
+            "device=cpu",
+            home=fresh,
+            env={"OMP_WAIT_POLICY": "active", "RAY_USAGE_STATS_ENABLED": "0"},
+        )
+    finally:
+        cluster.shutdown()
+    assert out.returncode == 0, out.stderr[-3000:]
+    run, rows = results(fresh)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["executor"] == "ray"
+    assert manifest["placement"] == {"nodes": 2, "lanes": 2, "lane_cpus": threads, "lane_gpus": 0}
+    cells = _cells("dpo,repo", "relearn")
+    assert {(r["method"], r["attack"]) for r in rows} == cells
+    assert comparable(rows) == comparable(_first_rows_of(home, cells))
