@@ -27,13 +27,11 @@ class _Lane:
     initialises CUDA once per lane, not once per cell (Ray starts a fresh process for every task
     that asks for a GPU), and stays on the GPU it was given."""
 
-    def __init__(self, plan: Plan, home: str, threads: int) -> None:
-        import torch
+    def __init__(self, plan: Plan, home: str) -> None:
+        import torch  # noqa: F401  (both imported while the driver builds the shared inputs)
 
-        from bench import runner  # noqa: F401  (imported while the driver builds shared inputs)
+        from bench import runner  # noqa: F401
 
-        torch.set_num_threads(threads)  # same float reduction order as a local run: same numbers
-        os.environ["BENCH_HOME"] = home
         self.plan, self.home = plan, home
 
     def ready(self) -> None:
@@ -90,13 +88,21 @@ SHARE = 2  # Ray lanes computing at once per core slot on CPU, when waiting thre
 SPINCOUNT = "1000"  # OpenMP spin-wait iterations in Ray workers before a waiting thread sleeps
 
 
-def _worker_env(home: str, on_gpu: bool) -> tuple[dict, int]:
-    """Environment of the Ray workers (read before they import torch) and how many tasks share a
-    core slot. On CPU: two, with OpenMP's spin-wait cut short, unless the user chose a wait policy
-    of their own (passed on): a passive one (without a spin count) still shares, any other keeps
-    one task per slot, as spinning threads of two tasks would steal each other's cores. On a GPU:
-    one task per GPU, as before."""
-    env = {"BENCH_HOME": home, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0")}
+def _worker_env(home: str, on_gpu: bool, threads: int) -> tuple[dict, int]:
+    """Environment of the lanes (read before they import torch) and how many lanes share a core
+    slot. Every lane computes with the driver's torch ``threads`` (each cell's runtime sets them
+    from ``BENCH_THREADS``), on any node, so its numbers are a local run's. On CPU two lanes share
+    a slot, with OpenMP's spin-wait cut short, unless the user chose a wait policy of their own
+    (passed on): a passive one (without a spin count) still shares, any other keeps one lane per
+    slot, as spinning threads of two lanes would steal each other's cores. On a GPU: one lane per
+    GPU."""
+    env = {
+        "BENCH_HOME": home,
+        "BENCH_THREADS": str(threads),
+        "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0"),
+    }
+    if "BENCH_CORES_DIR" in os.environ:
+        env["BENCH_CORES_DIR"] = os.environ["BENCH_CORES_DIR"]
     own = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ}
     env.update(own)
     if on_gpu:
@@ -121,33 +127,35 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
     rt = runner.runtime(plan, reporter)
     home = str(rt.store.home)
     on_gpu = rt.device.startswith("cuda")
-    env, share = _worker_env(home, on_gpu)
+    import torch
+
+    threads = torch.get_num_threads()  # the local run's (configure_torch)
+    env, share = _worker_env(home, on_gpu, threads)
+    # --address or RAY_ADDRESS join a cluster; otherwise a local instance, never a cluster that
+    # happens to run on this machine
+    target = address or os.environ.get("RAY_ADDRESS") or "local"
     started, lanes = not ray.is_initialized(), []
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address=target, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        import torch
-
-        threads = torch.get_num_threads()
-        # On CPU a lane computes with the threads a local run uses, so results match it bit for
-        # bit, and reserves their cores divided by the lanes that share a slot (_worker_env).
+        # On CPU a lane reserves the cores of the local run's threads divided by the lanes that
+        # share a slot (_worker_env).
         cpus, gpus = (1, 1) if on_gpu else (threads / share, 0)
         cells = runner.cells(plan)
         n = min(lane_count(ray.nodes(), cpus, gpus), len(cells))
-        if n == 0 and started and address is None:  # a local instance: it will never grow
-            raise BenchError(
-                f"this machine has no room for one Ray lane of {cpus:g} CPUs"
-                + (f" and {gpus} GPU" if gpus else "")
-                + " (BENCH_THREADS sets a lane's threads)"
-            )
-        lane = ray.remote(
+        need = f"one Ray lane of {cpus:g} CPUs" + (f" and {gpus} GPU" if gpus else "")
+        if n == 0 and started and target == "local":  # a local instance never grows
+            raise BenchError(f"this machine has no room for {need} (BENCH_THREADS sets a lane's threads)")
+        if n == 0:
+            reporter.line(f"no node of the Ray cluster has room for {need} yet: waiting for one")
+        Lane = ray.remote(
             num_cpus=cpus,
             num_gpus=gpus,
             runtime_env={"env_vars": env},  # read before the lane imports torch
             max_restarts=2,  # a lane lost with its process (out of memory, say) comes back, and
             max_task_retries=2,  # its cell runs again, resuming from the store
         )(_Lane)
-        lanes += [lane.remote(plan, home, threads) for _ in range(max(n, 1))]  # a cluster may grow
+        lanes += [Lane.remote(plan, home) for _ in range(max(n, 1))]  # a cluster may grow
         nodes = sum(1 for node in ray.nodes() if node.get("Alive", True))
         placement = {"nodes": nodes, "lanes": len(lanes), "lane_cpus": cpus, "lane_gpus": gpus}
         # the lanes start and import while the shared inputs are built, once (an organism per seed
@@ -170,8 +178,8 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
                     raise e.cause from None
                 raise
     finally:
-        for worker in lanes:  # a driver that outlives the run (Ray started by the caller) keeps none
-            ray.kill(worker)
+        for lane in lanes:  # a driver that outlives the run (Ray started by the caller) keeps none
+            ray.kill(lane)
         if started:
             ray.shutdown()
     for st in manifest:

@@ -4,7 +4,7 @@ from a store where it was built once), so both time the cells, not the organism.
 
     python perf/bench_ray.py [--methods dpo,npo,repo] [--attacks relearn] [--order local,ray,ray,local]
 
-A local Ray instance starts inside each ``ray`` run (its start-up is part of its time). Ray tasks
+A local Ray instance starts inside each ``ray`` run (its start-up is part of its time). Ray lanes
 compute with the threads a local run uses, two at once per core slot on CPU (``bench/executors``),
 so they keep the local run's float reduction order: every run's rows must be identical to the
 first's (every metric, interval, key and per-prompt value), and the script fails if they are not,

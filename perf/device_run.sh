@@ -31,7 +31,7 @@ python3 -c "import torch, transformers; print('torch', torch.__version__, 'trans
 python3 -c "import vllm" 2>/dev/null && echo "vllm present: run perf/gpu_check.sh for its checks" || echo "vllm not installed: vLLM checks skipped"
 
 if [ "$MODE" = ray ]; then  # needs ray among the wheels (README, "On a GPU")
-  echo "== --executor ray against the local executor on CUDA (perf/bench_ray.py: one GPU, one task at a time)"
+  echo "== --executor ray against the local executor on CUDA (perf/bench_ray.py: one lane per GPU)"
   rm -rf /tmp/perf && cp -r "$REPO/perf" /tmp/perf  # beside the installed package, not the source tree
   timeout "$(($(left) - 10))" python3 /tmp/perf/bench_ray.py --methods dpo,repo --order local,ray 2>&1 | tee "$OUT/ray.log" | tail -40
   echo "done in $(($(date +%s) - START)) s"

@@ -59,7 +59,7 @@ def test_one_slot_per_full_width_process_serialises_computation(tmp_path, monkey
 
 
 def test_a_shared_slot_lets_two_full_width_processes_compute_at_once(tmp_path, monkeypatch):
-    """With ``BENCH_SLOT_SHARE=2`` (Ray tasks on CPU) a process takes one of a slot's two seats:
+    """With ``BENCH_SLOT_SHARE=2`` (Ray lanes on CPU) a process takes one of a slot's two seats:
     two processes at the full thread count overlap, a third waits for one of them. A process
     that takes whole slots never computes beside a sharing one."""
     import os
@@ -96,32 +96,32 @@ def test_a_slot_share_other_than_1_or_2_is_a_one_line_error(monkeypatch):
 @pytest.mark.parametrize(
     "user, share, spin",
     [
-        ({}, 2, "1000"),  # nothing set: the short spin, two tasks per slot
+        ({}, 2, "1000"),  # nothing set: the short spin, two lanes per slot
         ({"OMP_WAIT_POLICY": "PASSIVE"}, 2, None),  # the user's passive policy shares too
         ({"OMP_WAIT_POLICY": "active"}, 1, None),  # spinning threads would collide: turns
         ({"GOMP_SPINCOUNT": "infinite"}, 1, "infinite"),  # a spin count of the user's: turns
         ({"OMP_WAIT_POLICY": "passive", "GOMP_SPINCOUNT": "10"}, 1, "10"),
     ],
 )
-def test_ray_workers_share_slots_with_a_short_spin_unless_the_user_set_a_policy(
-    user, share, spin, monkeypatch
-):
-    """On CPU Ray's workers get OpenMP's short spin-wait in their environment (read before they
+def test_ray_lanes_share_slots_with_a_short_spin_unless_the_user_set_a_policy(user, share, spin, monkeypatch):
+    """On CPU Ray's lanes get OpenMP's short spin-wait in their environment (read before they
     import torch) and share slots two by two; a policy of the user's is passed on unchanged, and
-    only a passive one (without a spin count) still shares. On a GPU nothing changes."""
+    only a passive one (without a spin count) still shares. On a GPU nothing changes. Lanes
+    compute with the driver's thread count on any node (a node's own core count would change
+    their numbers)."""
     from bench import executors
 
     for var in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
         monkeypatch.delenv(var, raising=False)
     for var, value in user.items():
         monkeypatch.setenv(var, value)
-    env, got = executors._worker_env("/h", on_gpu=False)
-    assert env["BENCH_HOME"] == "/h"
+    env, got = executors._worker_env("/h", on_gpu=False, threads=3)
+    assert env["BENCH_HOME"] == "/h" and env["BENCH_THREADS"] == "3"
     assert (got, env["BENCH_SLOT_SHARE"]) == (share, str(share))
     assert env.get("GOMP_SPINCOUNT") == spin
     assert env.get("OMP_WAIT_POLICY") == user.get("OMP_WAIT_POLICY")
-    env, got = executors._worker_env("/h", on_gpu=True)
-    assert (got, env["BENCH_SLOT_SHARE"]) == (1, "1")
+    env, got = executors._worker_env("/h", on_gpu=True, threads=5)
+    assert (got, env["BENCH_SLOT_SHARE"], env["BENCH_THREADS"]) == (1, "1", "5")
     assert env.get("GOMP_SPINCOUNT") == user.get("GOMP_SPINCOUNT")
 
 

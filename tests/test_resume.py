@@ -162,7 +162,7 @@ def test_ray_executor_gives_the_local_results(small_home, tmp_path):
     home, _ = small_home
     fresh = tmp_path / "ray"
     shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
-    # two cells (none, dpo) as Ray tasks, with GCG's per-prompt records and relearning's checkpoints
+    # two cells (none, dpo) in Ray lanes, with GCG's per-prompt records and relearning's checkpoints
     out = run_cli(
         *_grid("dpo", "gcg,relearn"),
         "--executor",
@@ -227,7 +227,8 @@ def test_ray_cluster_of_two_nodes_gives_the_local_results(small_home, tmp_path):
             "--set",
             "device=cpu",
             home=fresh,
-            env={"OMP_WAIT_POLICY": "active", "RAY_USAGE_STATS_ENABLED": "0"},
+            # a local instance if --address were ignored (not the cluster, found on this machine)
+            env={"OMP_WAIT_POLICY": "active", "RAY_ADDRESS": "local", "RAY_USAGE_STATS_ENABLED": "0"},
         )
     finally:
         cluster.shutdown()
