@@ -70,18 +70,39 @@ def lane_count(nodes: list[dict], cpus: float, gpus: float) -> int:
 def feed(ray, lanes: list, cells: list, take) -> None:
     """Give each lane a cell once it has started and the next cell each time it returns one, until
     every cell has come back (each to ``take``). A lane that never starts (its node's resources
-    held by others) holds no cell, so the others finish the grid."""
-    todo, starting, running = list(cells), {lane.ready.remote(): lane for lane in lanes}, {}
+    held by others) holds no cell, so the others finish the grid. A lane lost for good (its
+    process gone after its restarts) gives its cell back to the others; only when every lane is
+    lost does the run stop, with the last loss."""
+    todo, starting, running, idle = list(cells), {lane.ready.remote(): lane for lane in lanes}, {}, []
+    loss = None
+
+    def give(lane) -> None:  # the next cell, or the lane waits idle for one given back
+        if todo:
+            cell = todo.pop(0)
+            running[lane.run.remote(*cell)] = (lane, cell)
+        else:
+            idle.append(lane)
+
     while todo or running:
+        if not starting and not running:  # every lane lost
+            raise loss
         (ref,), _ = ray.wait([*starting, *running], num_returns=1)
         if ref in starting:
-            lane = starting.pop(ref)
-            ray.get(ref)  # raises if the lane failed to start
+            lane, cell = starting.pop(ref), None
         else:
-            lane = running.pop(ref)
-            take(ray.get(ref))
-        if todo:
-            running[lane.run.remote(*todo.pop(0))] = lane
+            lane, cell = running.pop(ref)
+        try:
+            result = ray.get(ref)  # raises if the lane failed to start or its cell failed
+        except ray.exceptions.RayActorError as e:
+            loss = e
+            if cell is not None:
+                todo.insert(0, cell)
+                if idle:
+                    give(idle.pop())
+            continue
+        if cell is not None:
+            take(result)
+        give(lane)
 
 
 SHARE = 2  # Ray lanes computing at once per core slot on CPU, when waiting threads sleep

@@ -151,15 +151,29 @@ class _Ref:  # a fake Ray object ref: its value, and whether it ever completes
         self.value, self.done = value, done
 
 
-class _FakeLane:  # a fake lane actor whose process starts or never does; logs the cells it is given
-    def __init__(self, name: str, starts: bool, log: list):
-        self.ready = types.SimpleNamespace(remote=lambda: _Ref(None, starts))
-        self.run = types.SimpleNamespace(
-            remote=lambda *cell: log.append((name, cell)) or _Ref((name, cell), starts)
-        )
+class _Lost(Exception):  # stands for ray.exceptions.RayActorError: a lane's process gone for good
+    pass
+
+
+class _FakeLane:
+    """A fake lane actor whose process starts or never does, or is lost at its ``lost_at``-th cell
+    (0: already while starting); logs the cells it is given."""
+
+    def __init__(self, name: str, starts: bool, log: list, lost_at: int | None = None):
+        self.cells = 0
+
+        def run(*cell):
+            log.append((name, cell))
+            self.cells += 1
+            return _Ref(_Lost(name) if self.cells == lost_at else (name, cell), starts)
+
+        self.ready = types.SimpleNamespace(remote=lambda: _Ref(_Lost(name) if lost_at == 0 else None, starts))
+        self.run = types.SimpleNamespace(remote=run)
 
 
 class _FakeRay:
+    exceptions = types.SimpleNamespace(RayActorError=_Lost)
+
     @staticmethod
     def wait(refs, num_returns):
         done = [r for r in refs if r.done]
@@ -168,6 +182,8 @@ class _FakeRay:
 
     @staticmethod
     def get(ref):
+        if isinstance(ref.value, Exception):
+            raise ref.value
         return ref.value
 
 
@@ -186,3 +202,25 @@ def test_ray_cells_go_only_to_started_lanes_and_each_comes_back_once():
     feed(_FakeRay, [_FakeLane("a", True, log), _FakeLane("b", True, log)], cells, got.append)
     assert sorted(c for _, c in log) == sorted(cells) and {n for n, _ in log} == {"a", "b"}
     assert sorted(c for _, c in got) == sorted(cells)
+
+
+def test_a_lost_ray_lane_gives_its_cell_to_the_others_and_only_losing_all_stops_the_run():
+    """A lane whose process is gone for good (at start, or during its second cell) leaves the grid
+    to the lanes still alive: every cell comes back exactly once. With every lane lost the run
+    stops with the loss instead of waiting."""
+    from bench.executors import feed
+
+    cells = [(0, "none", 0), (0, "dpo", 0), (0, "repo", 0)]
+    log, got = [], []
+    lanes = [
+        _FakeLane("a", True, log, lost_at=2),
+        _FakeLane("b", True, log, lost_at=0),
+        _FakeLane("c", True, log),
+    ]
+    feed(_FakeRay, lanes, cells, got.append)
+    assert sorted(c for _, c in got) == sorted(cells) and len(got) == len(cells)
+    assert "b" not in {n for n, _ in log}  # lost while starting: given no cell
+    lost = [c for n, c in log if n == "a"][1]  # the cell a was computing when it was lost
+    assert [n for n, c in log if c == lost] == ["a", "c"]
+    with pytest.raises(_Lost):
+        feed(_FakeRay, [_FakeLane("a", True, [], lost_at=1)], cells, [].append)
