@@ -67,12 +67,18 @@ def lane_count(nodes: list[dict], cpus: float, gpus: float) -> int:
     return n
 
 
+# how Ray says a lane is gone for good: its process died (restarts used up), was killed for memory,
+# lost its node, or cannot be placed
+LOST = ("RayActorError", "OutOfMemoryError", "NodeDiedError", "ActorUnschedulableError")
+
+
 def feed(ray, lanes: list, cells: list, take) -> None:
     """Give each lane a cell once it has started and the next cell each time it returns one, until
     every cell has come back (each to ``take``). A lane that never starts (its node's resources
     held by others) holds no cell, so the others finish the grid. A lane lost for good (its
     process gone after its restarts) gives its cell back to the others; only when every lane is
     lost does the run stop, with the last loss."""
+    lost = tuple(getattr(ray.exceptions, name) for name in LOST if hasattr(ray.exceptions, name))
     todo, starting, running, idle = list(cells), {lane.ready.remote(): lane for lane in lanes}, {}, []
     loss = None
 
@@ -93,7 +99,7 @@ def feed(ray, lanes: list, cells: list, take) -> None:
             lane, cell = running.pop(ref)
         try:
             result = ray.get(ref)  # raises if the lane failed to start or its cell failed
-        except ray.exceptions.RayActorError as e:
+        except lost as e:
             loss = e
             if cell is not None:
                 todo.insert(0, cell)

@@ -222,5 +222,9 @@ def test_a_lost_ray_lane_gives_its_cell_to_the_others_and_only_losing_all_stops_
     assert "b" not in {n for n, _ in log}  # lost while starting: given no cell
     lost = [c for n, c in log if n == "a"][1]  # the cell a was computing when it was lost
     assert [n for n, c in log if c == lost] == ["a", "c"]
+    log, got = [], []  # lost while the other lane still computes: that lane takes the cell next
+    feed(_FakeRay, [_FakeLane("a", True, log, lost_at=1), _FakeLane("c", True, log)], cells, got.append)
+    assert sorted(c for _, c in got) == sorted(cells) and len(got) == len(cells)
+    assert [n for n, _ in log] == ["a", "c", "c", "c"]
     with pytest.raises(_Lost):
         feed(_FakeRay, [_FakeLane("a", True, [], lost_at=1)], cells, [].append)
