@@ -147,6 +147,8 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
         import ray
     except ImportError:
         raise BenchError("--executor ray needs ray: pip install 'detox-bench[ray]'") from None
+    import torch
+
     from bench import runner
     from bench.config import seeded_spec
 
@@ -154,8 +156,6 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
     rt = runner.runtime(plan, reporter)
     home = str(rt.store.home)
     on_gpu = rt.device.startswith("cuda")
-    import torch
-
     threads = torch.get_num_threads()  # the local run's (configure_torch)
     env, share = _worker_env(home, on_gpu, threads)
     # --address or RAY_ADDRESS join a cluster; otherwise a local instance, never a cluster that
@@ -169,7 +169,8 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
         # share a slot (_worker_env).
         cpus, gpus = (1, 1) if on_gpu else (threads / share, 0)
         cells = runner.cells(plan)
-        n = min(lane_count(ray.nodes(), cpus, gpus), len(cells))
+        nodes = ray.nodes()
+        n = min(lane_count(nodes, cpus, gpus), len(cells))
         need = f"one Ray lane of {cpus:g} CPUs" + (f" and {gpus} GPU" if gpus else "")
         if n == 0 and started and target == "local":  # a local instance never grows
             raise BenchError(f"this machine has no room for {need} (BENCH_THREADS sets a lane's threads)")
@@ -183,8 +184,8 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
             max_task_retries=2,  # its cell runs again, resuming from the store
         )(_Lane)
         lanes += [Lane.remote(plan, home) for _ in range(max(n, 1))]  # a cluster may grow
-        nodes = sum(1 for node in ray.nodes() if node.get("Alive", True))
-        placement = {"nodes": nodes, "lanes": len(lanes), "lane_cpus": cpus, "lane_gpus": gpus}
+        live = sum(1 for node in nodes if node.get("Alive", True))
+        placement = {"nodes": live, "lanes": len(lanes), "lane_cpus": cpus, "lane_gpus": gpus}
         # the lanes start and import while the shared inputs are built, once (an organism per seed
         # with reseed)
         for spec in plan.board.models:

@@ -294,7 +294,8 @@ def write_record(
     placement: dict | None = None,
 ) -> Path:
     """Write the run record (rows, resolved board, manifest) whole or not at all. ``placement``
-    says where a Ray run's lanes ran (``bench/executors.py``)."""
+    says how a Ray run was placed: live nodes, lanes made, each lane's CPUs and GPUs
+    (``bench/executors.py``)."""
     import yaml
 
     from bench.provenance import environment, masked
