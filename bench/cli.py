@@ -1,6 +1,7 @@
 """``bench``: the command line. Imports nothing heavy until a command needs it.
 
-Expected errors (bad boards, flags, files) print one line and exit with code 2.
+Expected errors (bad boards, flags, files) print one line and exit with code 2; a run whose
+machines were all lost (``LostRun``) prints one line and exits with code 1.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.errors import BenchError
+from bench.errors import BenchError, LostRun
 
 
 def _csv(value: str) -> list[str]:
@@ -235,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 2
+    except LostRun as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("bench: interrupted; finished artifacts are kept and a rerun resumes", file=sys.stderr)
         return 130

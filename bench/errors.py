@@ -1,4 +1,5 @@
-"""User-facing errors: the CLI prints them as one line and exits with code 2."""
+"""User-facing errors: the CLI prints them as one line and exits with code 2 for bad input
+(``BenchError``) and 1 for a run that lost the machines computing it (``LostRun``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import difflib
 
 class BenchError(Exception):
     """An expected error caused by input (a board, a flag, a file); its message carries the fix."""
+
+
+class LostRun(Exception):
+    """A run stopped because everything computing it was lost (every Ray lane, say); what it
+    finished is in the store and a rerun resumes from it."""
 
 
 def did_you_mean(name: str, known: list[str] | set[str]) -> str:

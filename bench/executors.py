@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench.config import Plan
-from bench.errors import BenchError
+from bench.errors import BenchError, LostRun
 from bench.report import Reporter
 
 
@@ -77,7 +77,7 @@ def feed(ray, lanes: list, cells: list, take) -> None:
     every cell has come back (each to ``take``). A lane that never starts (its node's resources
     held by others) holds no cell, so the others finish the grid. A lane lost for good (its
     process gone after its restarts) gives its cell back to the others; only when every lane is
-    lost does the run stop, with the last loss."""
+    lost does the run stop, with ``LostRun`` naming the last loss."""
     lost = tuple(getattr(ray.exceptions, name) for name in LOST if hasattr(ray.exceptions, name))
     todo, starting, running, idle = list(cells), {lane.ready.remote(): lane for lane in lanes}, {}, []
     loss = None
@@ -91,7 +91,11 @@ def feed(ray, lanes: list, cells: list, take) -> None:
 
     while todo or running:
         if not starting and not running:  # every lane lost
-            raise loss
+            why = (str(loss).strip().splitlines() or [""])[0]
+            raise LostRun(
+                f"every Ray lane was lost, the last with {type(loss).__name__}: {why[:200]}; "
+                "the cells finished are in the store and a rerun resumes from them"
+            ) from loss
         (ref,), _ = ray.wait([*starting, *running], num_returns=1)
         if ref in starting:
             lane, cell = starting.pop(ref), None

@@ -8,6 +8,8 @@ import types
 
 import pytest
 
+from bench.errors import LostRun
+
 
 def _hold(folder: str, threads: str, queue, seconds: float, barrier, share: str = "1") -> None:
     import os
@@ -226,5 +228,22 @@ def test_a_lost_ray_lane_gives_its_cell_to_the_others_and_only_losing_all_stops_
     feed(_FakeRay, [_FakeLane("a", True, log, lost_at=1), _FakeLane("c", True, log)], cells, got.append)
     assert sorted(c for _, c in got) == sorted(cells) and len(got) == len(cells)
     assert [n for n, _ in log] == ["a", "c", "c", "c"]
-    with pytest.raises(_Lost):
+    with pytest.raises(LostRun, match=r"^every Ray lane was lost, the last with _Lost: a; .*rerun") as e:
         feed(_FakeRay, [_FakeLane("a", True, [], lost_at=1)], cells, [].append)
+    assert isinstance(e.value.__cause__, _Lost)
+
+
+def test_a_run_that_lost_every_lane_is_one_line_and_exit_code_1(monkeypatch, capsys):
+    """Losing every lane is no bad input (exit 2) and no crash (a traceback): the CLI prints the
+    loss in one line and exits with 1."""
+    from bench import cli
+
+    def lost(args):
+        raise LostRun("every Ray lane was lost, the last with RayActorError: gone; a rerun resumes")
+
+    monkeypatch.setattr(cli, "cmd_run", lost)
+    assert cli.main(["run", "--method", "dpo"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err == "bench: error: every Ray lane was lost, the last with RayActorError: gone; a rerun resumes\n"
+    )
