@@ -229,7 +229,7 @@ def test_a_lost_ray_lane_gives_its_cell_to_the_others_and_only_losing_all_stops_
     assert sorted(c for _, c in got) == sorted(cells) and len(got) == len(cells)
     assert [n for n, _ in log] == ["a", "c", "c", "c"]
     with pytest.raises(LostRun, match=r"^every Ray lane was lost, the last with _Lost: a; .*rerun") as e:
-        feed(_FakeRay, [_FakeLane("a", True, [], lost_at=1)], cells, [].append)
+        feed(_FakeRay, [_FakeLane("a\n  a traceback's second line", True, [], lost_at=1)], cells, [].append)
     assert isinstance(e.value.__cause__, _Lost)
 
 
