@@ -209,7 +209,7 @@ def test_ray_cells_go_only_to_started_lanes_and_each_comes_back_once():
 def test_a_lost_ray_lane_gives_its_cell_to_the_others_and_only_losing_all_stops_the_run():
     """A lane whose process is gone for good (at start, or during its second cell) leaves the grid
     to the lanes still alive: every cell comes back exactly once. With every lane lost the run
-    stops with the loss instead of waiting."""
+    stops instead of waiting, with ``LostRun``: the last loss's first line, the loss as its cause."""
     from bench.executors import feed
 
     cells = [(0, "none", 0), (0, "dpo", 0), (0, "repo", 0)]
