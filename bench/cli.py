@@ -141,7 +141,7 @@ def _variants(kind: str) -> list[tuple[str, str, dict]]:
 def cmd_run(args) -> int:
     from bench.config import load_plan
     from bench.cores import share
-    from bench.report import Reporter
+    from bench.progress import Reporter
 
     share()  # BENCH_SLOT_SHARE is checked with the flags, before the plan is shown
     plan = load_plan(args.board, args.method, args.attacks, args.sets, args.model, args.seeds, args.dry_run)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.config import Plan
 from bench.errors import BenchError, LostRun
-from bench.report import Reporter
+from bench.progress import Reporter
 
 
 class _Lane:

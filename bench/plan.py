@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.config import Plan
 from bench.errors import BenchError
-from bench.report import Reporter
+from bench.progress import Reporter
 from bench.store import Store, file_hash, read_jsonl
 
 
@@ -68,7 +68,7 @@ def print_results(run_dir: Path, reporter: Reporter) -> None:
 
     from rich.table import Table
 
-    from bench.report import console
+    from bench.progress import console
 
     rows = read_jsonl(run_dir / "results.jsonl")
     table = Table(title="results (toxic rate with 95% CI)")
@@ -109,7 +109,7 @@ def print_time_summary(run_dir: Path, reporter: Reporter, top: int = 5) -> None:
 
     from rich.table import Table
 
-    from bench.report import console
+    from bench.progress import console
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     total = manifest["seconds"] or 1e-9

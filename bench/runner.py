@@ -18,7 +18,7 @@ from pathlib import Path
 from bench import stages
 from bench.config import Plan
 from bench.errors import BenchError
-from bench.report import Reporter
+from bench.progress import Reporter
 from bench.store import Store, make_key, write_json, write_jsonl
 from bench.typed import to_dict
 

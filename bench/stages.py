@@ -20,7 +20,7 @@ from pathlib import Path
 from bench import roles
 from bench.config import Board, ModelSpec
 from bench.errors import BenchError
-from bench.report import Reporter
+from bench.progress import Reporter
 from bench.store import Store, append_jsonl, fault, file_hash, make_key, read_jsonl, resume_jsonl, write_jsonl
 from bench.typed import to_dict
 

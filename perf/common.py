@@ -18,7 +18,7 @@ def organism():
     """(model, tokenizer, data splits) of the default board's organism."""
     from bench.config import load_plan
     from bench.modeling import load_model, load_tokenizer
-    from bench.report import Reporter
+    from bench.progress import Reporter
     from bench.runner import runtime
     from bench.stages import base_model
 
