@@ -210,7 +210,8 @@ def _operating_points_table(grid, order) -> list[str]:
 
 def _claims_table(rows: list[dict], spec: dict, checks: list[dict]) -> list[str]:
     """The REPO paper's claims, each with its quantity, the rule fixed in the board, the verdict."""
-    from bench.claims import ClaimsSpec, judge
+    from bench.claims import judge
+    from bench.config import ClaimsSpec
     from bench.typed import from_dict
 
     cs = from_dict(ClaimsSpec, dict(spec), "claims", "board")

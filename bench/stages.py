@@ -20,11 +20,11 @@ from pathlib import Path
 from bench import roles
 from bench.config import Board, ModelSpec
 from bench.errors import BenchError
+from bench.organism.build import ORGANISM_VERSION
 from bench.progress import Reporter
 from bench.store import Store, append_jsonl, fault, file_hash, make_key, read_jsonl, resume_jsonl, write_jsonl
 from bench.typed import to_dict
 
-ORGANISM_VERSION = 5  # 4: fused tanh GELU; 5: exact erf GELU (one vectorised CPU kernel)
 SPLITS = (
     "pairs",
     "eval_prompts",

@@ -7,7 +7,8 @@ from __future__ import annotations
 import random
 import zlib
 
-from bench.claims import ClaimsSpec, judge
+from bench.claims import judge
+from bench.config import ClaimsSpec
 
 
 def _pp(mean: float, n: int = 40, jitter: float = 0.1, seed: int = 0) -> list[float]:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+ORGANISM_VERSION = 5  # part of every organism key; 4: fused tanh GELU; 5: exact erf GELU (one vectorised CPU kernel)
+
 
 @dataclass(frozen=True)
 class OrganismConfig:
