@@ -1,0 +1,30 @@
+"""Moving code between rooms changes no cache key.
+
+``tests/fixtures/grid_keys.json`` holds every stage key of the tiny board's grid (two seeds, every
+method and attack, versions fixed), written by ``python -m tests.keyprint`` before the stages and
+config were split. A key that changes orphans every stored artifact under it, so a refactor that
+alters a key by accident (a field renamed, a default moved, an argument dropped) fails here.
+A change that is meant to change keys rewrites the fixture in the same commit and says why.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.keyprint import FIXTURE, grid_keys
+
+
+def test_every_key_of_the_grid_is_the_one_recorded_before_the_move():
+    recorded = json.loads(FIXTURE.read_text())
+    now = grid_keys()
+    assert set(now) == set(recorded)
+    changed = sorted(k for k in recorded if now[k] != recorded[k])
+    assert not changed, f"{len(changed)} keys changed, e.g. {changed[:5]}"
+
+
+def test_the_keys_tell_cells_apart():
+    """The recorded grid is not degenerate: methods, seeds and attacks each get their own keys."""
+    keys = grid_keys()
+    assert keys["method dpo s0"] != keys["method dpo s1"] != keys["method npo s1"]
+    assert keys["attack gcg on dpo s0"] != keys["attack relearn on dpo s0"]
+    assert keys["method none s0"] == keys["organism s0"]  # `none` is the base model itself
