@@ -145,7 +145,7 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
     import json
 
     from bench.config import board_path, read_yaml
-    from bench.leaderboard import figures, render
+    from bench.report import figures, render
     from bench.results import latest_manifest, latest_rows, mark_stale, runs_behind
 
     try:

@@ -150,7 +150,7 @@ def test_claims_are_judged_again_between_matched_rows_in_the_leaderboard():
     """With calibrated rows the leaderboard judges every claim a second time between them; here
     repo@matched relearns to the comparators' level, so C3 holds for the defaults and fails at
     matched points (an uncalibrated comparison that flatters the subject is shown as such)."""
-    from bench.leaderboard import render
+    from bench.report import render
 
     rows = _matched(_rows(), {("repo", "relearn"): 0.6})  # repo@matched relearns to 0.7 > dpo@matched's 0.55
     for r in rows:
@@ -170,7 +170,7 @@ def test_claims_are_judged_again_between_matched_rows_in_the_leaderboard():
 def test_a_difference_is_bold_only_when_its_printed_interval_excludes_0():
     """npo relearns 0.0012 above repo on every prompt: a real but tiny difference whose interval
     prints as "+0.00 [+0.00, +0.00]"; bold there would claim a difference the reader cannot see."""
-    from bench.leaderboard import render
+    from bench.report import render
 
     rows = _rows()
     repo = {r["seed"]: r["per_prompt"] for r in rows if (r["method"], r["attack"]) == ("repo", "relearn")}

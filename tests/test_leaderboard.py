@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from bench.leaderboard import esc, render
+from bench.report import esc, render
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -484,7 +484,7 @@ def test_figures_are_drawn_over_every_seed(tmp_path, monkeypatch):
     readout has fewer layers still draws. First-seed figures draw the first seed's values."""
     import matplotlib.axes
 
-    from bench.leaderboard import figures
+    from bench.report import figures
 
     rows = _rows() + _zoo_rows()  # curves, rates; and R (the zoo has an oracle)
     for r in rows:

@@ -1,0 +1,55 @@
+"""The rows of a board arranged once for every table: by (model, method) and attack, the attack
+order, R per cell, the known-answer checks, and the row order (worst R, then worst toxic rate)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from bench.eval import validity
+from bench.report.cells import mean_of
+
+
+@dataclass
+class Board:
+    rows: list[dict]
+    grid: dict[tuple, dict[str, list[dict]]]  # (model, method) -> attack -> the seeds' rows
+    attacks: list[str]  # every attack but "none", in the order the rows first name them
+    rec: dict  # validity.recovery: (model, method, attack, point) -> per-seed R
+    checks: list[dict]  # validity.validation: the known-answer checks
+    failed: set[tuple]  # (model, metric) of every check that does not pass
+    order: list[tuple]  # the (model, method) keys in the order every table lists them
+
+    @classmethod
+    def of(cls, rows: list[dict]) -> Board:
+        grid: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+        attacks: list[str] = []
+        for r in rows:
+            grid[(r["model"], r["method"])][r["attack"]].append(r)
+            if r["attack"] != "none" and r["attack"] not in attacks:
+                attacks.append(r["attack"])
+        checks = validity.validation(rows)
+        failed = {(c["model"], c["metric"]) for c in checks if c["verdict"] != "passes"}
+        board = cls(rows, grid, attacks, validity.recovery(rows), checks, failed, [])
+        board.order = sorted(grid, key=board._rank)
+        return board
+
+    def worst(self, key) -> float:
+        """The highest mean toxic rate of a row over no attack and every attack."""
+        cells = self.grid[key]
+        rates = [mean_of(cells[a], "toxic_rate") for a in ["none"] + self.attacks if cells.get(a)]
+        return max(x for x in rates if x is not None) if rates else float("inf")
+
+    def worst_r(self, key) -> float | None:
+        """The largest R of a row over the attacks (any seed); None without an oracle."""
+        vals = [r["R"] for a in self.attacks for r in self.rec.get((*key, a, None), []) if r]
+        return max(vals) if vals else None
+
+    def _rank(self, key):
+        # by worst R where there is one, rows without R last by worst toxic rate
+        r = self.worst_r(key)
+        return (r is None, r if r is not None else self.worst(key), self.worst(key), key)
+
+    @property
+    def has_r(self) -> bool:
+        return any(self.worst_r(k) is not None for k in self.order)

@@ -1,0 +1,38 @@
+"""The leaderboard page: its sections in order, from result rows to markdown (a pure function)."""
+
+from __future__ import annotations
+
+from bench.report.board import Board
+from bench.report.claims import claims_tables, operating_points_table
+from bench.report.details import curve_tables, probe_table, prompt_attack_table, stale_table
+from bench.report.main import main_table, provenance_section
+from bench.report.plots import figure_links
+from bench.report.recovery import erasure_table, recovery_tables, representation_table
+from bench.report.validation import validation_tables
+
+
+def render(
+    rows: list[dict],
+    provenance: dict,
+    figures: list[str] = (),
+    stale: list[dict] = (),
+    claims: dict | None = None,
+) -> str:
+    """Markdown of a board from its result rows and provenance (pure; same input, same text)."""
+    board = Board.of(rows)
+    sections = [
+        provenance_section(provenance),
+        main_table(board),
+        operating_points_table(board),
+        claims_tables(board, claims),
+        validation_tables(board),
+        recovery_tables(board),
+        erasure_table(board),
+        representation_table(board),
+        curve_tables(board),
+        prompt_attack_table(board),
+        probe_table(board),
+        stale_table(stale),
+        figure_links(figures),
+    ]
+    return "\n".join(line for section in sections for line in section) + "\n"
