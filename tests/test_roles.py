@@ -10,7 +10,7 @@ import pytest
 from bench import roles
 from bench.config import DataSpec, load_plan
 from bench.errors import BenchError
-from bench.runner import attack_targets
+from bench.rows import attack_targets
 from bench.stages import files_parts
 
 

@@ -1,0 +1,163 @@
+"""Model stages: the base model (the organism is built here), its never-toxic oracle, and the
+models a detox method trains from it. Each key is built once, here."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from bench import registry
+from bench.config import ModelSpec, plugin_of
+from bench.errors import BenchError
+from bench.methods import MethodData
+from bench.modeling import check_model_source, save_model, seed_everything
+from bench.organism.build import ORGANISM_VERSION, OrganismConfig, train_organism
+from bench.organism.corpus import build_data
+from bench.stages.data import SPLITS
+from bench.stages.runtime import CORE, ModelRef, Runtime, Splits, software
+from bench.store import fault, file_hash, make_key
+from bench.typed import from_dict, to_dict
+
+
+def organism(spec: ModelSpec) -> tuple[OrganismConfig, str]:
+    """The organism's typed config and its key, built once from the board's spec (later stages
+    read the config from the :class:`ModelRef`, never from the spec again)."""
+    cfg = from_dict(OrganismConfig, spec.organism, "models[].organism", "board")
+    key = make_key(
+        kind="organism",
+        version=ORGANISM_VERSION,
+        config=to_dict(cfg),
+        software=software(*CORE, "tokenizers"),
+    )
+    return cfg, key
+
+
+def organism_key(spec: ModelSpec) -> str:
+    return organism(spec)[1]
+
+
+def base_model(rt: Runtime, spec: ModelSpec) -> tuple[ModelRef, Path | None]:
+    """The board's model; for the organism, build it (and its data) into the store."""
+    if spec.name != "organism":
+        check_model_source(spec.name)
+        local = Path(spec.name).is_dir()
+        ident = file_hash(spec.name) if local else f"{spec.name}@{spec.revision or 'main'}"
+        return ModelRef(make_key(kind="model", ident=ident, dtype=spec.dtype), spec.name, spec), None
+    cfg, key = organism(spec)
+
+    def make(tmp: Path, partial: Path) -> dict:
+        seed_everything(cfg.seed)
+        data = build_data(cfg.seed, n_dialogue=cfg.n_dialogue, n_reports=cfg.n_reports)
+        (tmp / "data").mkdir()
+        for name in SPLITS:
+            (tmp / "data" / f"{name}.json").write_text(json.dumps(getattr(data, name)), encoding="utf-8")
+        with rt.reporter.task("organism", cfg.steps) as advance:
+
+            def on_step(step: int, loss: float) -> None:
+                advance(loss=loss)
+                if step == 10:
+                    fault("organism")
+
+            stats = train_organism(cfg, data.corpus, tmp / "model", progress=on_step)
+        return {"stats": stats}
+
+    path = rt.stage("organism", key, f"organism seed={cfg.seed}", make)
+    return ModelRef(key, str(path / "model"), spec, organism=cfg), path / "data"
+
+
+def oracle_model(rt: Runtime, base: ModelRef) -> ModelRef | None:
+    """The never-toxic reference of a board's model, or None when the board names none.
+
+    For the organism: the same seed, steps and tokenizer, trained on the same corpus with every
+    toxic dialogue continuation replaced by its benign counterpart (the far-word report lines
+    stay: knowledge a model may keep). Elsewhere: ``models[].oracle``, a folder or hub id.
+    """
+    spec = base.spec
+    if spec.name != "organism":
+        if not spec.oracle:
+            return None
+
+        check_model_source(spec.oracle)
+        local = Path(spec.oracle).is_dir()
+        ident = file_hash(spec.oracle) if local else f"{spec.oracle}@main"
+        return ModelRef(make_key(kind="model", ident=ident, dtype=spec.dtype), spec.oracle, spec)
+    cfg = base.organism or organism(spec)[0]  # a reference made from a key alone carries none
+    key = oracle_organism_key(base)
+
+    def make(tmp: Path, partial: Path) -> dict:
+        seed_everything(cfg.seed)
+        data = build_data(cfg.seed, n_dialogue=cfg.n_dialogue, n_reports=cfg.n_reports, toxic_register=False)
+        with rt.reporter.task("oracle organism", cfg.steps) as advance:
+            stats = train_organism(
+                cfg,
+                data.corpus,
+                tmp / "model",
+                progress=lambda step, loss: advance(loss=loss),
+                tokenizer_dir=Path(base.path),
+            )
+        return {"stats": stats}
+
+    path = rt.stage("organism", key, f"oracle organism seed={cfg.seed}", make)
+    return ModelRef(key, str(path / "model"), spec)
+
+
+def has_oracle(spec: ModelSpec) -> bool:
+    """Whether a board model has a never-toxic reference (the organism always builds its own)."""
+    return spec.name == "organism" or bool(spec.oracle)
+
+
+def oracle_organism_key(base: ModelRef) -> str:
+    return make_key(kind="oracle", version=ORGANISM_VERSION, base=base.key)
+
+
+def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int, use: str | None = None) -> str:
+    """Key of a trained method; ``use`` is the plugin of a named variant (its name is its own)."""
+    if name == "none":
+        return base.key
+    if name == "oracle":
+        return oracle_organism_key(base)
+    plugin = registry.load("methods", use or name)
+    variant = {"use": use} if use and use != name else {}
+    return make_key(
+        kind="method",
+        parent=base.key,
+        data=data_key,
+        method=name,
+        **variant,
+        version=plugin.VERSION,
+        config=to_dict(cfg),
+        seed=seed,
+        software=software(*CORE, "peft"),
+    )
+
+
+def method_model(rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed: int) -> ModelRef:
+    if name == "none":
+        return base
+    if name == "oracle":
+        oracle = oracle_model(rt, base)
+        if oracle is None:
+            raise BenchError(f"model '{base.spec.label}' has no oracle: set models[].oracle in the board")
+        return oracle
+    use = plugin_of(rt.board.methods, name)
+    plugin = registry.load("methods", use)
+    key = method_key(base, data.key, name, cfg, seed, use)
+
+    def make(tmp: Path, partial: Path) -> dict:
+        seed_everything(seed)
+        model = copy.deepcopy(rt.model(base))
+        with rt.reporter.task(f"{name} training", getattr(cfg, "steps", 1)) as advance:
+            model, stats = plugin.apply(
+                model,
+                rt.tokenizer(base),
+                MethodData(data["pairs"], data["benign_text"]),
+                cfg,
+                seed,
+                progress=lambda s, n, logs: (advance(**logs), s == 3 and fault("method")),
+            )
+        save_model(model, rt.tokenizer(base), tmp / "model")
+        return {"train": stats}
+
+    path = rt.stage("method", key, f"{name} seed={seed}", make)
+    return ModelRef(key, str(path / "model"), base.spec)
