@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from bench.attacks import gcg
 
+from bench.losses import resolve_layers
+
 VERSION = 3  # 2: both models read the same input (prefix included), exact token identity; 3: as gcg 3
 KIND = "prompt"
 NEEDS_BASE = True
@@ -40,8 +42,6 @@ class Config(gcg.Config):
 
 
 def apply(model, tokenizer, job, config: Config, seed: int, progress=None) -> dict:
-    from bench.losses import resolve_layers
-
     layers = tuple(resolve_layers(config.rep_layers, model.config.num_hidden_layers))
     base = job.base_model if job.base_model is not None else model
     kw = {"rep_layers": layers, "rep_weight": config.rep_weight, "base_model": base}

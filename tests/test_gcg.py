@@ -7,6 +7,10 @@ import pytest
 import torch
 from bench.attacks import PromptJob, gcg, gcg_enhanced
 
+from bench.gcg import loop as gcg_loop
+from bench.gcg.candidates import first_exact, joined_ok, prompt_part, roundtrip_ok
+from bench.gcg.objective import kv_cache, shares_prefix
+
 TARGET = " shut up, you stupid idiot."
 
 
@@ -69,7 +73,7 @@ def test_gcg_beats_random_strings_and_a_search_that_ignores_the_gradient(tiny_lm
         )
     noise = torch.Generator().manual_seed(0)
     monkeypatch.setattr(
-        gcg, "token_gradient", lambda o, ids: torch.randn(len(ids), len(tok), generator=noise)
+        gcg_loop, "token_gradient", lambda o, ids: torch.randn(len(ids), len(tok), generator=noise)
     )
     blind = search()
     monkeypatch.undo()
@@ -93,7 +97,7 @@ def test_roundtrip_filter_drops_ids_that_retokenise_differently(tiny_lm):
     assert len(word) == 1 and len(pieces) > 1  # " the" is one token, made of several byte tokens
     good = tok(" x" * 10, add_special_tokens=False)["input_ids"][: len(pieces)]
     # the byte pieces decode to " the", which re-encodes as one token: a changed candidate
-    assert gcg.roundtrip_ok(tok, torch.tensor([good, pieces])).tolist() == [True, False]
+    assert roundtrip_ok(tok, torch.tensor([good, pieces])).tolist() == [True, False]
 
 
 def test_prefix_cache_loss_equals_no_cache_loss(tiny_lm, tiny_data):
@@ -112,19 +116,19 @@ def test_universal_mode_optimises_over_several_prompts(tiny_lm, tiny_data):
     model, tok, _ = tiny_lm
     items = _items(tiny_data, 4)
     seen = []
-    orig = gcg.batched_losses
+    orig = gcg_loop.batched_losses
 
     def spy(objectives, cands, bs):
         seen.append(len(objectives))
         return orig(objectives, cands, bs)
 
-    gcg.batched_losses = spy
+    gcg_loop.batched_losses = spy  # the search's own scoring
     try:
         res = gcg.apply(
             model, tok, PromptJob(eval_prompts=items, train_prompts=items), _cfg(n_train_prompts=3), 0
         )
     finally:
-        gcg.batched_losses = orig
+        gcg_loop.batched_losses = orig
     assert 3 in seen  # candidates scored against 3 prompts at once
     assert len({p for p in res["prompts"]}) == 4 and res["cost"]["train_prompts"] == 3
 
@@ -231,7 +235,7 @@ def test_optimised_ids_are_the_ids_generation_reads(tokenizers, tiny_data, famil
     init = " x x x x x"[position == "prefix" :]
     # each prompt's own string: the evaluated text minus the prompt and the separator
     strings = [
-        text[: len(text) - len(gcg.prompt_part(it["prompt"], position))]
+        text[: len(text) - len(prompt_part(it["prompt"], position))]
         if position == "prefix"
         else text[len(it["prompt"]) :]
         for text, it in zip(res["prompts"], items)
@@ -268,7 +272,7 @@ def test_candidates_are_filtered_on_the_joined_text(tiny_lm):
 
     def ok(string: str, prompt: str, position: str) -> tuple[bool, bool]:
         ids = torch.tensor([tok(string, add_special_tokens=False)["input_ids"]])
-        return bool(gcg.roundtrip_ok(tok, ids)[0]), bool(gcg.joined_ok(tok, ids, [prompt], position)[0])
+        return bool(roundtrip_ok(tok, ids)[0]), bool(joined_ok(tok, ids, [prompt], position)[0])
 
     assert ok(" x x", "He sai", "suffix") == (True, True)
     assert ok("d x x", "He sai", "suffix") == (True, False)
@@ -286,8 +290,8 @@ def test_lazy_filter_picks_what_filtering_first_would(tiny_lm, tiny_data):
     for _ in range(20):
         cands = torch.randint(0, len(tok), (32, 4), generator=gen)
         losses = torch.rand(32, generator=gen).round(decimals=1)  # ties on purpose
-        keep = gcg.joined_ok(tok, cands, prompts, "prefix")
-        got = gcg.first_exact(tok, cands, losses, prompts, "prefix", chunk=3)
+        keep = joined_ok(tok, cands, prompts, "prefix")
+        got = first_exact(tok, cands, losses, prompts, "prefix", chunk=3)
         if not keep.any():
             assert got is None
             continue
@@ -295,7 +299,7 @@ def test_lazy_filter_picks_what_filtering_first_would(tiny_lm, tiny_data):
         assert got == int(kept[losses[kept].argmin()])
         picks += int(got != int(losses.argmin()))  # the filter changed the pick
     assert picks > 0  # random ids often fail the filter: the case the lazy order must handle
-    none = gcg.first_exact(tok, cands[:0], losses[:0], prompts, "prefix")
+    none = first_exact(tok, cands[:0], losses[:0], prompts, "prefix")
     assert none is None
 
 
@@ -391,7 +395,7 @@ def test_prompts_take_turns_on_one_string_buffer_and_score_exactly_as_before(tin
     def before(o, e, kv):  # each prompt on a copy of the string's KV; T + 1 logits, last dropped
         B, T = len(e), len(o.target_ids)
         seq = torch.cat([o.embed(o.prompt_ids), o.embed(o.target_ids)]).unsqueeze(0).expand(B, -1, -1)
-        out = model(inputs_embeds=seq, past_key_values=gcg.kv_cache(kv), use_cache=True, logits_to_keep=T + 1)
+        out = model(inputs_embeds=seq, past_key_values=kv_cache(kv), use_cache=True, logits_to_keep=T + 1)
         logits = out.logits[:, :-1].float()
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), o.target_ids.repeat(B), reduction="none")
         return ce.view(B, T).mean(1)
@@ -435,7 +439,7 @@ def test_a_prefix_is_shared_only_where_it_was_checked(tiny_lm, tiny_data):
 def test_prefix_sharing_is_limited_to_cpu_fp32():
     """The rule itself: CPU fp32 shares; fp16, bf16 and any other device (a meta tensor stands in
     for a GPU here) compute every prompt whole."""
-    assert gcg.shares_prefix(torch.empty(2, 2))
+    assert shares_prefix(torch.empty(2, 2))
     for dtype in (torch.float16, torch.bfloat16, torch.float64):
-        assert not gcg.shares_prefix(torch.empty(2, 2, dtype=dtype)), dtype
-    assert not gcg.shares_prefix(torch.empty(2, 2, device="meta"))
+        assert not shares_prefix(torch.empty(2, 2, dtype=dtype)), dtype
+    assert not shares_prefix(torch.empty(2, 2, device="meta"))
