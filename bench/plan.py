@@ -146,6 +146,7 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
 
     from bench.config import board_path, read_yaml
     from bench.report import figures, render
+    from bench.report.findings import begin, findings, replace_block
     from bench.results import latest_manifest, latest_rows, mark_stale, runs_behind
 
     try:
@@ -218,10 +219,19 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
         )
         prov["runs"] = f"{len(behind['runs'])} run records, {when(first[:15])} to {when(last[:15])}"
     out_dir = Path(out) if out else Path("leaderboards") / name
+    claims = board_cfg.get("claims") or {}
+    # the README of the checkout that holds leaderboards/<board>/ carries the board's findings
+    # block when it has the board's markers (an --out elsewhere leaves every README alone)
+    readme = out_dir.resolve().parent.parent / "README.md"
+    readme_text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    if begin(name) in readme_text:
+        readme_text = replace_block(readme_text, name, findings(rows, claims), str(readme))
     out_dir.mkdir(parents=True, exist_ok=True)
     figs = figures(rows, out_dir)
     target = out_dir / "LEADERBOARD.md"
-    target.write_text(render(rows, prov, figs, stale, board_cfg.get("claims") or {}), encoding="utf-8")
+    target.write_text(render(rows, prov, figs, stale, claims), encoding="utf-8")
+    if begin(name) in readme_text:
+        readme.write_text(readme_text, encoding="utf-8")
     return target
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench.report.board import Board
 from bench.report.claims import claims_tables, operating_points_table
 from bench.report.details import curve_tables, probe_table, prompt_attack_table, stale_table
+from bench.report.findings import findings_section
 from bench.report.main import main_table, provenance_section
 from bench.report.plots import figure_links
 from bench.report.recovery import erasure_table, recovery_tables, representation_table
@@ -22,6 +23,7 @@ def render(
     board = Board.of(rows)
     sections = [
         provenance_section(provenance),
+        findings_section(provenance.get("board", "board"), rows, claims),
         main_table(board),
         operating_points_table(board),
         claims_tables(board, claims),
