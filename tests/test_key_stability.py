@@ -17,7 +17,9 @@ from tests.keyprint import FIXTURE, grid_keys
 def test_every_key_of_the_grid_is_the_one_recorded_before_the_move():
     recorded = json.loads(FIXTURE.read_text())
     now = grid_keys()
-    assert set(now) == set(recorded)
+    # cells added to the board since (a new method, a new attack) bring keys of their own; every
+    # recorded cell must still be there, under the same key
+    assert not set(recorded) - set(now), sorted(set(recorded) - set(now))[:5]
     changed = sorted(k for k in recorded if now[k] != recorded[k])
     assert not changed, f"{len(changed)} keys changed, e.g. {changed[:5]}"
 
