@@ -478,12 +478,44 @@ def test_representation_attacks_pool_every_seeds_checkpoints():
     assert "α=2: 0.100 (10.0) ✓; α=4: 0.500 (10.0)" in one and "(mean ± std over seeds)" not in one
 
 
+def _drawn(monkeypatch):
+    """Records what the figures draw: each figure's title, every plotted line as (axes, label, y),
+    every heatmap as (figure, grid) and every x tick label."""
+    import matplotlib.axes
+    import matplotlib.figure
+
+    drawn = {"titles": [], "lines": [], "grids": [], "xticks": []}
+    A, F = matplotlib.axes.Axes, matplotlib.figure.FigureBase
+    orig_suptitle, orig_plot, orig_imshow, orig_xticks = F.suptitle, A.plot, A.imshow, A.set_xticks
+
+    def suptitle(fig, t, *a, **k):
+        if isinstance(fig, matplotlib.figure.Figure):  # not the titles of a figure's blocks
+            drawn["titles"].append(t)
+        return orig_suptitle(fig, t, *a, **k)
+
+    def plot(ax, x, y, *a, label=None, **k):
+        drawn["lines"].append((ax, label, list(y)))
+        return orig_plot(ax, x, y, *a, label=label, **k)
+
+    def imshow(ax, grid, *a, **k):
+        drawn["grids"].append((ax.get_figure(root=True), [list(row) for row in grid]))
+        return orig_imshow(ax, grid, *a, **k)
+
+    def set_xticks(ax, ticks, labels=None, *a, **k):
+        drawn["xticks"] += list(labels or [])
+        return orig_xticks(ax, ticks, labels, *a, **k)
+
+    monkeypatch.setattr(F, "suptitle", suptitle)
+    monkeypatch.setattr(A, "plot", plot)
+    monkeypatch.setattr(A, "imshow", imshow)
+    monkeypatch.setattr(A, "set_xticks", set_xticks)
+    return drawn
+
+
 def test_figures_are_drawn_over_every_seed(tmp_path, monkeypatch):
     """The four figures pool seeds: what is drawn is the mean over both seeds (relearning curve,
     readout by layer, toxic-rate heatmap), each title says over how many, and a second seed whose
     readout has fewer layers still draws. First-seed figures draw the first seed's values."""
-    import matplotlib.axes
-
     from bench.report import figures
 
     rows = _rows() + _zoo_rows()  # curves, rates; and R (the zoo has an oracle)
@@ -498,35 +530,67 @@ def test_figures_are_drawn_over_every_seed(tmp_path, monkeypatch):
         r["metrics"]["toxic_rate"] = r["metrics"]["toxic_rate"] + 0.1
         if r["attack"] == "none":
             r["metrics"]["erasure_layers"]["readout"] = [0.3, 0.4]
-    titles, lines, grids = [], {}, []
-    A = matplotlib.axes.Axes
-    orig_title, orig_plot, orig_imshow = A.set_title, A.plot, A.imshow
-
-    def plot(ax, x, y, *a, label=None, **k):
-        lines[(ax.figure.number, label)] = list(y)
-        return orig_plot(ax, x, y, *a, label=label, **k)
-
-    def imshow(ax, grid, *a, **k):
-        grids.append([list(row) for row in grid])
-        return orig_imshow(ax, grid, *a, **k)
-
-    monkeypatch.setattr(
-        A, "set_title", lambda ax, t, *a, **k: (titles.append(t), orig_title(ax, t, *a, **k))[1]
-    )
-    monkeypatch.setattr(A, "plot", plot)
-    monkeypatch.setattr(A, "imshow", imshow)
+    drawn = _drawn(monkeypatch)
     made = figures(rows + second, tmp_path)
     assert made == ["relearn_curves.png", "attack_rates.png", "readout_layers.png", "recovery.png"]
+    titles = drawn["titles"]
     assert len(titles) == 4 and all("mean over 2 seeds" in t for t in titles), titles
     curve = next(r for r in rows if r.get("curve"))
-    drawn = [
-        v for (_, label), v in lines.items() if label == curve["method"] and len(v) == len(curve["curve"])
-    ]
-    assert any(all(abs(d - (y + 0.1)) < 1e-9 for d, (_, y) in zip(v, sorted(curve["curve"]))) for v in drawn)
-    readouts = [v for v in lines.values() if len(v) == 2]  # the readout is cut to the layers both seeds have
+    lines = [(label, v) for _, label, v in drawn["lines"]]
+    on_curve = [v for label, v in lines if label == curve["method"] and len(v) == len(curve["curve"])]
+    assert any(
+        all(abs(d - (y + 0.1)) < 1e-9 for d, (_, y) in zip(v, sorted(curve["curve"]))) for v in on_curve
+    )
+    readouts = [v for _, v in lines if len(v) == 2]  # the readout is cut to the layers both seeds have
     assert readouts and all(abs(v[0] - 0.2) < 1e-9 and abs(v[1] - 0.3) < 1e-9 for v in readouts)
-    rates = grids[0]  # toxic rate heatmap: every cell is the mean of a and a + 0.1
+    rates_fig = drawn["grids"][0][0]  # toxic rate heatmap: every cell is the mean of a and a + 0.1
     first = {(r["method"], r["attack"]): r["metrics"]["toxic_rate"] for r in rows if r["model"] == "m"}
-    flat = [v for row in rates for v in row if v == v]
+    flat = [v for fig, grid in drawn["grids"] if fig is rates_fig for row in grid for v in row if v == v]
     assert any(abs(v - (first[("dpo", "steer")] + 0.05)) < 1e-9 for v in flat)
     assert not any(abs(v - first[("dpo", "steer")]) < 1e-9 for v in flat)
+
+
+def test_curves_are_small_multiples_and_the_r_heatmap_marks_uncertified_attacks(tmp_path, monkeypatch):
+    """Each relearning panel draws one method (with its @matched row) beside the same model's base
+    and oracle; zoo controls sit in their own block; heatmaps put the zoo's rows apart from the
+    methods; the R heatmap marks the attack whose R fails its known answers (steer: it calls the
+    logit filter erased) and not the one that passes."""
+    from bench.report import figures
+    from bench.report.plots import uncertified_attacks
+
+    rows = _zoo_rows()
+    relearn = {"none": 0.7, "oracle": 0.1, "logit_filter": 0.6, "subtract": 0.6, "dpo": 0.2}
+    relearn["dpo@matched"] = 0.3
+    for method, rate in relearn.items():
+        for attack, r in (
+            (("none", 0.1), ("relearn", rate)) if method == "dpo@matched" else (("relearn", rate),)
+        ):
+            rows.append(
+                {
+                    **json.loads(json.dumps(rows[0])),
+                    "method": method,
+                    "attack": attack,
+                    "metrics": {"toxic_rate": r, "ppl": 10.0},
+                    "ci95": {"toxic_rate": [r, r]},
+                    "per_prompt": [r] * 20,
+                    "curve": [[0, 0.0], [5, r]] if attack == "relearn" else None,
+                }
+            )
+    assert uncertified_attacks(rows) == {("m", "steer")}
+    drawn = _drawn(monkeypatch)
+    figures(rows, tmp_path)
+    panels: dict = {}
+    for ax, label, _ in drawn["lines"]:
+        if ax.get_figure(root=True) is drawn["lines"][0][0].get_figure(root=True):  # the relearning figure
+            panels.setdefault(ax, []).append(label)
+    assert sorted(sorted(p) for p in panels.values()) == [
+        ["dpo", "dpo@matched", "none", "oracle"],
+        ["logit_filter", "none", "oracle"],
+        ["none", "oracle", "subtract"],
+    ]
+    block = {label: ax.get_figure(root=False) for ax, labels in panels.items() for label in labels}
+    assert block["logit_filter"] is block["subtract"] is not block["dpo"]
+    rates = [grid for fig, grid in drawn["grids"] if fig is drawn["grids"][0][0]]
+    assert [len(g) for g in rates] == [2, 4]  # dpo, dpo@matched | none, oracle, logit_filter, subtract
+    marks = [t for t in drawn["xticks"] if "not certified" in t]
+    assert marks == ["steer\nnot certified"], drawn["xticks"]
