@@ -91,13 +91,3 @@ def localisation_validated(keys, checks) -> bool:
     """Whether every model of the table has a passing localisation check."""
     ok = {c["model"] for c in checks if c["metric"] == "localisation" and c["verdict"] == "passes"}
     return all(k[0] in ok for k in keys)
-
-
-def unvalidated_attacks(checks: list[dict]) -> set[tuple[str, str]]:
-    """(model, attack) of every attack whose R failed (or could not run) its known-answer check:
-    the figures mark them, since the attack's budget is not shown to recover a suppressed model."""
-    return {
-        (c["model"], c["metric"][2:])
-        for c in checks
-        if c["kind"] == "robustness" and c["verdict"] != "passes"
-    }
