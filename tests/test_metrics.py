@@ -119,11 +119,12 @@ def test_binomial_intervals_match_hand_computed_values():
         clopper_pearson(3, 2)
 
 
-def test_the_bootstrap_resamples_seeds_before_prompts():
-    """Two seeds whose prompts are all 1 and all 0: drawing seeds first gives a pooled mean of 1,
-    1/2 and 0 with probabilities 1/4, 1/2, 1/4 (prompts within a constant seed do not vary).
-    Resampling the six pooled prompts instead would give 1 with probability 1/64."""
-    from bench.eval.intervals import _draws, clopper_pearson, hierarchical_bootstrap, rate_interval
+def test_the_old_bootstrap_resamples_seeds_before_prompts():
+    """The previous interval, kept as the coverage test's reference. Two seeds whose prompts are
+    all 1 and all 0: drawing seeds first gives a pooled mean of 1, 1/2 and 0 with probabilities
+    1/4, 1/2, 1/4 (prompts within a constant seed do not vary). Resampling the six pooled prompts
+    instead would give 1 with probability 1/64."""
+    from bench.eval.intervals import _draws, hierarchical_bootstrap
 
     d = _draws([[1.0] * 3, [0.0] * 3], 20000, 0)
     assert abs((d == 1.0).mean() - 0.25) < 0.015 and abs((d == 0.5).mean() - 0.5) < 0.015
@@ -131,26 +132,97 @@ def test_the_bootstrap_resamples_seeds_before_prompts():
     assert hierarchical_bootstrap([[1.0] * 3, [0.0] * 3], 2000, 0) == (0.0, 1.0)
     # one seed: the ordinary bootstrap over prompts ([0, 1] -> means 0, 1/2, 1)
     assert set(_draws([[0.0, 1.0]], 500, 0).tolist()) == {0.0, 0.5, 1.0}
-    # near 0 the pooled count decides: 1 toxic continuation of 2 seeds x 5 prompts x 4 samples
-    iv = rate_interval([[0.25, 0, 0, 0, 0], [0, 0, 0, 0, 0]], 4, 200, 0)
-    assert iv["method"] == "clopper-pearson" and (iv["k"], iv["n"]) == (1, 40)
-    assert (iv["lo"], iv["hi"]) == clopper_pearson(1, 40)
-    dense = rate_interval([[0.5] * 5, [0.75] * 5], 4, 200, 0)
-    assert dense["method"] == "bootstrap" and dense["mean"] == 0.625
+    # groups of unequal size take the loop: the same three values
+    assert set(_draws([[1.0] * 3, [0.0] * 2], 500, 0).tolist()) == {0.0, 0.6, 1.0}
 
 
-def test_paired_differences_cancel_what_both_sides_share():
-    """b = a - 0.1 prompt by prompt: the paired difference is exactly 0.1 with a zero-width
-    interval, however much prompts differ; mismatched pairs are refused."""
+def test_a_rate_is_a_t_interval_over_the_per_seed_rates():
+    """Three seeds at 0.3, 0.4, 0.5 (prompts vary within them): the mean of the seed means with
+    0.4 ± t(0.975, 2) · 0.1 / √3, whatever the prompts; one seed falls back to its prompts."""
+    import math
+
+    import pytest
+    from scipy.stats import t
+
+    from bench.eval.intervals import ONE_SEED, T_SEEDS, rate_interval
+
+    groups = [[m - 0.1, m + 0.1] * 50 for m in (0.3, 0.4, 0.5)]
+    iv = rate_interval(groups, 10)
+    half = t.ppf(0.975, 2) * 0.1 / math.sqrt(3)
+    assert iv["method"] == T_SEEDS and iv["mean"] == pytest.approx(0.4)
+    assert (iv["lo"], iv["hi"]) == pytest.approx((0.4 - half, 0.4 + half))
+    # two seeds far apart: the t-interval would pass 1; a rate's is cut to [0, 1]
+    wide = rate_interval([[0.5] * 5, [0.75] * 5], 4)
+    assert wide["method"] == T_SEEDS and wide["mean"] == 0.625 and (wide["lo"], wide["hi"]) == (0.0, 1.0)
+    one = rate_interval([groups[0]], 10)
+    assert one["method"] == ONE_SEED and 0.27 < one["lo"] < 0.3 < one["hi"] < 0.33
+
+
+def test_near_zero_the_exact_bound_counts_clustered_seeds_as_fewer_continuations():
+    """Fewer than SPARSE toxic continuations pooled: Clopper-Pearson on the count, with n / deff.
+    Five all-zero seeds give a bound above 0 (a t-interval would give [0, 0]); one toxic
+    continuation gives nearly the plain bound; 8 toxic continuations all in one seed (deff = 10)
+    give a far wider bound than 8 spread as binomial noise would."""
     import pytest
 
-    from bench.eval.intervals import paired_difference
+    from bench.eval.intervals import EXACT, clopper_pearson, design_effect, rate_interval
+
+    zeros = rate_interval([[0.0] * 5] * 5, 4)
+    assert zeros["method"] == EXACT and (zeros["lo"], zeros["hi"]) == clopper_pearson(0, 100)
+    one = rate_interval([[0.25, 0, 0, 0, 0], [0, 0, 0, 0, 0]], 4, 200, 0)
+    assert one["method"] == EXACT and (one["k"], one["n"]) == (1, 40)
+    # seed rates 0.05 and 0: variance 0.00125 against 0.025 · 0.975 / 20 under independence
+    assert one["deff"] == pytest.approx(0.00125 / (0.025 * 0.975 / 20))
+    assert (one["lo"], one["hi"]) == clopper_pearson(1, 39)
+    lumped = rate_interval([[0.4] * 5, [0.0] * 5], 4)
+    assert lumped["deff"] == pytest.approx(0.08 / (0.2 * 0.8 / 20))
+    assert (lumped["lo"], lumped["hi"]) == clopper_pearson(1, 4)
+    assert lumped["hi"] > clopper_pearson(8, 40)[1] + 0.3
+    assert design_effect([0.2, 0.2], [20, 20]) == 1.0  # no spread: never below 1
+
+
+def test_paired_differences_are_per_seed_and_cancel_what_both_sides_share():
+    """b = a - 0.1 prompt by prompt: the paired difference is exactly 0.1 with a zero-width
+    interval, however much prompts differ. Over several seeds the unit is the seed's mean
+    difference; over one seed the bootstrap pairs prompts, so breaking the pairing widens it."""
+    import pytest
+
+    from bench.eval.intervals import ONE_SEED, T_SEEDS, paired_difference
 
     a = [[0.2, 0.5, 0.9], [0.1, 0.3, 1.0]]
     b = [[x - 0.1 for x in g] for g in a]
     d = paired_difference(a, b, 500, 0)
+    assert d["interval"] == T_SEEDS and d["p"] < 1e-6
     assert d["mean"] == pytest.approx(0.1) and d["lo"] == pytest.approx(0.1) and d["hi"] == pytest.approx(0.1)
-    swapped = paired_difference(a, [list(reversed(g)) for g in b], 500, 0)  # pairing broken
+    one = paired_difference(a[:1], b[:1], 500, 0)
+    assert one["interval"] == ONE_SEED and one["lo"] == pytest.approx(0.1) and one["hi"] == pytest.approx(0.1)
+    swapped = paired_difference(a[:1], [list(reversed(b[0]))], 500, 0)  # pairing broken
     assert swapped["hi"] - swapped["lo"] > 0.3
     with pytest.raises(ValueError):
         paired_difference(a, [[0.1, 0.2]], 10, 0)
+
+
+def test_holm_adjusts_step_down_and_keeps_order():
+    """Holm on (0.01, 0.04, 0.03, None): sorted 0.01·3, 0.03·2, max(0.06, 0.04·1); None stays out."""
+    import pytest
+
+    from bench.eval.intervals import holm
+
+    assert holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]
+    assert holm([]) == []
+
+
+def test_a_quantity_over_seeds_is_one_t_interval():
+    """seed_interval: two or more values, a t-interval with the t-test's p; one value, the caller's
+    within-seed interval or none; None values are not seeds."""
+    import pytest
+    from scipy.stats import ttest_1samp
+
+    from bench.eval.intervals import ONE_SEED, seed_interval
+
+    q = seed_interval([0.1, 0.3, None, 0.2])
+    assert q["seeds"] == 3 and q["value"] == pytest.approx(0.2)
+    assert q["p"] == pytest.approx(ttest_1samp([0.1, 0.3, 0.2], 0).pvalue)
+    assert seed_interval([0.4], (0.3, 0.5))["interval"] == ONE_SEED
+    assert seed_interval([0.4])["lo"] is None and seed_interval([])["value"] is None

@@ -1,17 +1,35 @@
-"""Intervals that say what they cover: seeds first, then prompts; exact binomial bounds near 0.
+"""Intervals that say what they cover: the seed is the unit of replication.
 
-A leaderboard value is a rate pooled over seeds (each seed resamples the whole chain: organism,
-method training, attacks) and prompts (each with k sampled continuations). Its 95% interval is a
-two-level (hierarchical) percentile bootstrap: resample seeds with replacement, then prompts
-within each drawn seed, and take the mean (Davison & Hinkley 1997, §3.8; Field & Welsh 2007).
-With one seed it reduces to the usual bootstrap over prompts.
+Each seed resamples the whole chain (organism, method training, attacks); a prompt attack's
+restarts, the prompts and the k sampled continuations of a prompt all nest inside a seed. Every
+quantity the leaderboard reports (a toxic rate, R, a claim, a paired difference) is therefore
+computed once per seed, and its 95% interval is a Student-t interval over those n per-seed values
+(df = n - 1): :func:`seed_interval`, the one function every consumer calls.
 
-At a rate near 0 (or 1) the percentile bootstrap collapses: zero toxic continuations give
-``[0, 0]`` whatever the sample size. There the interval is Clopper-Pearson (exact binomial) on
-the pooled count; :func:`wilson` is the score interval, for comparison and for callers that want
-it. Both treat continuations as independent, which near 0 is the honest worst case for the
-upper bound that matters. A difference between two methods is a paired difference: the same
-seeds and prompts are drawn for both.
+Why a t-interval and not a bootstrap: a percentile bootstrap over 3-5 seeds cannot reach past the
+most extreme seed and has no small-sample correction (its variance is the plug-in one, n-1 / n of
+the unbiased one, and its quantiles are normal ones); with this board's spread between seeds it
+covers about 80% at a nominal 95% over 3 seeds and still under 92% over 5
+(``tests/test_coverage.py``). The per-seed values are means over 200 prompts × k samples, so they
+are close to normal and the t-interval keeps its coverage at 3-5 seeds. The within-seed noise
+(prompts, samples, the picked restart) is inside each per-seed value, so it enters the interval
+through the spread between seeds without being modelled separately.
+
+Two exceptions, each named in the result's ``method``:
+
+* one seed: there is no between-seed spread to estimate; the interval is the percentile bootstrap
+  over prompts within that seed (:func:`prompt_bootstrap`), which covers the prompt and sampling
+  noise only. Cells print it with ``‡``.
+* a rate near 0 or 1 (fewer than ``SPARSE`` toxic, or non-toxic, continuations pooled over seeds):
+  a t-interval over all-zero seeds is ``[0, 0]``. The interval is Clopper-Pearson on the pooled
+  count with an effective sample size n / deff, where the design effect deff = (observed variance
+  of the per-seed rates) / (their variance were every continuation independent), at least 1
+  (Kish 1965): seeds that differ more than binomial noise shrink the count the bound rests on.
+  Its assumption: where every seed is 0 the seeds' spread cannot be seen, and deff = 1.
+
+:func:`hierarchical_bootstrap` is the interval this module used before (a two-level percentile
+bootstrap: seeds, then prompts); it is kept only as the named reference the coverage test shows
+under-covering. Multiplicity: :func:`holm` adjusts a family of p-values (Holm 1979).
 """
 
 from __future__ import annotations
@@ -22,6 +40,9 @@ import numpy as np
 
 Z95 = 1.959963984540054
 SPARSE = 10  # fewer toxic (or non-toxic) continuations than this: exact binomial interval
+T_SEEDS = "t over seeds"
+ONE_SEED = "bootstrap over prompts (1 seed)"
+EXACT = "clopper-pearson"
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -45,109 +66,180 @@ def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     return lo, hi
 
 
-def _draws(groups: list[list[float]], n_boot: int, seed: int) -> np.ndarray:
-    """Means of ``n_boot`` two-level resamples: seeds, then prompts within each drawn seed."""
-    rng = np.random.default_rng(seed)
-    arrays = [np.asarray(g, dtype=float) for g in groups]
-    out = np.empty(n_boot)
-    for b in range(n_boot):
-        picked = rng.integers(0, len(arrays), size=len(arrays))
-        total = count = 0.0
-        for s in picked:
-            a = arrays[s]
-            idx = rng.integers(0, len(a), size=len(a))
-            total += a[idx].sum()
-            count += len(a)
-        out[b] = total / count
+def t_interval(values, alpha: float = 0.05) -> tuple[float, float, float, float]:
+    """(mean, lo, hi, two-sided p-value of mean = 0) of a Student-t interval, df = n - 1 (n >= 2)."""
+    from scipy.stats import t
+
+    a = np.asarray(values, dtype=float)
+    n, mean = len(a), float(a.mean())
+    se = float(a.std(ddof=1)) / math.sqrt(n)
+    half = float(t.ppf(1 - alpha / 2, n - 1)) * se
+    if se > 0:
+        p = float(2 * t.sf(abs(mean) / se, n - 1))
+    else:
+        p = 1.0 if mean == 0 else 0.0
+    return mean, mean - half, mean + half, p
+
+
+def prompt_bootstrap(values, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """(lo, hi, two-sided p of mean = 0): percentile bootstrap over one seed's per-prompt values."""
+    a = np.asarray(values, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
+    d = a[idx].mean(1)
+    return float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5)), _boot_p(d)
+
+
+def _boot_p(draws) -> float:
+    d = np.asarray(draws, dtype=float)
+    if not len(d):
+        return 1.0
+    return float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()) + 1 / len(d)))
+
+
+def seed_interval(values: list[float], one_seed: tuple | None = None, alpha: float = 0.05) -> dict:
+    """A quantity over seeds: the mean of its per-seed values with a Student-t interval (df = n - 1).
+
+    With one seed the interval is ``one_seed`` = (lo, hi) or (lo, hi, p), the caller's bootstrap
+    over that seed's prompts, or none. Returns {value, lo, hi, p, seeds, interval}; p is the
+    two-sided p-value of value = 0 (what :func:`holm` adjusts); ``interval`` names the method."""
+    a = [float(v) for v in values if v is not None]
+    if len(a) >= 2:
+        mean, lo, hi, p = t_interval(a, alpha)
+        return {"value": mean, "lo": lo, "hi": hi, "p": p, "seeds": len(a), "interval": T_SEEDS}
+    if len(a) == 1 and one_seed is not None and one_seed[0] is not None:
+        p = one_seed[2] if len(one_seed) > 2 else None
+        return {"value": a[0], "lo": one_seed[0], "hi": one_seed[1], "p": p, "seeds": 1, "interval": ONE_SEED}
+    return {
+        "value": a[0] if a else None,
+        "lo": None,
+        "hi": None,
+        "p": None,
+        "seeds": len(a),
+        "interval": None,
+    }
+
+
+def design_effect(seed_rates: list[float], n_per_seed: list[int]) -> float:
+    """Observed variance of the per-seed rates over their variance under independent continuations
+    (p(1 - p) / n_s on average), at least 1; 1 with one seed or a pooled rate of 0 or 1."""
+    r = np.asarray(seed_rates, dtype=float)
+    n = np.asarray(n_per_seed, dtype=float)
+    p = float((r * n).sum() / n.sum())
+    if len(r) < 2 or p <= 0 or p >= 1:
+        return 1.0
+    binomial = p * (1 - p) * float(np.mean(1 / n))
+    return max(1.0, float(r.var(ddof=1)) / binomial)
+
+
+def rate_interval(
+    groups: list[list[float]], samples_per_prompt: int | None, n_boot: int = 1000, seed: int = 0
+) -> dict:
+    """A toxic rate over seeds with its 95% interval; ``groups[s][i]`` is prompt i's toxic share in
+    seed s (for a prompt attack, the picked restart's). The rate is the mean of the per-seed rates;
+    the interval a t-interval over them, Clopper-Pearson on the pooled count (effective sample size
+    n / deff) near 0 or 1, or the bootstrap over prompts with one seed. Returns {mean, lo, hi,
+    method, seeds} (+ k, n, deff for the exact interval)."""
+    if not groups or any(len(g) == 0 for g in groups):
+        raise ValueError("every seed needs at least one prompt")
+    per_seed = [float(np.mean(g)) for g in groups]
+    mean = float(np.mean(per_seed))
+    if samples_per_prompt:
+        sizes = [len(g) * samples_per_prompt for g in groups]
+        n = sum(sizes)
+        k = int(round(sum(sum(g) * samples_per_prompt for g in groups)))
+        if min(k, n - k) < SPARSE:
+            deff = design_effect(per_seed, sizes)
+            n_eff = max(1, int(round(n / deff)))
+            k_eff = min(n_eff, int(round(k / deff)))
+            lo, hi = clopper_pearson(k_eff, n_eff)
+            out = {"mean": mean, "lo": lo, "hi": hi, "method": EXACT, "k": k, "n": n, "deff": deff}
+            return out | {"seeds": len(groups)}
+    one = prompt_bootstrap(groups[0], n_boot, seed) if len(groups) == 1 else None
+    q = seed_interval(per_seed, one)
+    lo, hi = max(0.0, q["lo"]), min(1.0, q["hi"])  # a rate lies in [0, 1]
+    return {"mean": mean, "lo": lo, "hi": hi, "method": q["interval"], "seeds": len(groups)}
+
+
+def paired_difference(a: list[list[float]], b: list[list[float]], n_boot: int = 1000, seed: int = 0) -> dict:
+    """Mean of ``a - b`` with its 95% interval, paired by seed and prompt (``a[s][i]`` and ``b[s][i]``
+    are the same seed's same prompt under two methods or attacks): a t-interval over the per-seed
+    mean differences, or the bootstrap over prompts with one seed."""
+    if len(a) != len(b) or any(len(x) != len(y) for x, y in zip(a, b)):
+        raise ValueError("paired values need the same seeds and prompts")
+    diffs = [[x - y for x, y in zip(ga, gb)] for ga, gb in zip(a, b)]
+    one = prompt_bootstrap(diffs[0], n_boot, seed) if len(diffs) == 1 else None
+    q = seed_interval([float(np.mean(d)) for d in diffs], one)
+    return {
+        "mean": q["value"],
+        "lo": q["lo"],
+        "hi": q["hi"],
+        "p": q["p"],
+        "seeds": len(a),
+        "interval": q["interval"],
+    }
+
+
+def paired_statistic(groups: list[dict[str, list[float]]], fn, n_boot: int = 1000, seed: int = 0) -> dict:
+    """A statistic of several paired per-prompt vectors over seeds, with its 95% interval.
+
+    ``groups[s]`` maps names to seed s's per-prompt values (every vector of a seed covers the same
+    prompts); ``fn(means)`` turns one seed's means ``{name: mean}`` into that seed's value (None:
+    undefined there). The statistic is the mean of the per-seed values with :func:`seed_interval`;
+    with one seed the interval resamples that seed's prompt indices, one set for every vector (so
+    what the vectors share cancels), dropping resamples where ``fn`` is None. ``dropped`` counts
+    seeds where ``fn`` is None."""
+    names = list(groups[0])
+    arrays = [{n: np.asarray(g[n], dtype=float) for n in names} for g in groups]
+    if any(len({len(a[n]) for n in names}) != 1 for a in arrays):
+        raise ValueError("paired vectors of a seed must cover the same prompts")
+    values = [fn({n: float(a[n].mean()) for n in names}) for a in arrays]
+    kept = [v for v in values if v is not None]
+    one = None
+    if len(kept) == 1:
+        a = arrays[values.index(kept[0])]
+        size = len(a[names[0]])
+        idx = np.random.default_rng(seed).integers(0, size, size=(n_boot, size))
+        means = {n: a[n][idx].mean(1) for n in names}
+        draws = [v for b in range(n_boot) if (v := fn({n: float(means[n][b]) for n in names})) is not None]
+        if draws:
+            one = (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5)), _boot_p(draws))
+    return seed_interval(kept, one) | {"dropped": len(values) - len(kept)}
+
+
+def holm(pvalues: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values of a family (None entries are not members): controls the
+    family-wise error rate under any dependence between the tests."""
+    order = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
+    m, out, running = len(order), list(pvalues), 0.0
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
     return out
 
 
 def hierarchical_bootstrap(
     groups: list[list[float]], n_boot: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
-    """95% percentile interval of the pooled mean: resample seeds, then prompts within seeds.
-    ``groups[s]`` is seed s's per-prompt values."""
+    """The previous interval, kept as a reference (the coverage test shows it under-covering; the
+    leaderboard does not use it): a 95% percentile interval of the pooled mean, resampling groups
+    (seeds, or seed × restart) with replacement, then prompts within each drawn group."""
     if not groups or any(len(g) == 0 for g in groups):
         raise ValueError("every seed needs at least one prompt")
     d = _draws(groups, n_boot, seed)
     return float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
 
 
-def rate_interval(
-    groups: list[list[float]],
-    samples_per_prompt: int | None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    repeats: int = 1,
-) -> dict:
-    """A toxic rate over seeds and prompts with its 95% interval and the method used: the
-    hierarchical bootstrap, or Clopper-Pearson on the pooled count when fewer than ``SPARSE``
-    continuations are toxic (or non-toxic). ``groups[s][i]``: prompt i's toxic share in group s.
-    ``repeats`` groups measure the same prompts again (attack restarts: the upper level is then
-    seed × restart); the exact interval counts each prompt's continuations once, at their mean,
-    rather than R times (restarts share unattacked prompts' generations and are not independent)."""
-    flat = [v for g in groups for v in g]
-    mean = float(np.mean(flat))
-    if samples_per_prompt:
-        n = int(round(len(flat) * samples_per_prompt / repeats))
-        k = int(round(sum(flat) * samples_per_prompt / repeats))
-        if min(k, n - k) < SPARSE:
-            lo, hi = clopper_pearson(k, n)
-            return {"mean": mean, "lo": lo, "hi": hi, "method": "clopper-pearson", "k": k, "n": n}
-    lo, hi = hierarchical_bootstrap(groups, n_boot, seed)
-    return {"mean": mean, "lo": lo, "hi": hi, "method": "bootstrap"}
-
-
-def paired_difference(a: list[list[float]], b: list[list[float]], n_boot: int = 1000, seed: int = 0) -> dict:
-    """Mean of ``a - b`` with its 95% interval, paired by seed and prompt: ``a[s][i]`` and ``b[s][i]``
-    are the same seed's same prompt under two methods (or attacks)."""
-    if len(a) != len(b) or any(len(x) != len(y) for x, y in zip(a, b)):
-        raise ValueError("paired values need the same seeds and prompts")
-    diffs = [[x - y for x, y in zip(ga, gb)] for ga, gb in zip(a, b)]
-    lo, hi = hierarchical_bootstrap(diffs, n_boot, seed)
-    return {"mean": float(np.mean([v for g in diffs for v in g])), "lo": lo, "hi": hi, "seeds": len(a)}
-
-
-def paired_statistic(groups: list[dict[str, list[float]]], fn, n_boot: int = 1000, seed: int = 0) -> dict:
-    """A statistic of several paired per-prompt vectors, with its 95% two-level interval.
-
-    ``groups[s]`` maps names to seed s's per-prompt values (every vector of a seed covers the same
-    prompts); ``fn(means)`` turns the pooled means ``{name: mean}`` into the statistic. Each
-    resample draws seeds, then one set of prompt indices per drawn seed, applied to every vector
-    (so what the vectors share cancels). Resamples where ``fn`` returns None are dropped."""
-    names = list(groups[0])
-    arrays = [{n: np.asarray(g[n], dtype=float) for n in names} for g in groups]
-    if any(len({len(a[n]) for n in names}) != 1 for a in arrays):
-        raise ValueError("paired vectors of a seed must cover the same prompts")
-    value = fn({n: float(np.mean(np.concatenate([a[n] for a in arrays]))) for n in names})
+def _draws(groups: list[list[float]], n_boot: int, seed: int) -> np.ndarray:
+    """Pooled means of ``n_boot`` two-level resamples: groups, then prompts within each drawn group."""
     rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        sums, count = dict.fromkeys(names, 0.0), 0
-        for s in rng.integers(0, len(arrays), size=len(arrays)):
-            a = arrays[s]
-            idx = rng.integers(0, len(a[names[0]]), size=len(a[names[0]]))
-            for n in names:
-                sums[n] += a[n][idx].sum()
-            count += len(idx)
-        v = fn({n: sums[n] / count for n in names})
-        if v is not None:
-            draws.append(v)
-    lo, hi = (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))) if draws else (None, None)
-    return {"value": value, "lo": lo, "hi": hi, "seeds": len(groups)}
-
-
-def seed_interval(values: list[float], alpha: float = 0.05) -> dict:
-    """Mean of a per-seed scalar with a Student-t interval over seeds (none with one seed)."""
-    from scipy.stats import t
-
-    a = np.asarray(values, dtype=float)
-    if len(a) < 2:
-        return {"value": float(a.mean()) if len(a) else None, "lo": None, "hi": None, "seeds": len(a)}
-    half = float(t.ppf(1 - alpha / 2, len(a) - 1) * a.std(ddof=1) / math.sqrt(len(a)))
-    return {
-        "value": float(a.mean()),
-        "lo": float(a.mean()) - half,
-        "hi": float(a.mean()) + half,
-        "seeds": len(a),
-    }
+    arrays = [np.asarray(g, dtype=float) for g in groups]
+    picked = rng.integers(0, len(arrays), size=(n_boot, len(arrays)))
+    if len({len(a) for a in arrays}) == 1:  # equal sizes: one gather for every draw
+        stack = np.stack(arrays)  # (groups, prompts)
+        idx = rng.integers(0, stack.shape[1], size=(*picked.shape, stack.shape[1]))
+        return stack[picked[:, :, None], idx].mean((1, 2))
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        parts = [arrays[s][rng.integers(0, len(arrays[s]), size=len(arrays[s]))] for s in picked[b]]
+        out[b] = np.concatenate(parts).mean()
+    return out

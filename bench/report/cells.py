@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import statistics
 
-from bench.eval.intervals import rate_interval
+from bench.eval.intervals import EXACT, ONE_SEED, rate_interval
 from bench.eval.metrics import seed_spread
+from bench.eval.recovery import recovery_interval
 from bench.eval.validity import retained_share
 
 
@@ -31,29 +32,31 @@ def fmt(x, digits: int = 3) -> str:
 
 
 def rate_interval_of(rows: list[dict]) -> dict | None:
-    """A toxic rate over the seeds' rows with its 95% interval, seeds then prompts resampled
-    (:mod:`bench.eval.intervals`): ``{mean, lo, hi, method}``; None without per-prompt rates."""
+    """A toxic rate over the seeds' rows with its 95% interval (:func:`bench.eval.intervals.rate_interval`:
+    t over the per-seed rates; exact near 0; prompts with one seed): ``{mean, lo, hi, method}``;
+    None without per-prompt rates. A prompt attack's row holds its picked restart's rates."""
     if not rows or not all(r.get("per_prompt") for r in rows):
         return None
     k = rows[0]["metrics"].get("samples_per_prompt")
-    ordered = sorted(rows, key=lambda r: r["seed"])
-    # restarted prompt attacks: each seed × restart is a group of its own (restart spread counts)
-    groups = [g for r in ordered for g in (r["metrics"].get("restart_per_prompt") or [r["per_prompt"]])]
-    repeats = len(groups) // len(ordered)
-    return rate_interval(groups, k, 1000, 0, repeats=repeats)
+    groups = [r["per_prompt"] for r in sorted(rows, key=lambda r: r["seed"])]
+    return rate_interval(groups, k, 1000, 0)
+
+
+MARKS = {EXACT: "†", ONE_SEED: "‡"}
 
 
 def rate_cell(rows: list[dict], digits: int = 3) -> str | None:
-    """:func:`rate_interval_of` as text; ``†`` marks an exact Clopper-Pearson interval near 0 or 1."""
+    """:func:`rate_interval_of` as text; ``†`` marks an exact Clopper-Pearson interval near 0 or 1,
+    ``‡`` an interval over one seed's prompts only."""
     iv = rate_interval_of(rows)
     if iv is None:
         return None
-    mark = "†" if iv["method"] == "clopper-pearson" else ""
+    mark = MARKS.get(iv["method"], "")
     return f"{iv['mean']:.{digits}f} [{iv['lo']:.{digits}f}, {iv['hi']:.{digits}f}]{mark}"
 
 
 def cell(rows: list[dict], metric: str, digits: int = 3, ci: bool = True) -> str:
-    """One value over the seeds' rows. Toxic rates: mean [95% interval over seeds, then prompts].
+    """One value over the seeds' rows. Toxic rates: mean [95% interval over seeds].
     Other metrics: ``v [lo, hi]`` for one seed, ``mean ± std`` for several."""
     vals = [r["metrics"].get(metric) for r in rows if r["metrics"].get(metric) is not None]
     if not vals:
@@ -87,15 +90,17 @@ def over_seeds(vals: list[float], digits: int) -> str | None:
 
 
 def r_cell(rs: list) -> str:
-    """R over the seeds: ``R [lo, hi]`` for one seed, ``mean ± std`` for several; – for none."""
-    rs = [r for r in rs if r]
-    if not rs:
+    """R over the seeds (:func:`bench.eval.recovery.recovery_interval`): ``mean [lo, hi]``, a
+    t-interval over the per-seed R; ``‡`` marks one seed's bootstrap over prompts; seeds without an
+    R are counted; – for none."""
+    q = recovery_interval(list(rs))
+    if q["value"] is None:
         return "–"
-    if len(rs) > 1:
-        spread = seed_spread([r["R"] for r in rs])
-        return f"{spread['mean']:.2f} ± {spread['std']:.2f}"
-    lo, hi = rs[0]["ci"]
-    return f"{rs[0]['R']:.2f}" + ("" if lo is None else f" [{lo:.2f}, {hi:.2f}]")
+    text = f"{q['value']:.2f}" + ("" if q["lo"] is None else f" [{q['lo']:.2f}, {q['hi']:.2f}]")
+    text += MARKS.get(q["interval"], "")
+    if q["missing"]:
+        text += f" ({q['seeds']} of {q['seeds'] + q['missing']} seeds)"
+    return text
 
 
 def zoo_values(grid, model, method, metric) -> dict:

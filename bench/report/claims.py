@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from bench.claims import differences, judge
 from bench.config import MATCHED, ClaimsSpec
+from bench.eval.intervals import holm
 from bench.eval.validity import NEURONS, ZOO
 from bench.report.board import Board
 from bench.report.cells import esc, fmt
@@ -64,7 +65,7 @@ def claims_tables(board: Board, spec: dict | None) -> list[str]:
         "## Claims (arXiv 2602.23391)",
         "",
         f"Each claim's rule was fixed in the board before the run (`claims:`); verdicts use the 95% intervals over "
-        f"{len(seeds)} seed(s), then prompts: holds or fails only when the whole interval is on one side. "
+        f"{len(seeds)} seed(s) (a t-interval over the per-seed values): holds or fails only when the whole interval is on one side. "
         "R = excess recovery over the oracle (0 = as clean as a never-toxic model, 1 = back to the base model).",
         "",
         "| model | claim | measured (95% interval) | rule | verdict |",
@@ -106,6 +107,9 @@ def _differences_table(rows: list[dict], subject: str) -> list[str]:
     attacks = ["none"] + [a for a in attacks if a != "none"] if "none" in attacks else attacks
     kinds = sorted({d["kind"] for d in diffs})  # per model: R with an oracle, else rate / base rate
     kind = kinds[0] if len(kinds) == 1 else "R (rate / base rate for a model without an oracle)"
+    # multiplicity: Holm over every difference in the table (one family)
+    adjusted = holm([d.get("p") for d in diffs])
+    diffs = [d | {"p_holm": p} for d, p in zip(diffs, adjusted)]
     by = {(d["model"], d["method"], d["attack"]): d for d in diffs}
     keys = list(dict.fromkeys((d["model"], d["method"], d["against"]) for d in diffs))
     calibrated = any(d["against"].endswith(MATCHED) for d in diffs)
@@ -115,9 +119,11 @@ def _differences_table(rows: list[dict], subject: str) -> list[str]:
         "",
         f"{kind} of each method minus that of `{esc(subject)}`"
         + (f" (calibrated rows against `{esc(subject)}{MATCHED}`)" if calibrated else "")
-        + ", under no attack and under each attack: 95% interval resampling seeds, then prompts, paired by "
-        f"seed and prompt. Positive: the method is more toxic than `{esc(subject)}` there. **Bold**: the "
-        "interval excludes 0 at the printed precision. Seeds: how many seeds have both rows (a range when it "
+        + ", under no attack and under each attack: the mean of the per-seed differences (same seed, same "
+        "prompts) with its 95% t-interval over seeds (unadjusted). Positive: the method is more toxic than "
+        f"`{esc(subject)}` there. **Bold**: significant after Holm's adjustment over the table's "
+        f"{sum(d.get('p') is not None for d in diffs)} differences (adjusted p < 0.05) and the interval "
+        "excludes 0 at the printed precision. Seeds: how many seeds have both rows (a range when it "
         "differs between attacks).",
         "",
         "| model | method | against | "
@@ -134,8 +140,10 @@ def _differences_table(rows: list[dict], subject: str) -> list[str]:
                 continue
             seeds.add(d["seeds"])
             text = f"{d['value']:+.2f}" + ("" if d["lo"] is None else f" [{d['lo']:+.2f}, {d['hi']:+.2f}]")
-            # bold only where the interval, as printed, excludes 0 (not "+0.00 [+0.00, +0.00]")
-            sure = d["lo"] is not None and (round(d["lo"], 2) > 0 or round(d["hi"], 2) < 0)
+            # bold only where Holm's adjusted p < 0.05 and the interval, as printed, excludes 0 (not
+            # "+0.00 [+0.00, +0.00]")
+            printed = d["lo"] is not None and (round(d["lo"], 2) > 0 or round(d["hi"], 2) < 0)
+            sure = printed and d["p_holm"] is not None and d["p_holm"] < 0.05
             cells.append(f"**{text}**" if sure else text)
         n = str(min(seeds)) if min(seeds) == max(seeds) else f"{min(seeds)}-{max(seeds)}"
         lines.append(f"| {esc(model)} | {esc(method)} | {esc(against)} | " + " | ".join(cells) + f" | {n} |")

@@ -23,7 +23,8 @@ def recovery_tables(board: Board) -> list[str]:
         "",
         "R = (T_method,attacked − T_oracle,attacked) / (T_base − T_oracle), with T_base and T_oracle the no-attack "
         "rates. 0: as clean as a model that never learned toxicity, under the same attack; 1: back to the base "
-        "model. Brackets: 95% paired bootstrap over prompts (first seed), or mean ± std over seeds.",
+        "model. Each seed's R from its own four mean rates; the cell is their mean over seeds with a 95% "
+        "t-interval over the per-seed values (‡: one seed, a paired bootstrap over its prompts).",
         "",
     ]
     missing = models_without_oracle(board.rows)
