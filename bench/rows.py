@@ -1,6 +1,7 @@
-"""The rows of one cell: toxicity without attack, under each attack (mean and spread over a prompt
-attack's restarts; the curve of a weight attack), and the metrics shared by every row of a model.
-Every number comes from a cached stage (:mod:`bench.stages`); this module only assembles them."""
+"""The rows of one cell: toxicity without attack, under each attack (a prompt attack's restart with
+the lowest training loss, its restarts' mean and spread beside it; the curve of a weight attack),
+and the metrics shared by every row of a model. Every number comes from a cached stage
+(:mod:`bench.stages`); this module only assembles them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 
 from bench import stages
 from bench.errors import BenchError
-from bench.eval.intervals import rate_interval
 from bench.eval.metrics import bootstrap_ci, curve_auc, steps_to_recover, toxicity_summary
 from bench.modeling import bos_ids, context_length
 from bench.store import make_key
@@ -175,11 +175,32 @@ def restart_seed(seed: int, restart: int) -> int:
     return seed + 1000 * restart
 
 
+def training_loss(result: dict) -> float | None:
+    """The training loss of the string a prompt attack returned (what an attacker can see): the
+    universal string's loss on its training prompts, or, per prompt, the mean over the attacked
+    prompts of each one's own loss. None when the attack recorded none."""
+    loss = (result.get("cost") or {}).get("train_loss")
+    if loss is not None:
+        return float(loss)
+    own = [p["loss"] for p in result.get("per_prompt") or [] if p.get("loss") is not None]
+    return sum(own) / len(own) if own else None
+
+
+def pick_restart(losses: list[float | None]) -> int:
+    """The restart an attacker keeps: the lowest training loss (the first on ties); restart 0 when
+    some restart has no recorded loss."""
+    if any(x is None for x in losses):
+        return 0
+    return min(range(len(losses)), key=lambda r: (losses[r], r))
+
+
 def prompt_attack_row(rt, model, base, data, attack, acfg, seed, items, train_items, first, tag, scorer, sv):
     """A prompt attack's row over ``eval.attack_restarts`` restarts, each with its own seed and
-    string (each an ordinary cached stage). The toxic rate is the mean over restarts; the row
-    keeps each restart's rate, the worst and their spread. Per-prompt rates pool the restarts, so
-    the interval counts every continuation of every restart."""
+    string (each an ordinary cached stage). The row is the attacker's pick: the restart whose string
+    has the lowest training loss (:func:`pick_restart`; chosen without looking at the evaluation),
+    its toxic rate, per-prompt rates, interval and string. Every restart's rate, their mean and
+    spread, and the worst (the maximum, chosen on the evaluation itself) stay as context, with each
+    restart's per-prompt rates (``restart_per_prompt``, for the variance decomposition)."""
     n_restarts = rt.board.eval.attack_restarts
     runs = []
     for r in range(n_restarts):
@@ -203,25 +224,19 @@ def prompt_attack_row(rt, model, base, data, attack, acfg, seed, items, train_it
         label = f"{tag}+{attack}" + (f" restart {r}" if r else "")
         metrics, ci, keys = toxicity_row(rt, model, items, seed, label, scorer, sv, res["result"]["prompts"])
         runs.append((res, metrics, ci, keys))
-    res0, metrics, ci, keys = runs[0]
-    r0 = res0["result"]
+    losses = [training_loss(x["result"]) for x, *_ in runs]
+    picked = pick_restart(losses)
+    res_p, metrics, ci, keys = runs[picked]
     metrics, pp = split_per_prompt(metrics)
     rates = [m["toxic_rate"] for _, m, _, _ in runs]
     if n_restarts > 1:
-        for name in ("toxic_rate", "toxicity_mean", "expected_max_toxicity", "toxicity_probability"):
-            if name in metrics:
-                metrics[name] = sum(m[name] for _, m, _, _ in runs) / n_restarts
-        pp = [sum(vals) / n_restarts for vals in zip(*(m["per_prompt"] for _, m, _, _ in runs))]
-        # restarts are the upper level of the interval (their spread enters it); the exact interval
-        # near 0 counts each prompt's continuations once
-        groups = [m["per_prompt"] for _, m, _, _ in runs]
-        k = metrics.get("samples_per_prompt")
-        iv = rate_interval(groups, k, rt.board.eval.bootstrap, seed, repeats=n_restarts)
-        ci = {"toxic_rate": [iv["lo"], iv["hi"]]}
-        metrics["restart_per_prompt"] = groups
+        metrics["restart_per_prompt"] = [m["per_prompt"] for _, m, _, _ in runs]
     metrics.update(
+        picked_restart=picked,
+        restart_losses=losses,
         restart_rates=rates,
-        toxic_rate_worst=max(rates),
+        restart_mean=sum(rates) / n_restarts,
+        toxic_rate_worst=max(rates),  # context only: chosen on the evaluation itself
         restart_std=float(statistics.stdev(rates)) if len(rates) > 1 else 0.0,
         loss_lowered_share=sum(x["result"]["loss_lowered_share"] for x, *_ in runs) / n_restarts,
         exact_share=min(x["result"].get("exact_share", 1.0) for x, *_ in runs),
@@ -231,13 +246,13 @@ def prompt_attack_row(rt, model, base, data, attack, acfg, seed, items, train_it
         "ci95": ci,
         "keys": {
             "model": model.key,
-            "attack": res0["key"],
+            "attack": res_p["key"],
             **keys,
             "restarts": [{"attack": x["key"], **k} for x, _, _, k in runs],
         },
         "attack_info": {
-            "cost": r0["cost"],
-            "string": r0.get("string"),
+            "cost": res_p["result"]["cost"],
+            "string": res_p["result"].get("string"),
             "restart_strings": [x["result"].get("string") for x, *_ in runs],
         },
         "per_prompt": pp,

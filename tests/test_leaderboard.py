@@ -594,3 +594,68 @@ def test_curves_are_small_multiples_and_the_r_heatmap_marks_uncertified_attacks(
     assert [len(g) for g in rates] == [2, 4]  # dpo, dpo@matched | none, oracle, logit_filter, subtract
     marks = [t for t in drawn["xticks"] if "not certified" in t]
     assert marks == ["steer\nnot certified"], drawn["xticks"]
+
+
+def test_a_prompt_attack_row_is_the_attackers_pick_not_the_evaluations(monkeypatch):
+    """Three restarts with training losses 2.0, 0.5, 1.0 and toxic rates 0.6, 0.2, 0.4: the row is
+    restart 1's (lowest loss), though restart 0 scores worst on the evaluation; the mean, spread,
+    worst, losses and every restart's per-prompt rates stay as context. Nothing is recomputed: each
+    restart's attack and generations are asked for once. Per-prompt GCG results without a training
+    loss on the cost use the mean of their prompts' own losses; a restart without one picks 0."""
+    from types import SimpleNamespace
+
+    from bench import rows as rows_mod
+
+    losses, rates = [2.0, 0.5, 1.0], [0.6, 0.2, 0.4]
+    calls = []
+
+    def result(r):
+        return {
+            "prompts": [f"r{r}"],
+            "cost": {"train_loss": losses[r]},
+            "string": f"s{r}",
+            "loss_lowered_share": 1.0,
+            "exact_share": 1.0,
+        }
+
+    def attack(rt, model, base, data, attack, acfg, seed, *rest):
+        calls.append(("attack", seed))
+        return {"key": f"k{seed}", "result": result(seed // 1000)}
+
+    def toxicity(rt, model, items, seed, label, scorer, sv, prompts=None):
+        calls.append(("generate", prompts[0]))
+        r = int(prompts[0][1:])
+        m = {"toxic_rate": rates[r], "per_prompt": [rates[r]] * 4, "samples_per_prompt": 5}
+        return m, {"toxic_rate": [r, r]}, {"generations": f"g{r}"}
+
+    monkeypatch.setattr(rows_mod.stages, "attack", attack)
+    monkeypatch.setattr(rows_mod, "toxicity_row", toxicity)
+    rt = SimpleNamespace(board=SimpleNamespace(eval=SimpleNamespace(attack_restarts=3)))
+    first = {"key": "k0", "result": result(0)}
+    row = rows_mod.prompt_attack_row(
+        rt,
+        SimpleNamespace(key="mk"),
+        None,
+        None,
+        "gcg",
+        None,
+        0,
+        [],
+        [],
+        first,
+        "t",
+        SimpleNamespace(score=None),
+        1,
+    )
+    m = row["metrics"]
+    assert m["picked_restart"] == 1 and m["toxic_rate"] == 0.2 and row["per_prompt"] == [0.2] * 4
+    assert row["ci95"] == {"toxic_rate": [1, 1]} and row["attack_info"]["string"] == "s1"
+    assert row["keys"]["attack"] == "k1000" and row["keys"]["generations"] == "g1"
+    assert m["restart_rates"] == rates and m["toxic_rate_worst"] == 0.6 and m["restart_losses"] == losses
+    assert abs(m["restart_mean"] - 0.4) < 1e-12 and m["restart_per_prompt"] == [[x] * 4 for x in rates]
+    assert sorted(calls) == sorted(
+        [("attack", 1000), ("attack", 2000)] + [("generate", f"r{r}") for r in range(3)]
+    )
+    per_prompt = {"cost": {}, "per_prompt": [{"loss": 1.0}, {"loss": None}, {"loss": 3.0}]}
+    assert rows_mod.training_loss(per_prompt) == 2.0 and rows_mod.training_loss({"cost": {}}) is None
+    assert rows_mod.pick_restart([1.0, None, 0.1]) == 0 and rows_mod.pick_restart([1.0, 0.3, 0.3]) == 1
