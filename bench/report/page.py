@@ -10,6 +10,7 @@ from bench.report.main import main_table, provenance_section
 from bench.report.plots import figure_links
 from bench.report.recovery import erasure_table, recovery_tables, representation_table
 from bench.report.validation import validation_tables
+from bench.report.variance import variance_table
 
 
 def render(
@@ -29,6 +30,7 @@ def render(
         claims_tables(board, claims),
         validation_tables(board),
         recovery_tables(board),
+        variance_table(board),
         erasure_table(board),
         representation_table(board),
         curve_tables(board),
