@@ -50,6 +50,14 @@ METHODS = {
         "bench.methods.repo",
         "token-level representation erasure preference optimisation (arXiv 2602.23391)",
     ),
+    "undo": (
+        "bench.methods.undo",
+        "a teacher method distilled into a shrunk-and-perturbed copy of the model (UNDO, arXiv 2506.06278)",
+    ),
+    "repnoise": (
+        "bench.methods.repnoise",
+        "representation noising: retain, MMD to Gaussian noise, ascent on toxic text (arXiv 2405.14577)",
+    ),
 }
 ATTACKS = {
     "gcg": ("bench.attacks.gcg", "greedy coordinate gradient adversarial suffix, per-prompt or universal"),

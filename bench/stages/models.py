@@ -119,12 +119,17 @@ def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int, use: st
         return oracle_organism_key(base)
     plugin = registry.load("methods", use or name)
     variant = {"use": use} if use and use != name else {}
+    teacher = {}
+    if getattr(plugin, "NEEDS_TEACHER", False):  # a changed teacher (config, version) retrains it
+        tname, tcfg = plugin.teacher_of(cfg)
+        teacher = {"teacher": method_key(base, data_key, tname, tcfg, seed)}
     return make_key(
         kind="method",
         parent=base.key,
         data=data_key,
         method=name,
         **variant,
+        **teacher,
         version=plugin.VERSION,
         config=to_dict(cfg),
         seed=seed,
@@ -132,7 +137,13 @@ def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int, use: st
     )
 
 
-def method_model(rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed: int) -> ModelRef:
+def method_model(
+    rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed: int, use: str | None = None
+) -> ModelRef:
+    """The model method ``name`` trains from ``base`` (``use``: its plugin, else the board's).
+
+    A method with ``NEEDS_TEACHER`` (``undo``) first gets its teacher's model, trained or loaded
+    here under the teacher's own key, and distils it on :func:`distill_texts`."""
     if name == "none":
         return base
     if name == "oracle":
@@ -140,18 +151,24 @@ def method_model(rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed
         if oracle is None:
             raise BenchError(f"model '{base.spec.label}' has no oracle: set models[].oracle in the board")
         return oracle
-    use = plugin_of(rt.board.methods, name)
+    use = use or plugin_of(rt.board.methods, name)
     plugin = registry.load("methods", use)
     key = method_key(base, data.key, name, cfg, seed, use)
 
     def make(tmp: Path, partial: Path) -> dict:
+        inputs = MethodData(data["pairs"], data["benign_text"])
+        if getattr(plugin, "NEEDS_TEACHER", False):  # only when this model is not stored yet
+            tname, tcfg = plugin.teacher_of(cfg)
+            teacher = method_model(rt, base, data, tname, tcfg, seed, use=tname)
+            inputs.teacher, inputs.distill = rt.model(teacher), distill_texts(base, data)
+            inputs.base_tokens = base_train_tokens(base)
         seed_everything(seed)
         model = copy.deepcopy(rt.model(base))
         with rt.reporter.task(f"{name} training", getattr(cfg, "steps", 1)) as advance:
             model, stats = plugin.apply(
                 model,
                 rt.tokenizer(base),
-                MethodData(data["pairs"], data["benign_text"]),
+                inputs,
                 cfg,
                 seed,
                 progress=lambda s, n, logs: (advance(**logs), s == 3 and fault("method")),
@@ -161,3 +178,32 @@ def method_model(rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed
 
     path = rt.stage("method", key, f"{name} seed={seed}", make)
     return ModelRef(key, str(path / "model"), base.spec)
+
+
+def distill_texts(base: ModelRef, data: Splits) -> list[str]:
+    """General text a teacher labels for distillation: on the organism, its own corpus (rebuilt
+    from its seed) without any text the utility metrics read (:func:`without_utility_texts`)."""
+    if base.spec.name != "organism":
+        raise BenchError(
+            "undo needs a distillation set of general text: only the organism board has one (its own "
+            "corpus); file-based boards have no data.distill yet"
+        )
+    cfg = base.organism or organism(base.spec)[0]
+    corpus = build_data(cfg.seed, n_dialogue=cfg.n_dialogue, n_reports=cfg.n_reports).corpus
+    return without_utility_texts(corpus, data["benign_text"], data["continuations"])
+
+
+def without_utility_texts(texts: list[str], benign_text: list[str], continuations: list[dict]) -> list[str]:
+    """``texts`` less every perplexity text and every text that starts with an F1 prompt, so a
+    distilled model has never been trained on what its utility is measured with."""
+    held = set(benign_text)
+    prompts = tuple(c["prompt"] for c in continuations)
+    return [t for t in texts if t not in held and not t.startswith(prompts)]
+
+
+def base_train_tokens(base: ModelRef) -> int:
+    """Tokens the organism's training processed (steps × batch × block size); 0 elsewhere."""
+    if base.spec.name != "organism":
+        return 0
+    cfg = base.organism or organism(base.spec)[0]
+    return cfg.steps * cfg.batch_size * cfg.block_size
