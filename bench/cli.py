@@ -140,10 +140,10 @@ def _variants(kind: str) -> list[tuple[str, str, dict]]:
 
 def cmd_run(args) -> int:
     from bench.config import load_plan
-    from bench.cores import share
+    from bench.cores import check_environment
     from bench.progress import Reporter
 
-    share()  # BENCH_SLOT_SHARE is checked with the flags, before the plan is shown
+    check_environment()  # BENCH_THREADS, BENCH_SLOT_SHARE, BENCH_PROGRESS: with the flags, before the plan
     plan = load_plan(args.board, args.method, args.attacks, args.sets, args.model, args.seeds, args.dry_run)
     reporter = Reporter(quiet=args.quiet)
     for warning in plan.warnings:

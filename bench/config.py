@@ -30,7 +30,7 @@ from bench.specs import (
     seeded_spec,
 )
 from bench.typed import from_dict, to_dict
-from bench.validate import check_layers, validate_data
+from bench.validate import validate_plan
 
 __all__ = [  # the loader's own names, and the board's types it re-exports from bench.specs
     "BUILTIN_BOARDS",
@@ -206,11 +206,8 @@ def load_plan(
     scfg = from_dict(
         registry.load("scorers", final.scorer.name).Config, final.scorer.config, "scorer.config", source
     )
-    check_layers(
-        final,
-        {**{f"methods.{n}": c for n, c in mcfg.items()}, **{f"attacks.{n}": c for n, c in acfg.items()}},
-    )
-    warnings = validate_data(final, missing_ok=dry_run)
+    configs = {**{f"methods.{n}": c for n, c in mcfg.items()}, **{f"attacks.{n}": c for n, c in acfg.items()}}
+    warnings = validate_plan(final, methods, attacks, configs, source, dry_run)
     final.methods = {n: final.methods[n] for n in methods}
     final.attacks = {n: final.attacks[n] for n in attacks}
     return Plan(board=final, path=path, methods=mcfg, attacks=acfg, scorer_config=scfg, warnings=warnings)

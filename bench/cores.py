@@ -31,10 +31,21 @@ from pathlib import Path
 _held = threading.local()
 
 
+def _positive(name: str) -> int | None:
+    """A positive whole number from the environment variable ``name``, or None when unset."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    if not value.strip().isdigit() or int(value) < 1:
+        from bench.errors import BenchError
+
+        raise BenchError(f"{name} must be a positive whole number (torch threads per process), got {value!r}")
+    return int(value)
+
+
 def threads() -> int:
     """Torch threads every bench process computes with (``BENCH_THREADS`` or all cores)."""
-    value = os.environ.get("BENCH_THREADS")
-    return max(1, int(value)) if value else max(1, os.cpu_count() or 1)
+    return _positive("BENCH_THREADS") or max(1, os.cpu_count() or 1)
 
 
 SEATS = 2  # processes that may compute at once in one core slot
@@ -48,6 +59,20 @@ def share() -> int:
 
         raise BenchError(f"BENCH_SLOT_SHARE must be 1 or 2, got {value!r}")
     return int(value)
+
+
+def check_environment() -> None:
+    """Every numeric setting bench reads from the environment, checked before a plan is shown:
+    ``BENCH_THREADS`` (a positive whole number), ``BENCH_SLOT_SHARE`` (1 or 2) and
+    ``BENCH_PROGRESS`` (1 shows progress bars without a terminal, 0 or unset does not; read by
+    :mod:`bench.progress`). A bad value is one line, exit 2, not a traceback mid-run."""
+    threads()
+    share()
+    value = os.environ.get("BENCH_PROGRESS")
+    if value not in (None, "", "0", "1"):
+        from bench.errors import BenchError
+
+        raise BenchError(f"BENCH_PROGRESS must be 1 (progress bars) or 0, got {value!r}")
 
 
 def slots() -> int:
@@ -67,7 +92,7 @@ def folder() -> Path:
 
 
 def configure_torch() -> None:
-    share()  # a bad BENCH_SLOT_SHARE is an error before anything is computed (also via the API)
+    check_environment()  # a bad setting is an error before anything is computed (also via the API)
     import torch
 
     if torch.get_num_threads() != threads():

@@ -28,6 +28,9 @@ def pick_device(spec: str = "auto") -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if spec.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError(f"device '{spec}' requested but CUDA is not available")
+    if spec.startswith("cuda:") and int(spec[5:]) >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise BenchError(f"device '{spec}' requested but this machine has {n} GPU(s): cuda:0..cuda:{n - 1}")
     return spec
 
 
@@ -55,13 +58,104 @@ def check_model_source(name: str) -> None:
         raise BenchError(f"Model folder {name} has no weights (*.safetensors)")
 
 
+def _first_line(e: BaseException) -> str:
+    """The reason an error gives, in one line, without terminal colour codes. torch's refusal of
+    a pickle opens with generic advice (load it anyway, with ``weights_only=False``): its reason
+    is the ``WeightsUnpickler error:`` line further down."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    own = [ln.split("error:", 1)[1].strip() for ln in lines if ln.startswith("WeightsUnpickler error:")]
+    reason = own[0].split(". ")[0] if own else (lines[0] if lines else type(e).__name__)
+    return reason.rstrip(".")
+
+
+def _json_files(folder: Path, what: str) -> None:
+    import json
+
+    for f in sorted(folder.glob("*.json")):
+        try:
+            json.loads(f.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise BenchError(f"Cannot load {what} '{folder}': {f.name} is not UTF-8 ({e.reason})") from None
+        except ValueError as e:
+            raise BenchError(
+                f"Cannot load {what} '{folder}': {f.name} is not valid JSON ({e}); the file is damaged "
+                "or cut short: copy or save it again"
+            ) from None
+
+
+def _weights_refusal(path: Path) -> str | None:
+    """Why a weights file cannot be loaded, or None. Safetensors: the header is parsed and must
+    cover the file (cheap: nothing is read beyond it). A pickle (``*.bin``): torch's weights-only
+    loader, as transformers uses it, memory-mapped so no tensor is read; its code never runs."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="numpy"):
+                pass
+        except Exception as e:  # SafetensorError, or OSError for an unreadable file
+            return f"{_first_line(e)}; the file is damaged or cut short: copy or save the model again"
+        return None
+    import pickle
+    import zipfile
+
+    import torch
+
+    damaged = "the file is damaged or cut short: copy or save the model again"
+    zipped = zipfile.is_zipfile(path)
+    with open(path, "rb") as f:
+        if not zipped and f.read(4) == b"PK\x03\x04":  # torch.save's zip, without its directory
+            return f"a zip archive whose end is missing; {damaged}"
+    try:
+        torch.load(str(path), map_location="cpu", weights_only=True, mmap=zipped)
+    except pickle.UnpicklingError as e:
+        return (
+            f"the weights-only loader refuses it ({_first_line(e)}); bench never runs a checkpoint's "
+            "pickle: save the model as safetensors (save_pretrained) where you trust it"
+        )
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        return f"{_first_line(e)}; {damaged}"
+    return None
+
+
+def check_model_files(name: str) -> None:
+    """:func:`check_model_source`, then, for a local folder, that every file a load reads can be
+    read: its JSON files (config, tokenizer) parse, and the weights transformers would load
+    (safetensors if there are any, else the ``*.bin`` pickles) open. One line naming the file and
+    the reason, before anything runs."""
+    check_model_source(name)
+    folder = Path(name)
+    if not folder.is_dir():
+        return  # a hub id: read from the cache when loaded
+    _json_files(folder, "model")
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    for f in weights:
+        reason = _weights_refusal(f)
+        if reason:
+            raise BenchError(f"Cannot load model '{name}': {f.name}: {reason}")
+
+
+# What a load of damaged or refused files raises (a JSON or header parse, torch's unpickler and
+# zip reader); anything else is a defect of the code and keeps its traceback.
+LOAD_ERRORS = (OSError, ValueError, RuntimeError, EOFError)
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False, revision: str | None = None):
     from transformers import AutoTokenizer
 
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
-    except OSError as e:
-        raise BenchError(f"Cannot load tokenizer '{path}': {str(e).splitlines()[0]}") from None
+    except BenchError:
+        raise
+    except Exception as e:  # the tokenizers library raises plain Exception for a bad tokenizer.json
+        if not isinstance(e, LOAD_ERRORS) and type(e) is not Exception:
+            raise
+        if Path(path).is_dir():
+            _json_files(Path(path), "tokenizer")  # names the damaged file if that is the reason
+        raise BenchError(f"Cannot load tokenizer '{path}': {_first_line(e)}") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -74,7 +168,10 @@ def load_model(
     trust_remote_code: bool = False,
     revision: str | None = None,
 ):
+    import pickle
+
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
     try:
@@ -85,8 +182,10 @@ def load_model(
             revision=revision,
             use_safetensors=None,
         )
-    except OSError as e:
-        raise BenchError(f"Cannot load model '{path}': {str(e).splitlines()[0]}") from None
+    except (*LOAD_ERRORS, pickle.UnpicklingError, SafetensorError) as e:
+        if Path(path).is_dir():
+            check_model_files(path)  # names the file and its reason when a file is the cause
+        raise BenchError(f"Cannot load model '{path}': {_first_line(e)}") from None
     model.to(device)
     model.eval()
     causal_loss(model)

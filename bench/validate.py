@@ -1,21 +1,190 @@
 """Checks of a whole plan before any heavy work: every layer a plugin names exists in every
 board model, every local data file reads, and every name and path in the board means something.
 
-:func:`bench.config.load_plan` calls these once the final board and the plugin configs are
-known; they take those values and import only :mod:`bench.specs` and the modules below it
-(never :mod:`bench.config`).
+:func:`bench.config.load_plan` calls :func:`validate_plan` once the final board and the plugin
+configs are known; the checks take those values as arguments and import :mod:`bench.specs`,
+:mod:`bench.registry` and :mod:`bench.modeling` (none of which imports :mod:`bench.config`), never
+:mod:`bench.config` itself.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
-from bench.specs import Board, ModelSpec
+from bench import modeling, registry
+from bench.errors import BenchError, did_you_mean
+from bench.specs import MATCHED, Board, ModelSpec, plugin_of
 from bench.typed import from_dict
 
 LAYER_FIELDS = ("layer", "layers", "update_layers", "rep_layers")
+
+
+def validate_plan(
+    board: Board, methods: list[str], attacks: list[str], configs: dict[str, Any], source: str, dry_run: bool
+) -> list[str]:
+    """Every check of a plan, cheapest first: the board's names, the layers its plugins name, its
+    data (fields, then files), then its model folders. Returns the warnings to print (a real
+    run keeps only the data overlaps)."""
+    notes = check_names(board, methods, attacks, source)
+    check_layers(board, configs)
+    check_data_fields(board)
+    warnings = validate_data(board, missing_ok=dry_run)
+    check_model_folders(board)
+    return warnings + (notes if dry_run else [])
+
+
+def check_names(board: Board, methods: list[str], attacks: list[str], source: str) -> list[str]:
+    """Every field that names a thing names one that exists: the grid and the ``methods:`` and
+    ``attacks:`` entries (a plugin, or a variant whose ``use:`` is one), the device, each model's
+    label, oracle and revision, the calibrated methods and the claims' methods and attacks.
+    Returns the dry run's notes: what the claims need that this run leaves out."""
+    known = {kind: set(registry.available(kind)) for kind in ("methods", "attacks")}
+    for kind, section, grid in (
+        ("methods", board.methods, board.run_methods),
+        ("attacks", board.attacks, board.run_attacks),
+    ):
+        added = methods if kind == "methods" else []  # NAME@matched entries calibration made
+        for name in [*section, *grid]:
+            if (name in added and name.endswith(MATCHED)) or (kind == "attacks" and name == "none"):
+                continue
+            where = f"{kind}.{name}" if name in section else f"run_{kind}: '{name}'"
+            use = plugin_of(section, name, kind[:-1], source)
+            if use not in known[kind]:
+                what = f"uses '{use}', which is" if use != name else "is"
+                raise BenchError(
+                    f"{source}: {where} {what} not {'an' if kind == 'attacks' else 'a'} {kind[:-1]} plugin "
+                    "(a variant says `use: PLUGIN`). "
+                    f"Plugins: {', '.join(sorted(known[kind]))}.{did_you_mean(use, known[kind])}"
+                )
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", board.device):
+        raise BenchError(f"device must be auto, cpu, cuda, cuda:N or mps, got {board.device!r}")
+    check_models(board)
+    check_calibration(board, methods)
+    return check_claims(board, methods, attacks, known)
+
+
+def check_models(board: Board) -> None:
+    labels: dict[str, int] = {}
+    for i, spec in enumerate(board.models):
+        if spec.label in labels:
+            raise BenchError(
+                f"models[{i}].label '{spec.label}' is also models[{labels[spec.label]}]'s: rows are filed "
+                "by label, so give each model its own"
+            )
+        labels[spec.label] = i
+        if spec.name == "organism" and spec.oracle:
+            raise BenchError(
+                f"models[{i}].oracle: the organism trains its own oracle (the same organism without the "
+                f"toxic register); remove models[{i}].oracle, which names one for a pretrained model"
+            )
+        if spec.revision and (spec.name == "organism" or Path(spec.name).is_dir()):
+            raise BenchError(
+                f"models[{i}].revision: {spec.name} is not a hub id, so a revision means nothing; remove it"
+            )
+
+
+def check_calibration(board: Board, methods: list[str]) -> None:
+    """``calibration.methods`` names methods on this board (its grid, ``methods:`` or the run's
+    own), and with a target each one's plugin has the strength knob calibration sweeps."""
+    cal = board.calibration
+    on_board = list(dict.fromkeys([*board.run_methods, *board.methods, *methods]))
+    for name in cal.methods:
+        if name not in on_board:
+            raise BenchError(
+                f"calibration.methods: '{name}' is not a method of this board (run_methods, methods: "
+                f"or --method). On the board: {', '.join(on_board)}.{did_you_mean(name, on_board)}"
+            )
+        use = plugin_of(board.methods, name)
+        if cal.target is not None and not getattr(registry.load("methods", use), "STRENGTH", None):
+            raise BenchError(
+                f"calibration.methods: '{name}' cannot be calibrated: method plugin {use} has no strength "
+                "knob (STRENGTH) to sweep; remove it from calibration.methods"
+            )
+
+
+def check_claims(board: Board, methods: list[str], attacks: list[str], known: dict[str, set]) -> list[str]:
+    """The claims' subject and comparators are methods, their attacks attacks (a plugin or a
+    variant of this board): an error otherwise, since a misspelt name would only leave the
+    claims unjudged. When this run has the subject but leaves out something the claims compare,
+    the dry run says so: it may come from another run of the board."""
+    cs = board.claims
+    names = [("subject", cs.subject, "method")]
+    names += [("comparators", c, "method") for c in cs.comparators]
+    names += [("relearn", cs.relearn, "attack"), ("enhanced", cs.enhanced, "attack")]
+    names += [("prompt_attacks", a, "attack") for a in cs.prompt_attacks]
+    for where, name, kind in names:
+        pool = known[kind + "s"] | set(board.methods if kind == "method" else board.attacks)
+        if (name.removesuffix(MATCHED) if kind == "method" else name) not in pool:
+            raise BenchError(
+                f"claims.{where}: '{name}' is not a known {kind} (a plugin or a variant of this board)."
+                f"{did_you_mean(name, pool)}"
+            )
+    if cs.subject in cs.comparators:
+        raise BenchError(f"claims.comparators: '{cs.subject}' is the subject itself; compare it with others")
+    if cs.subject not in methods:
+        return []
+    left_out = [c for c in cs.comparators if c not in methods]
+    left_out += [a for a in dict.fromkeys([cs.relearn, *cs.prompt_attacks, cs.enhanced]) if a not in attacks]
+    if not left_out:
+        return []
+    return [
+        f"claims: this run has the subject {cs.subject} but not {', '.join(left_out)}: the claims that "
+        "need them stay inconclusive unless another run of this board adds them"
+    ]
+
+
+def check_data_fields(board: Board) -> None:
+    """The data fields fit ``data.source``: the organism's own splits need the organism and no
+    files; files need the pairs, the eval prompts and the benign text."""
+    spec = board.data
+    if spec.source == "organism":
+        other = next((m for m in board.models if m.name != "organism"), None)
+        if other is not None:
+            raise BenchError(
+                f"data.source is 'organism' but model {other.name} is not the organism; "
+                "set data.source: files and the data paths"
+            )
+        given = next((n for n in DATA_FILES if getattr(spec, n)), None)
+        if given:
+            raise BenchError(
+                f"data.{given} is set but data.source is 'organism', whose own splits are used: "
+                f"set data.source: files, or remove data.{given}"
+            )
+        return
+    missing = [n for n in ("pairs", "eval_prompts", "benign_text") if getattr(spec, n) is None]
+    if missing:
+        raise BenchError(f"data.source is 'files' but data.{missing[0]} is not set")
+
+
+DATA_FILES = ("pairs", "eval_prompts", "relearn", "benign_text", "continuations", "probe", "attack")
+
+
+def _is_file(name: str, value: str) -> bool:
+    """Whether a data field names a local file, or a data set its loader fetches from the hub:
+    ``wikitext`` (texts, continuations), or an eval prompt id like ``allenai/real-toxicity-prompts``
+    (bench.data's rule, less paths that look local: those are files that must exist)."""
+    if name in ("relearn", "benign_text", "continuations"):
+        return value != "wikitext"
+    if name == "eval_prompts":
+        p = Path(value)
+        hub = "/" in value and not p.exists() and p.suffix not in (".jsonl", ".json", ".txt")
+        return not (hub and not value.startswith((".", "/", "~")))
+    return True
+
+
+def check_model_folders(board: Board) -> None:
+    """Every model and oracle that is a local folder exists and its files load (one line naming
+    the file and the reason: :func:`bench.modeling.check_model_files`); hub ids load later."""
+    for i, spec in enumerate(board.models):
+        for field, name in (("name", spec.name), ("oracle", spec.oracle)):
+            if not name or name == "organism":
+                continue
+            try:
+                modeling.check_model_files(name)
+            except BenchError as e:
+                raise BenchError(f"models[{i}].{field}: {e}") from None
 
 
 def model_depth(spec: ModelSpec) -> int | None:
@@ -84,7 +253,7 @@ def validate_data(board: Board, missing_ok: bool = False) -> list[str]:
     loaded = {}
     for name, load in checks:
         value = getattr(spec, name)
-        if value and (Path(value).suffix in (".jsonl", ".txt", ".json") or Path(value).exists()):
+        if value and _is_file(name, value):
             if missing_ok and not Path(value).exists():
                 warnings.append(f"data.{name}: {value} does not exist yet (needed before a real run)")
                 continue
