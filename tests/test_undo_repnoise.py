@@ -113,6 +113,17 @@ def test_the_teacher_enters_undos_key_and_shares_the_boards_cache(monkeypatch):
     assert key(undo.Config(teacher="dpo")) != default
     monkeypatch.setattr(repo, "VERSION", repo.VERSION + 1)
     assert key(undo.Config()) != default
+    monkeypatch.undo()
+    # on the tiny board every undo row's teacher is the stored model of the board's own repo row
+    from bench.config import load_plan, plugin_of
+
+    plan = load_plan("tiny")
+    rows = {n: c for n, c in plan.methods.items() if plugin_of(plan.board.methods, n) == "undo"}
+    assert len(rows) == 3
+    repo_key = stages.method_key(base, "d", "repo", plan.methods["repo"], 0, "repo")
+    for cfg in rows.values():
+        tname, tcfg = undo.teacher_of(cfg)
+        assert stages.method_key(base, "d", tname, tcfg, 0) == repo_key
 
 
 def test_the_distillation_set_leaves_out_every_utility_text(tiny_data):
