@@ -185,3 +185,53 @@ def test_a_difference_is_bold_only_when_its_printed_interval_excludes_0():
     npo = next(ln for ln in diff.splitlines() if ln.startswith("| m | npo |")).split("|")[col].strip()
     dpo = next(ln for ln in diff.splitlines() if ln.startswith("| m | dpo |")).split("|")[col].strip()
     assert npo == "+0.00 [+0.00, +0.00]" and dpo.startswith("**+0.75 [")
+
+
+def test_bold_differences_survive_holms_adjustment_over_the_table(monkeypatch):
+    """Three differences whose unadjusted intervals all exclude 0, with p 0.001, 0.03 and 0.04:
+    Holm multiplies them by 3, 2 and 1 (step-down, kept monotone: 0.003, 0.06, 0.06), so only the
+    first stays bold; the caption names the adjustment and the family's size."""
+    from bench.report import claims as report
+
+    diffs = [
+        {
+            "model": "m",
+            "method": me,
+            "against": "repo",
+            "attack": "relearn",
+            "value": 0.3,
+            "lo": 0.1,
+            "hi": 0.5,
+        }
+        | {"p": p, "seeds": 5, "kind": "R"}
+        for me, p in (("dpo", 0.001), ("npo", 0.03), ("rmu", 0.04))
+    ]
+    monkeypatch.setattr(report, "differences", lambda rows, subject, skip: diffs)
+    lines = report._differences_table([], "repo")
+    cell = {ln.split("|")[2].strip(): ln.split("|")[4].strip() for ln in lines if ln.startswith("| m |")}
+    assert cell == {
+        "dpo": "**+0.30 [+0.10, +0.50]**",
+        "npo": "+0.30 [+0.10, +0.50]",
+        "rmu": "+0.30 [+0.10, +0.50]",
+    }
+    assert any("Holm's adjustment over the table's 3 differences" in ln for ln in lines)
+
+
+def test_the_r_table_and_the_claims_share_one_estimand_and_interval():
+    """R of dpo under relearn, seeds whose rates differ: the claims' quantity and the R table's cell
+    are the same mean of per-seed R with the same t-interval (not a pooled ratio in one of them)."""
+    from bench.claims import _Rows, recovery_of
+    from bench.eval.recovery import recovery_interval
+    from bench.eval.validity import recovery
+
+    rows = _rows()
+    for r in rows:  # seed s: dpo relearns to 0.55 + 0.1 s, the base sits at 0.6 - 0.15 s
+        if (r["method"], r["attack"]) == ("dpo", "relearn"):
+            r["per_prompt"] = [v + 0.1 * r["seed"] for v in r["per_prompt"]]
+        if (r["method"], r["attack"]) == ("none", "none"):
+            r["per_prompt"] = [v - 0.15 * r["seed"] for v in r["per_prompt"]]
+    q = recovery_of(_Rows(rows), "m", "dpo", "relearn", 100)
+    table = recovery_interval(recovery(rows, n_boot=50)[("m", "dpo", "relearn", None)])
+    per_seed = [(0.55 + 0.1 * s - 0.05) / (0.6 - 0.15 * s) for s in range(3)]
+    assert abs(q["value"] - sum(per_seed) / 3) < 1e-9 and q["seeds"] == 3
+    assert all(abs(q[k] - table[k]) < 1e-9 for k in ("value", "lo", "hi"))

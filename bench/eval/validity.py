@@ -37,7 +37,9 @@ def attacked_rates(row: dict, point: str | None) -> list[float] | None:
 
 def recovery(rows: list[dict], n_boot: int = 1000) -> dict:
     """{(model, method, attack, point): [per-seed {"R", "ci"} or None]}; point is None for the
-    attack's own row, or a curve step (as a string). Models without an oracle row are absent."""
+    attack's own row, or a curve step (as a string). Models without an oracle row are absent. Each
+    entry is one seed's R from its own mean rates (the estimand's unit; ``ci`` is that seed's
+    bootstrap over prompts); :func:`bench.eval.recovery.recovery_interval` pools them over seeds."""
     idx = _index(rows)
     out: dict = {}
     for (model, method, attack, seed), row in idx.items():
