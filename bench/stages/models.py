@@ -158,10 +158,9 @@ def method_model(
     def make(tmp: Path, partial: Path) -> dict:
         inputs = MethodData(data["pairs"], data["benign_text"])
         if getattr(plugin, "NEEDS_TEACHER", False):  # only when this model is not stored yet
+            inputs.distill, inputs.base_tokens = distill_texts(base, data), base_train_tokens(base)
             tname, tcfg = plugin.teacher_of(cfg)
-            teacher = method_model(rt, base, data, tname, tcfg, seed, use=tname)
-            inputs.teacher, inputs.distill = rt.model(teacher), distill_texts(base, data)
-            inputs.base_tokens = base_train_tokens(base)
+            inputs.teacher = rt.model(method_model(rt, base, data, tname, tcfg, seed, use=tname))
         seed_everything(seed)
         model = copy.deepcopy(rt.model(base))
         with rt.reporter.task(f"{name} training", getattr(cfg, "steps", 1)) as advance:
