@@ -16,7 +16,7 @@ import torch
 
 from bench.errors import BenchError
 from bench.gcg.candidates import prompt_part
-from bench.generators.hf import reserve
+from bench.generators.hf import cache_name, cache_of, reserve
 from bench.modeling import bos_ids
 
 
@@ -61,7 +61,7 @@ class Objective:
         if position == "suffix" and use_cache:
             with torch.no_grad():
                 out = model(input_ids=torch.cat([self.bos_ids, self.prompt_ids]).unsqueeze(0), use_cache=True)
-            self.cache_kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+            self.cache_kv = [(layer.keys, layer.values) for layer in cache_of(out).layers]
         self.rep_layers, self.rep_weight = rep_layers, rep_weight
         self.base_model = base_model if rep_weight and base_model is not None else None
 
@@ -86,7 +86,7 @@ class Objective:
         dev = self.base_model.device
         if base_kv is not None:
             rest = torch.cat([self.prompt_ids, self.target_ids]).to(dev).expand(len(optim_ids), -1)
-            kwargs = {"past_key_values": kv_cache(base_kv), "use_cache": True}
+            kwargs = {cache_name(self.base_model): kv_cache(base_kv), "use_cache": True}
         else:
             rest, kwargs = torch.stack([self.sequence(row) for row in optim_ids]).to(dev), {}
         with torch.no_grad():
@@ -107,7 +107,7 @@ class Objective:
         seq = torch.cat([self.bos_ids.unsqueeze(0).expand(len(ids), -1), ids], 1).to(model.device)
         with torch.no_grad():
             out = model(input_ids=seq, use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
+        cache = cache_of(out)
         if type(cache).__name__ != "DynamicCache" or not all(hasattr(x, "keys") for x in cache.layers):
             return None  # another cache layout (sliding windows, state-space layers): not shared
         return [(layer.keys, layer.values) for layer in cache.layers]
@@ -131,13 +131,13 @@ class Objective:
         if self.position == "prefix" and prefix_kv is not None:  # BOS and string are in the cache
             seq = torch.cat([prm, tgt], 1)
             cache = prefix_kv.fresh() if isinstance(prefix_kv, SharedPrefix) else kv_cache(prefix_kv)
-            kwargs = {"past_key_values": cache, "use_cache": True}
+            kwargs = {cache_name(self.model): cache, "use_cache": True}
         elif self.position == "prefix":
             seq = torch.cat([bos, optim_embeds, prm, tgt], 1)
         elif self.cache_kv is not None:  # BOS and prompt are in the cache
             seq, kwargs = (
                 torch.cat([optim_embeds, tgt], 1),
-                {"past_key_values": self._cache(B), "use_cache": True},
+                {cache_name(self.model): self._cache(B), "use_cache": True},
             )
         else:
             seq = torch.cat([bos, prm, optim_embeds, tgt], 1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -144,9 +145,12 @@ def cache_name(model) -> str:
     ``FutureWarning`` on every call, removed from ``generate`` in 6.0 and from ``forward`` in
     5.40), ``past_key_values`` in the releases before (5.19). Read from the signature of the
     method through which ``generate`` hands the cache to ``forward``."""
-    import inspect
+    return _cache_name_of(type(model))  # read once per model class: GCG asks on every batch
 
-    params = inspect.signature(model.prepare_inputs_for_generation).parameters
+
+@functools.cache
+def _cache_name_of(cls) -> str:
+    params = inspect.signature(cls.prepare_inputs_for_generation).parameters
     return "cache" if "cache" in params else "past_key_values"
 
 
