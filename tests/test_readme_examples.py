@@ -56,3 +56,18 @@ def test_the_readme_attack_changes_weights_through_the_registry(tmp_path, monkey
     assert any(not torch.equal(before[k], v) for k, v in attacked.state_dict().items())
     again, _ = plugin.apply(copy.deepcopy(model), tok, WeightJob(texts=[]), plugin.Config(), 0)
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in attacked.state_dict().items())  # seeded
+
+
+def test_ci_runs_exactly_the_readmes_test_command_and_both_install_the_pins():
+    """CI must test what a user installs: `.ci/run`'s command is the README's, and both README
+    commands install through ``constraints.txt`` (fails when one drifts from the other)."""
+    bash = re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    run, test = (next(b.strip() for b in bash if key in b) for key in ("bench run", "pytest"))
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert test in ci.splitlines()
+    for command in (run, test):
+        assert command.count("pip install -c constraints.txt") == 2, command
+    pins = (README.parent / "constraints.txt").read_text(encoding="utf-8")
+    assert re.search(r"^transformers==\S+$", pins, flags=re.M) and re.search(
+        r"^torch==2\.13\.0$", pins, flags=re.M
+    )
