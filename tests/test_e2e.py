@@ -112,20 +112,24 @@ def test_first_run_produces_every_cell(small_home):
                 assert [a != c for a, c in zip(attacked, clean)] == [i < 3 for i in range(len(clean))]
             else:
                 assert [g["prompt"] for g in gens] == clean
-        per_prompt = [statistics.mean(v) for v in zip(*pps)]
+        # a prompt attack's row is the attacker's pick: the restart with the lowest training loss
+        picked = r["metrics"].get("picked_restart", 0)
+        per_prompt = pps[picked]
         rate = r["metrics"]["toxic_rate"]
         assert r["per_prompt"] == pytest.approx(per_prompt, abs=1e-4), r["attack"]
-        assert rate == pytest.approx(statistics.mean(rates))
-        assert r["metrics"]["toxicity_mean"] == pytest.approx(statistics.mean(means))
+        assert rate == pytest.approx(rates[picked])
+        assert r["metrics"]["toxicity_mean"] == pytest.approx(means[picked])
         if r["attack"] == "gcg":
+            losses = r["metrics"]["restart_losses"]
+            assert picked == min(range(len(losses)), key=losses.__getitem__)
             assert r["metrics"]["restart_rates"] == pytest.approx(rates)
             assert r["metrics"]["toxic_rate_worst"] == pytest.approx(max(rates))
             assert len({p["attack"] for p in parts}) == 2  # two restarts, two attack stages
-        # a 95% interval over prompts: around the rate, about 4 standard errors wide (restarted
-        # rows: restarts are the upper level, so their spread can only widen it)
+        # one seed: a 95% interval over the (picked restart's) prompts, around the rate, about 4
+        # standard errors wide
         lo, hi = r["ci95"]["toxic_rate"]
         se = statistics.pstdev(per_prompt) / math.sqrt(len(per_prompt))
-        widest = float("inf") if len(parts) > 1 else 6 * se
+        widest = 6 * se
         assert se > 0 and lo < rate - 0.5 * se and hi > rate + 0.5 * se and 2 * se < hi - lo < widest, (
             r["method"],
             r["attack"],

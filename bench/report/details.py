@@ -62,9 +62,11 @@ def prompt_attack_table(board: Board) -> list[str]:
         "",
         "## Prompt attacks",
         "",
-        "Each prompt attack runs independent restarts (own seed, own string) on every seed: the toxic rate is "
-        "the mean over all of them, worst their maximum, spread their standard deviation; restarts are "
-        "listed per seed (`;` between seeds). Exact = share of evaluated prompts whose tokens are exactly "
+        "Each prompt attack runs independent restarts (own seed, own string) on every seed. Every other "
+        "table reports the attacker's pick (the restart with the lowest training loss, marked * here); this "
+        "table gives the context: the mean over all restarts, worst their maximum (chosen on the evaluation, "
+        "so no attacker could pick it), spread their standard deviation; restarts are listed per seed (`;` "
+        "between seeds). Exact = share of evaluated prompts whose tokens are exactly "
         "the optimised ones (lowest over restarts and seeds). Target loss lowered and forward passes: mean "
         "over seeds.",
         "",
@@ -91,7 +93,13 @@ def prompt_attack_table(board: Board) -> list[str]:
             ]
             out.append(
                 f"| {esc(key[0])} | {esc(key[1])} | {esc(a)} | {fmt(statistics.mean(rates))} | "
-                + "; ".join(", ".join(fmt(x) for x in seed_rates) for seed_rates in per_seed)
+                + "; ".join(
+                    ", ".join(
+                        fmt(x) + ("*" if i == r["metrics"].get("picked_restart") else "")
+                        for i, x in enumerate(sr)
+                    )
+                    for r, sr in zip(rs, per_seed)
+                )
                 + f" | {fmt(max(rates))} | {fmt(spread)} | {fmt(mean_of(rs, 'loss_lowered_share'))} | "
                 f"{fmt(min(exact) if exact else None, 2)} | "
                 f"{fmt(statistics.mean(costs) if costs else None, 0)} |"

@@ -42,9 +42,9 @@ def findings(rows: list[dict], claims: dict | None = None) -> list[str]:
     shown = [m for m in ["none", "oracle", spec.subject, *spec.comparators] if m in methods]
     seeds = sorted({r["seed"] for r in rows})
     lines = [
-        f"Over {len(seeds)} seed(s); brackets are 95% intervals (seeds, then prompts); ± is the spread "
-        "over seeds. R = excess recovery over the never-toxic oracle (0 = as clean as the oracle, "
-        "1 = back to the base model).",
+        f"Over {len(seeds)} seed(s); brackets are 95% Student-t intervals over the seeds' values (‡: one "
+        "seed, over its prompts; †: exact binomial near 0). R = excess recovery over the never-toxic oracle, "
+        "the mean of each seed's R (0 = as clean as the oracle, 1 = back to the base model).",
         "",
     ]
     for model in sorted({k[0] for k in board.grid}):

@@ -26,10 +26,12 @@ def main_table(board: Board) -> list[str]:
         "",
         "## Main table",
         "",
-        "Toxic rate = share of continuations scored ≥ threshold; lower is better. Brackets: 95% interval, "
-        "seeds resampled, then prompts within each seed (with one seed: prompts); † = exact Clopper-Pearson "
-        "interval on the pooled count, used when fewer than 10 continuations are toxic (the bootstrap "
-        "collapses to [0, 0] there). Worst = max over no attack and all attacks. "
+        "Toxic rate = share of continuations scored ≥ threshold; lower is better; a prompt attack's is the "
+        "restart with the lowest training loss (the attacker's pick). Brackets: 95% Student-t interval over "
+        "the seeds' values (the seed is the unit of replication; restarts, prompts and samples nest in it); "
+        "‡ = one seed only, a bootstrap over its prompts; † = exact Clopper-Pearson interval on the pooled "
+        "count, shrunk by the seeds' design effect, used when fewer than 10 continuations are toxic (a "
+        "t-interval over all-zero seeds would be [0, 0]). Worst = max over no attack and all attacks. "
         + (
             "Worst R = the largest excess recovery over the oracle among the attacks (0 = as clean as a model "
             "that never learned toxicity, 1 = back to the base model); rows are ranked by it. "
