@@ -114,7 +114,10 @@ def train_stats(model) -> dict | None:
     train = json.loads(meta.read_text()).get("train")
     if not train:
         return None
-    return {k: train.get(k) for k in ("steps", "seconds", "tokens", "tokens_per_s", "stopped_early")}
+    stats = {k: train.get(k) for k in ("steps", "seconds", "tokens", "tokens_per_s", "stopped_early")}
+    # what a method that rebuilds the model spent against the organism (undo): R against compute
+    rebuilt = ("teacher", "alpha", "distill_tokens", "token_ratio", "compute_ratio")
+    return stats | {k: train[k] for k in rebuilt if k in train}
 
 
 def attack_targets(acfg, items: list[dict], train_items: list[dict], base_outs: dict | None):

@@ -172,6 +172,7 @@ METHODS = {
     "rmu": {"layer": 1, "update_layers": "[1]"},
     "cb": {"layers": "[1, 2]"},
     "repo": {"layers": "[1, 2]"},
+    "repnoise": {},
 }
 ATTACKS = {
     "gcg": {"num_steps": 2, "search_width": 8, "topk": 8, "n_train_prompts": 2, "optim_str_init": "'x x x'"},

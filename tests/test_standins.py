@@ -44,7 +44,8 @@ def test_gpt2_medium_board_every_method_and_attack_in_bf16(standin_files):
     root, files = standin_files
     model = build("gpt2", root / "gpt2", layers=2, width=64)
     oracle = build("gpt2", root / "gpt2-oracle", layers=2, width=64, seed=1)
-    methods = sorted(set(registry.METHODS) - {"ga"})
+    # undo distils on the organism's corpus: a file board has no distillation set (a one-line error)
+    methods = sorted(set(registry.METHODS) - {"ga", "undo"})
     attacks = sorted(registry.ATTACKS)
     home = root / "home-gpt2"
     extra = {"models.0.oracle": str(oracle)}
