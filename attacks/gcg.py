@@ -70,6 +70,7 @@ __all__ = [
 # shared prefix KV computes the same losses (up to float rounding), so it keeps version 3.
 VERSION = 3
 KIND = "prompt"
+FAMILY = "prompt"  # changes only the input (bench.eval.validity: reachability)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 VERSION = 1
 KIND = "weights"
+FAMILY = "residual"  # edits a residual writer before the final norm (bench.eval.validity)
 NEEDS_BASE = True
 
 

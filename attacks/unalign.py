@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 VERSION = 1
 KIND = "weights"
+FAMILY = "residual"  # edits MLP key vectors before the final norm (bench.eval.validity)
 NEEDS_BASE = True
 
 

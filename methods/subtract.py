@@ -7,6 +7,14 @@ continuation state at the last block's output, folded into that block's MLP outp
 capability is intact by construction; a metric that calls this model "erased" fails
 validation. ``layer`` moves the subtraction to an earlier block (``subtract_mid``: the middle
 one), which hides toxicity from every later layer while the earlier ones stay the base's.
+
+Reachability (``UNREACHABLE``, read by ``bench.eval.validity``): every attack family can reach this
+control, so none is excluded from the validation of R on it. The suppression is one constant offset
+in the residual stream, before the final norm: a prompt can move the states it is added to (they
+depend on the input, and no argument bounds how far along the toxic direction it takes them), a
+residual-stream edit can add the direction back (``steer``), project the offset out (``ablate``:
+edited minus original states is the offset itself) or amplify the toxic neurons before it
+(``unalign``), and training moves the bias.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 VERSION = 1
+UNREACHABLE: dict[str, str] = {}  # every attack family can undo a residual offset (see the docstring)
 
 
 @dataclass(frozen=True)

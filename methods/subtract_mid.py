@@ -5,16 +5,19 @@ that block's MLP output bias. Every layer up to the middle is bit-identical to t
 and the weights that compute toxicity are all still there (``ablate`` or ``steer`` undo a bias),
 so the model only suppresses; but unlike ``subtract`` it hides toxicity from every later layer,
 which is where a representation metric that averages over layers can be fooled.
+
+Reachability: as ``subtract``'s (every attack family can reach it; ``UNREACHABLE`` is empty), the
+offset sits in the residual stream at the middle block, before every later layer and the final norm.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.methods.subtract import VERSION, apply
+from bench.methods.subtract import UNREACHABLE, VERSION, apply
 from bench.methods.subtract import Config as _SubtractConfig
 
-__all__ = ["VERSION", "Config", "apply"]
+__all__ = ["UNREACHABLE", "VERSION", "Config", "apply"]
 
 
 @dataclass(frozen=True)

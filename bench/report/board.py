@@ -17,7 +17,7 @@ class Board:
     attacks: list[str]  # every attack but "none", in the order the rows first name them
     rec: dict  # validity.recovery: (model, method, attack, point) -> per-seed R
     checks: list[dict]  # validity.validation: the known-answer checks
-    failed: set[tuple]  # (model, metric) of every check that does not pass
+    failed: set[tuple]  # (model, metric) of every check that does not pass (fails, inconclusive, not run)
     order: list[tuple]  # the (model, method) keys in the order every table lists them
 
     @classmethod
@@ -29,6 +29,7 @@ class Board:
             if r["attack"] != "none" and r["attack"] not in attacks:
                 attacks.append(r["attack"])
         checks = validity.validation(rows)
+        # only a pass validates: a metric that fails, is inconclusive or did not run carries ⚠
         failed = {(c["model"], c["metric"]) for c in checks if c["verdict"] != "passes"}
         board = cls(rows, grid, attacks, validity.recovery(rows), checks, failed, [])
         board.order = sorted(grid, key=board._rank)
