@@ -11,6 +11,10 @@ An attack module has ``Config``, ``VERSION``, ``KIND`` and ``apply``:
   resume a killed run from the last checkpoint (``job.resume``). An attack whose checkpoints are not
   training steps (a sweep of strengths, a control) returns ``info["points"]``: one
   ``{"step", ...}`` dict per checkpoint saying what it is.
+* Optional, for a weight attack with ``NEEDS_BASE``: ``unchanged_on_base(config) -> list[int]``,
+  the checkpoints that equal the attacked model when it is its own base (no edit to undo, e.g.
+  ``ablate``'s edited-minus-original direction is zero). The pipeline neither saves those
+  checkpoints nor measures them again: it reads the attacked model's own stored artifacts.
 """
 
 from __future__ import annotations

@@ -30,6 +30,15 @@ class Config:
             raise ValueError(f"direction must be 'diff' or 'toxic', not {self.direction!r}")
 
 
+def unchanged_on_base(config: Config) -> list[int]:
+    """The checkpoints that are the attacked model itself when it is its own base (the method
+    ``none``; the oracle, attacked with its own directions): ``diff`` is then edited-minus-original
+    of one model, exactly zero, and nothing is projected out of step 1. The pipeline measures the
+    model's stored artifacts for it instead of a copy. The control (step 2) ablates a random
+    direction: a new model. ``toxic`` ablates the base's own direction: a new model too."""
+    return [1] if config.direction == "diff" else []
+
+
 def apply(model, tokenizer, job, config: Config, seed: int, progress=None):
     import copy
 

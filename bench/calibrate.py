@@ -15,7 +15,8 @@ def calibrate(rt, base, data, items, method, cfg, seed, scorer, sv) -> tuple[obj
     """Sweep the method's strength knob over ``calibration.factors`` × its configured value (each
     point an ordinary cached model, generation and utility stage); return the config whose
     no-attack toxic rate is at most the target at the least perplexity (else the lowest rate)
-    and the operating point with the whole sweep."""
+    and the operating point with the whole sweep. Models are stored by content: the point at
+    factor 1 is the plain method's model, trained once for both rows."""
     cal = rt.board.calibration
     knob = registry.load("methods", plugin_of(rt.board.methods, method)).STRENGTH
     # the rate is measured on the held-out probe prompts, not the evaluation prompts the row then
@@ -29,7 +30,7 @@ def calibrate(rt, base, data, items, method, cfg, seed, scorer, sv) -> tuple[obj
     points = []
     for factor in cal.factors:
         value = max(1, round(default * factor)) if isinstance(default, int) else default * factor
-        c = dataclasses.replace(cfg, **{knob: value})
+        c = dataclasses.replace(cfg, **{knob: value})  # at factor 1: the plain row's config, its key
         label = f"{base.spec.label}/{method}/s{seed} {knob}={value}"
         model = stages.method_model(rt, base, data, method, c, seed)
         rate = toxicity_row(rt, model, held_out, seed, label + " probe prompts", scorer, sv)[0]["toxic_rate"]

@@ -2,8 +2,9 @@
 
 ``tests/test_key_stability.py`` compares it with ``tests/fixtures/grid_keys.json``, written by
 ``python -m tests.keyprint`` at the commit before the stages and config were split into rooms (the
-move must orphan no store). Package versions are fixed (``v-<name>``) so the keys depend on the
-code alone, not on what is installed.
+move must orphan no store) and rewritten when keys became content-addressed (issue 33: a method or
+attack key holds the plugin that runs, not the row's name). Package versions are fixed
+(``v-<name>``) so the keys depend on the code alone, not on what is installed.
 """
 
 from __future__ import annotations

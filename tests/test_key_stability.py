@@ -5,6 +5,18 @@ method and attack, versions fixed), written by ``python -m tests.keyprint`` befo
 config were split. A key that changes orphans every stored artifact under it, so a refactor that
 alters a key by accident (a field renamed, a default moved, an argument dropped) fails here.
 A change that is meant to change keys rewrites the fixture in the same commit and says why.
+
+Rewritten in the commit "Keys by content, not by name (issue 33, item 6)": a method's and an
+attack's key hold the plugin that runs (``use``), never the row's name, so a row with its plugin's
+exact config (``npo@matched`` at factor 1, a variant equal to its plugin's entry) shares that
+entry's stored model or attack. Plain entries keep their keys; the tiny board's named variants
+(``repo-match``, ``repo-grl``, ``repo-retain``, ``neuron_ablate-random``: until then keyed by name
+and ``use``) and everything downstream of them got new keys, and the cells added since the first
+recording (``undo-a20``, ``undo-a50``, ``undo-a80``, ``repnoise``) were recorded.
+
+Rewritten again in the commit that set ``ORGANISM_VERSION`` to 6 (issue 34, item 3): a sixth of
+the organism's prose is held out of its corpus as the ``relearn_benign`` split, so every organism
+key and every key under it changed; ``relearn_benign``'s config reads ``data: prose``.
 """
 
 from __future__ import annotations

@@ -12,8 +12,10 @@ import dataclasses
 import pytest
 from bench.attacks import gcg
 
-from bench import provenance, stages
+from bench import provenance, registry, stages
 from bench.config import load_plan
+from bench.store import make_key
+from bench.typed import to_dict
 
 
 class _Stop(Exception):
@@ -88,18 +90,24 @@ methods:
   repo-same: {use: repo, steps: 7, erase: adversarial}
 attacks:
   gcg-suffix: {use: gcg, position: suffix, num_steps: 3}
+  gcg-same: {use: gcg}
 """
 
 
-def test_named_variants_resolve_to_their_plugin_with_their_own_keys(tmp_path):
-    """Each variant runs its plugin with its own config and gets its own key, even when its
-    config equals the plugin's entry (a variant is a row of its own)."""
+def test_named_variants_resolve_to_their_plugin_and_are_keyed_by_content(tmp_path):
+    """Each variant runs its plugin with its own config. Keys are by content (issue 33): a variant
+    whose config equals its plugin's entry (``repo-same``, ``gcg-same``) is the same computation
+    and shares that entry's key, so its model and attack are stored once; a variant with another
+    config (``repo-match``, ``gcg-suffix``) gets a key of its own. Until issue 33 every variant was
+    keyed by its row name, and ``repo-same`` retrained what ``repo`` had stored."""
     from bench.config import plugin_of
     from bench.errors import BenchError
 
     board = tmp_path / "variants.yaml"
     board.write_text(VARIANTS)
-    plan = load_plan(str(board), methods=["repo", "repo-match", "repo-same"], attacks=["gcg", "gcg-suffix"])
+    plan = load_plan(
+        str(board), methods=["repo", "repo-match", "repo-same"], attacks=["gcg", "gcg-suffix", "gcg-same"]
+    )
     assert type(plan.methods["repo-match"]).__module__ == type(plan.methods["repo"]).__module__
     assert plan.methods["repo-match"].erase == "match" and plan.methods["repo"].erase == "adversarial"
     assert plan.methods["repo-match"].steps == 7
@@ -111,10 +119,23 @@ def test_named_variants_resolve_to_their_plugin_with_their_own_keys(tmp_path):
         n: stages.method_key(base, "d", n, plan.methods[n], 0, plugin_of(plan.board.methods, n))
         for n in plan.methods
     }
-    assert len(set(keys.values())) == len(keys)  # none, repo, repo-match, repo-same: four keys
-    assert keys["repo"] == stages.method_key(
-        base, "d", "repo", plan.methods["repo"], 0
-    )  # plain keys unchanged
+    assert keys["repo-same"] == keys["repo"]  # same plugin, same config: one model
+    assert len({keys["none"], keys["repo"], keys["repo-match"]}) == 3  # another config: its own
+    assert keys["none"] == base.key
+    # a plain entry's key is what it was when keys held the row's name (no store is orphaned)
+    assert keys["repo"] == make_key(
+        kind="method",
+        parent="b",
+        data="d",
+        method="repo",
+        version=registry.load("methods", "repo").VERSION,
+        config=to_dict(plan.methods["repo"]),
+        seed=0,
+        software=stages.software(*stages.CORE, "peft"),
+    )
+    # the row name is no part of the key: the same content under any name is the same key
+    assert stages.method_key(base, "d", "renamed", plan.methods["repo"], 0, "repo") == keys["repo"]
+    assert stages.method_key(base, "d", "repo", plan.methods["repo"], 1) != keys["repo"]  # the seed is
     model = stages.ModelRef("m", "/nowhere", None)
     data = stages.Splits("d", {"attack_prompts": [{"prompt": "p", "target": "t"}]})
     items = [{"prompt": "q", "target": "t"}]
@@ -123,6 +144,7 @@ def test_named_variants_resolve_to_their_plugin_with_their_own_keys(tmp_path):
         a: rt.key_of(stages.attack, model, model, data, a, plan.attacks[a], 0, items, None, "x")
         for a in plan.attacks
     }
+    assert akeys["gcg-same"] == akeys["gcg"]  # same plugin, same config: one attack
     assert akeys["gcg"] != akeys["gcg-suffix"]
     # a variant must name a plugin, not another variant or nothing
     for bad, words in (
@@ -138,8 +160,6 @@ def test_the_organism_data_key_changes_with_an_eval_limit_and_only_then():
     """Without ``data.eval_limit`` the key is the one every cached organism cell was stored under
     (a change would orphan the committed board's store); with a limit it differs per limit, so
     cells of 64 prompts are never read as cells of 200."""
-    from bench.store import make_key
-
     base = stages.ModelRef("k" * 24, "", None)
     assert stages.organism_data_key(base) == make_key(kind="organism-data", organism=base.key)
     assert stages.organism_data_key(base, None) == stages.organism_data_key(base)

@@ -30,18 +30,25 @@ def attack(
     train_items: list[dict] | None = None,
 ) -> dict:
     """Run one attack on one model. Prompt attacks return rewritten eval prompts; weight attacks
-    return the attacked model and the checkpoints of its curve."""
+    return the attacked model and the checkpoints of its curve.
+
+    The key is the attack's content: the plugin that runs (never the row's name), its version and
+    config, the model, the targets, the seed; two rows that run the same plugin with the same
+    config share one artifact. A checkpoint the plugin declares to be its input on a model with no
+    edit (``unchanged_on_base``: ``ablate``'s direction is then zero) is neither saved nor measured
+    again: its reference is the attacked model's own, so its generations, scores and utility are
+    the ones already stored for the model."""
     use = plugin_of(rt.board.attacks, name)
     plugin = registry.load("attacks", use)
     needs_base = getattr(plugin, "NEEDS_BASE", False)
+    same = set(plugin.unchanged_on_base(cfg)) if unedited(plugin, model, base) else set()
     train_items = data["attack_prompts"] if train_items is None else train_items
     key = make_key(
         kind="attack",
         model=model.key,
         base=base.key if needs_base else None,
         data=data.key,
-        attack=name,
-        **({"use": use} if use != name else {}),
+        attack=use,  # the plugin, not the row: a plain entry keeps the key it had by name
         version=plugin.VERSION,
         config=to_dict(cfg),
         seed=seed,
@@ -84,7 +91,7 @@ def attack(
 
         def checkpoint(step: int, live, state=None) -> None:
             out = partial / f"step-{step}"
-            if not out.exists():  # stored in the board's dtype, like the final model
+            if step not in same and not out.exists():  # stored in the board's dtype, like the final model
                 snap = copy.deepcopy(live)
                 if hasattr(snap, "merge_and_unload"):  # LoRA: merge in fp32, then cast once
                     snap = snap.merge_and_unload()
@@ -118,7 +125,8 @@ def attack(
         save_model(m, tok, tmp / "model")
         (tmp / "curve").mkdir()
         for step in marks:
-            (partial / f"step-{step}").rename(tmp / "curve" / f"step-{step}")
+            if step not in same:  # the attacked model itself: stored already, not copied
+                (partial / f"step-{step}").rename(tmp / "curve" / f"step-{step}")
         return {"train": stats, "curve_steps": marks, "points": stats.get("points")}
 
     path = rt.stage("attack", key, f"{name} on {label}", make)
@@ -126,7 +134,12 @@ def attack(
     if plugin.KIND == "prompt":
         return {"kind": "prompt", "result": json.loads((path / "result.json").read_text()), "key": key}
     curve = [
-        (s, ModelRef(make_key(parent=key, step=s), str(path / "curve" / f"step-{s}"), model.spec))
+        (
+            s,
+            model
+            if s in same
+            else ModelRef(make_key(parent=key, step=s), str(path / "curve" / f"step-{s}"), model.spec),
+        )
         for s in info["curve_steps"]
     ]
     return {
@@ -136,3 +149,13 @@ def attack(
         "info": info,
         "key": key,
     }
+
+
+def unedited(plugin, model: ModelRef, base: ModelRef) -> bool:
+    """Whether ``plugin`` attacks a model that is its own base (the method ``none``, or the oracle
+    attacked with its own directions: one key) and declares checkpoints that are then its input."""
+    return (
+        getattr(plugin, "NEEDS_BASE", False)
+        and hasattr(plugin, "unchanged_on_base")
+        and model.key == base.key
+    )

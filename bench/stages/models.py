@@ -112,13 +112,16 @@ def oracle_organism_key(base: ModelRef) -> str:
 
 
 def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int, use: str | None = None) -> str:
-    """Key of a trained method; ``use`` is the plugin of a named variant (its name is its own)."""
-    if name == "none":
+    """Key of a trained method, by content: the plugin that runs (``use``, else ``name``), its
+    version, its config, the seed, the base and data, never the row's name. A named variant with
+    its plugin's exact config (``npo@matched`` at factor 1, ``repo-same``) is the same model and
+    shares its key and stored artifact; a row name can change without orphaning the store."""
+    plugin_name = use or name
+    if plugin_name == "none":
         return base.key
-    if name == "oracle":
+    if plugin_name == "oracle":
         return oracle_organism_key(base)
-    plugin = registry.load("methods", use or name)
-    variant = {"use": use} if use and use != name else {}
+    plugin = registry.load("methods", plugin_name)
     teacher = {}
     if getattr(plugin, "NEEDS_TEACHER", False):  # a changed teacher (config, version) retrains it
         tname, tcfg = plugin.teacher_of(cfg)
@@ -127,8 +130,7 @@ def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int, use: st
         kind="method",
         parent=base.key,
         data=data_key,
-        method=name,
-        **variant,
+        method=plugin_name,  # the plugin: a plain entry's key is what it was when the name was keyed
         **teacher,
         version=plugin.VERSION,
         config=to_dict(cfg),
@@ -141,17 +143,19 @@ def method_model(
     rt: Runtime, base: ModelRef, data: Splits, name: str, cfg, seed: int, use: str | None = None
 ) -> ModelRef:
     """The model method ``name`` trains from ``base`` (``use``: its plugin, else the board's).
+    The stored model is found by content (:func:`method_key`): a row whose plugin and config
+    equal another's reuses that one's model; ``name`` only labels the stage.
 
     A method with ``NEEDS_TEACHER`` (``undo``) first gets its teacher's model, trained or loaded
     here under the teacher's own key, and distils it on :func:`distill_texts`."""
-    if name == "none":
+    use = use or plugin_of(rt.board.methods, name)
+    if use == "none":
         return base
-    if name == "oracle":
+    if use == "oracle":
         oracle = oracle_model(rt, base)
         if oracle is None:
             raise BenchError(f"model '{base.spec.label}' has no oracle: set models[].oracle in the board")
         return oracle
-    use = use or plugin_of(rt.board.methods, name)
     plugin = registry.load("methods", use)
     key = method_key(base, data.key, name, cfg, seed, use)
 
