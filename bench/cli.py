@@ -70,6 +70,15 @@ def parser() -> argparse.ArgumentParser:
     )
     lb.add_argument("board", nargs="?", default="tiny", help="board name (default: tiny)")
     lb.add_argument("--out", help="output folder (default: leaderboards/BOARD in the current folder)")
+    lb.add_argument(
+        "--from-results",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="render from committed results alone, not the store (default DIR: leaderboards/BOARD/results; "
+        "a store with no result of the board falls back on it by itself)",
+    )
 
     sub.add_parser("gc", help="remove store artifacts that no run record references")
 
@@ -201,7 +210,7 @@ def cmd_results(args) -> int:
 def cmd_leaderboard(args) -> int:
     from bench.plan import write_leaderboard
 
-    path = write_leaderboard(args.board, args.out)
+    path = write_leaderboard(args.board, args.out, args.from_results)
     print(path)
     return 0
 

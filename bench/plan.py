@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -140,47 +141,128 @@ def print_time_summary(run_dir: Path, reporter: Reporter, top: int = 5) -> None:
         out.print("slowest: " + "; ".join(f"{s['label']} ({s['stage']}) {s['seconds']:.1f} s" for s in slow))
 
 
-def write_leaderboard(board: str, out: str | None = None) -> Path:
-    import datetime
-    import json
+class NoResults(BenchError):
+    """The store holds no result of the board (so committed results may stand in)."""
 
+
+def leaderboard_inputs(board: str) -> dict:
+    """Everything ``bench leaderboard`` renders, gathered from the store (``BENCH_HOME``): the
+    latest row of every cell (each marked stale or not), the runs behind them, the configuration
+    of the run the provenance names, the board file's name and hash and the number of evaluation
+    prompts. JSON-normal (:func:`bench.results.normalized`): this is the committed form."""
     from bench.config import board_path, read_yaml
-    from bench.report import figures, render
-    from bench.report.findings import begin, findings, replace_block
-    from bench.results import latest_manifest, latest_rows, mark_stale, runs_behind
+    from bench.results import (
+        CONFIG_KEYS,
+        committed_manifest,
+        latest_manifest,
+        latest_rows,
+        mark_stale,
+        normalized,
+    )
 
+    home = Store().home
     try:
         path = board_path(board)
-    except BenchError:  # a board run from a file elsewhere: find it through its runs
+    except BenchError as err:  # a board run from a file elsewhere: find it through its runs
         manifest = latest_manifest(board)
-        if manifest is None:
-            raise
+        if manifest is None:  # the board's own error (unknown board), which committed results may answer
+            raise NoResults(str(err)) from None
         path = Path(manifest["board_file"])
         if not path.is_file():
-            path = Store().home / "runs" / manifest["run"] / "config.yaml"
+            path = home / "runs" / manifest["run"] / "config.yaml"
     name = read_yaml(path).get("name", board)
     marked = mark_stale(latest_rows(name))
     if not marked:
-        raise BenchError(f"no results for board '{name}': run `bench run --board {board}` first")
+        raise NoResults(f"no results for board '{name}': run `bench run --board {board}` first")
+    rows = [r for r in marked if not r["stale"]]
+    ids = sorted({r["run"] for r in marked if r.get("run")})
+    current = [
+        run
+        for run in sorted({r["run"] for r in rows if r.get("run")})
+        if (home / "runs" / run / "manifest.json").is_file()
+    ]
+    # the record the rows came from when there is one; the board's latest run otherwise
+    latest = latest_manifest(name) or {}
+    chosen = current[0] if len(current) == 1 else latest.get("run", "")
+    runs = {}
+    for run in sorted({*ids, chosen} - {""}):
+        d = home / "runs" / run
+        if (d / "manifest.json").is_file():
+            cfg = read_yaml(d / "config.yaml") if (d / "config.yaml").is_file() else None
+            runs[run] = committed_manifest(json.loads((d / "manifest.json").read_text()), cfg)
+    cfg_file = home / "runs" / chosen / "config.yaml"
+    board_cfg = read_yaml(cfg_file) if chosen and cfg_file.is_file() else {}
+    store = Store()
+    prompts = sorted(
+        {
+            len(read_jsonl(store.path("gen", r["keys"]["generations"]) / "generations.jsonl"))
+            for r in rows
+            if r["attack"] == "none" and store.has("gen", r["keys"]["generations"])
+        }
+    )
+    return normalized(
+        {
+            "board": name,
+            "board_file": {"name": path.name, "sha256": file_hash(path)},
+            "prompts": prompts,
+            "manifest": chosen,
+            "config": {k: board_cfg[k] for k in CONFIG_KEYS if k in board_cfg},
+            "runs": runs,
+            "rows": marked,
+        }
+    )
+
+
+def write_leaderboard(board: str, out: str | None = None, from_results: str | None = None) -> Path:
+    """Write ``LEADERBOARD.md``, its figures and ``results/`` (the committed form of what it was
+    rendered from, :func:`bench.results.write_committed`) into ``out`` (default
+    ``leaderboards/<board>``), from the store's results or, with ``from_results`` (a results
+    folder; ``""``: ``leaderboards/<board>/results``), from committed results alone. Without
+    ``from_results``, a store with no result of the board falls back on
+    ``leaderboards/<board>/results`` when that exists. Both give the same markdown."""
+    import sys
+
+    from bench.results import RESULTS_DIR, RUNS_FILE, read_committed
+
+    default = Path("leaderboards") / board / RESULTS_DIR
+    if from_results is None:
+        try:
+            inputs = leaderboard_inputs(board)
+        except NoResults:
+            if not (default / RUNS_FILE).is_file():
+                raise
+            print(
+                f"no results of board '{board}' in the store: rendering the committed {default}",
+                file=sys.stderr,
+            )
+            inputs = read_committed(default)
+    else:
+        inputs = read_committed(Path(from_results) if from_results else default)
+        if inputs["board"] != board:
+            raise BenchError(f"{from_results or default} holds board '{inputs['board']}', not '{board}'")
+    return render_leaderboard(inputs, Path(out) if out else Path("leaderboards") / inputs["board"])
+
+
+def render_leaderboard(inputs: dict, out_dir: Path) -> Path:
+    """The leaderboard of ``inputs`` (:func:`leaderboard_inputs` or the committed results) in
+    ``out_dir``; the README of the checkout that holds ``out_dir`` gets the board's findings."""
+    import datetime
+
+    from bench.report import figures, render
+    from bench.report.findings import begin, findings, replace_block
+    from bench.results import RESULTS_DIR, runs_behind, write_committed
+
+    name, marked = inputs["board"], inputs["rows"]
     # rows computed under a configuration the board no longer has are listed, not mixed in
     rows = [r for r in marked if not r["stale"]]
     stale = [r for r in marked if r["stale"]]
     if not rows:
         raise BenchError(f"every result of board '{name}' is stale (its config changed): rerun it")
-    behind = runs_behind(rows)
-    # the record the rows came from when there is one; the board's latest run otherwise
-    manifest = behind["manifests"][-1] if len(behind["manifests"]) == 1 else latest_manifest(name) or {}
-    cfg_file = Store().home / "runs" / manifest.get("run", "") / "config.yaml"
-    board_cfg = read_yaml(cfg_file) if cfg_file.is_file() else {}
+    behind = runs_behind(rows, known=inputs["runs"])
+    manifest = inputs["runs"].get(inputs["manifest"], {})
+    board_cfg = inputs["config"]
     gen, scorer = board_cfg.get("generation", {}), board_cfg.get("scorer", {})
     versions = manifest.get("versions", {})
-    n_prompts = sorted(
-        {
-            len(read_jsonl(Store().path("gen", r["keys"]["generations"]) / "generations.jsonl"))
-            for r in rows
-            if r["attack"] == "none" and Store().has("gen", r["keys"]["generations"])
-        }
-    )
     stamp = manifest.get("run", "")[:15]
 
     def when(stamp: str) -> str:
@@ -189,12 +271,13 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
         except ValueError:
             return "unknown"
 
+    board_file = inputs["board_file"]
     prov = {
         "board": name,
         "description": " ".join(str(board_cfg.get("description", "")).split()),
-        "board file": f"{path.name} (sha256 {file_hash(path)[:16]})",
+        "board file": f"{board_file['name']} (sha256 {board_file['sha256'][:16]})",
         "scorer": f"{scorer.get('name', '?')} {json.dumps(scorer.get('config', {}), sort_keys=True)}",
-        "prompts": f"{', '.join(map(str, n_prompts))} evaluation prompts",
+        "prompts": f"{', '.join(map(str, inputs['prompts']))} evaluation prompts",
         "decoding": (
             (
                 "greedy"
@@ -218,7 +301,6 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
             f"{c} ({n} run{'s' if n > 1 else ''})" for c, n in behind["commits"].items()
         )
         prov["runs"] = f"{len(behind['runs'])} run records, {when(first[:15])} to {when(last[:15])}"
-    out_dir = Path(out) if out else Path("leaderboards") / name
     claims = board_cfg.get("claims") or {}
     # the README of the checkout that holds leaderboards/<board>/ carries the board's findings
     # block when it has the board's markers (an --out elsewhere leaves every README alone)
@@ -230,6 +312,7 @@ def write_leaderboard(board: str, out: str | None = None) -> Path:
     figs = figures(rows, out_dir)
     target = out_dir / "LEADERBOARD.md"
     target.write_text(render(rows, prov, figs, stale, claims), encoding="utf-8")
+    write_committed(out_dir / RESULTS_DIR, inputs)
     if begin(name) in readme_text:
         readme.write_text(readme_text, encoding="utf-8")
     return target

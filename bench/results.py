@@ -76,14 +76,19 @@ def mark_stale(rows: list[dict], home: Path | None = None) -> list[dict]:
     return out
 
 
-def runs_behind(rows: list[dict], home: Path | None = None) -> dict:
+def runs_behind(rows: list[dict], home: Path | None = None, known: dict | None = None) -> dict:
     """What the runs that produced ``rows`` were: their seeds, how many runs, their commits (in
     run order, each with its number of runs), the first and last run, and package versions that
     differ between runs. A leaderboard merged from many runs (a grid) reports all of them, not
-    only the latest run's settings."""
+    only the latest run's settings. The manifests come from the store, or from ``known`` (run id
+    to manifest, as the committed results hold them) when it is given."""
     ids = sorted({r["run"] for r in rows if r.get("run")})
     manifests = []
     for run in ids:
+        if known is not None:
+            if run in known:
+                manifests.append(known[run])
+            continue
         f = (home or Store().home) / "runs" / run / "manifest.json"
         if f.is_file():
             manifests.append(json.loads(f.read_text()))
@@ -140,3 +145,88 @@ def results_frame(board: str | None = None, home: Path | None = None):
         rec["run"] = row["run"]
         flat.append(rec)
     return pd.DataFrame(flat)
+
+
+# ---------------------------------------------------------------------------------------------
+# The committed form of a board's results: what ``bench leaderboard`` renders, without the store.
+
+RESULTS_DIR = "results"  # beside LEADERBOARD.md: leaderboards/<board>/results/
+ROWS_FILE, RUNS_FILE = "rows.jsonl.gz", "runs.json"
+FORMAT = 1
+# what a committed run record keeps of its manifest: no store keys, no paths of the machine
+MANIFEST_KEYS = ("run", "board", "commit", "versions", "device", "executor", "machine", "python", "seconds")
+# what the leaderboard reads of the configuration of the run its provenance names
+CONFIG_KEYS = ("description", "generation", "scorer", "claims")
+
+
+def committed_manifest(manifest: dict, config: dict | None = None) -> dict:
+    """A run's manifest as the committed results keep it: its identity, commit, package versions,
+    device and time, the board file by name only, and the seeds its configuration ran; the stage
+    list (store keys) and the absolute path of the board file stay in the local record."""
+    out = {k: manifest[k] for k in MANIFEST_KEYS if k in manifest}
+    if manifest.get("board_file"):
+        out["board_file"] = Path(manifest["board_file"]).name
+    if config is not None:
+        out["seeds"] = config.get("seeds")
+    return out
+
+
+def normalized(obj):
+    """``obj`` as it reads back from JSON (keys sorted, tuples as lists): the leaderboard renders
+    from this both from the store and from the committed results, so the two give the same bytes."""
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
+
+
+def write_committed(folder: Path, inputs: dict) -> Path:
+    """Write a leaderboard's inputs (:func:`bench.plan.leaderboard_inputs`) as ``folder/rows.jsonl.gz``
+    (one row a line, keys sorted, gzip with no name and a fixed time, so the same rows give the
+    same bytes) and ``folder/runs.json`` (everything else: board, board file, prompt count, the
+    provenance run's configuration and every run record behind the rows). Returns ``folder``."""
+    import gzip
+    import io
+    import os
+
+    rows = inputs["rows"]
+    text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in rows)
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+        gz.write(text.encode("utf-8"))
+    meta = {k: v for k, v in inputs.items() if k != "rows"}
+    meta = {"format": FORMAT, "rows": {"file": ROWS_FILE, "count": len(rows)}, **meta}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (
+        (ROWS_FILE, buf.getvalue()),
+        (RUNS_FILE, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode("utf-8")),
+    ):
+        tmp = folder / f".{name}.{os.getpid()}"
+        tmp.write_bytes(data)
+        os.replace(tmp, folder / name)
+    return folder
+
+
+def read_committed(folder: Path) -> dict:
+    """The leaderboard's inputs from a committed results folder (:func:`write_committed`)."""
+    import gzip
+
+    from bench.errors import BenchError
+
+    runs = folder / RUNS_FILE
+    if not runs.is_file():
+        raise BenchError(f"no committed results in {folder}: {RUNS_FILE} is missing")
+    meta = json.loads(runs.read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT:
+        raise BenchError(f"{runs}: format {meta.get('format')!r}, this version reads format {FORMAT}")
+    spec = meta.pop("rows")
+    meta.pop("format")
+    with gzip.open(folder / spec["file"], "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    if len(rows) != spec["count"]:
+        raise BenchError(f"{folder / spec['file']}: {len(rows)} rows, {runs} says {spec['count']}")
+    return {**meta, "rows": rows}
+
+
+def committed_rows(folder: Path) -> list[dict]:
+    """The current rows (not stale) of a committed results folder, or none when it has none."""
+    if not (folder / RUNS_FILE).is_file():
+        return []
+    return [r for r in read_committed(folder)["rows"] if not r.get("stale")]

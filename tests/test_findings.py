@@ -20,11 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def committed_rows(board: str) -> list[dict]:
-    """The board's committed results (``leaderboards/<board>/results.jsonl``), or none yet."""
-    path = ROOT / "leaderboards" / board / "results.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The board's committed results (``leaderboards/<board>/results/``, written by `bench
+    leaderboard`): the rows its findings come from (those not stale), or none while none are
+    committed."""
+    from bench.results import committed_rows as read
+
+    return read(ROOT / "leaderboards" / board / "results")
 
 
 def test_the_readmes_block_is_what_the_committed_results_generate():
