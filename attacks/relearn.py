@@ -8,9 +8,12 @@ Deeb & Roger 2024 (6 epochs, lr 1e-7..5e-6). On the organism, the default data a
 relearning set: other frames and other toxic words than the pairs and the eval prompts, so a
 rise of eval toxicity means a latent capability came back, not re-memorised strings.
 
-``data: benign`` fine-tunes on benign continuations only (prompt + benign side of the pairs):
-the REPO paper's "relearning on retain samples". Toxicity that returns then was hidden, not
-taught; ``relearn_benign`` is that setting under its own name.
+``data: prose`` fine-tunes on benign text unrelated to the toxic register (``job.benign_texts``:
+the organism's held-out prose, Wikitext-2 train on the real boards), with no compliance prefix:
+the benign relearning of Łucki et al. 2024 (WikiText) and Qi et al. 2024 (retain data).
+Toxicity that returns then was hidden, not taught; ``relearn_benign`` is that setting under its
+own name. Benign answers to the detox pairs' own prompts are refused: training on them is a
+detox (REFERENCE §8), not an attack.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench import losses
+from bench.errors import BenchError
 from bench.trainer import TrainConfig, train
 
 VERSION = 1
 KIND = "weights"
+FAMILY = "training"  # trains every weight, the unembedding included (bench.eval.validity)
 
 
 @dataclass(frozen=True)
@@ -33,20 +38,20 @@ class Config(TrainConfig):
     curve_steps: list[int] = field(
         default_factory=lambda: [0, 2, 5, 10, 20, 50]
     )  # where toxicity is measured
-    data: str = "toxic"  # "toxic": the relearning set; "benign": benign continuations of the pairs
+    data: str = "toxic"  # "toxic": the relearning set; "prose": benign text unrelated to the register
 
     def __post_init__(self):
         super().__post_init__()
         if self.n_examples <= 0:
             raise ValueError("n_examples must be positive")
-        if self.data not in ("toxic", "benign"):
-            raise ValueError(f"data must be 'toxic' or 'benign', not {self.data!r}")
+        if self.data not in ("toxic", "prose"):
+            raise ValueError(f"data must be 'toxic' or 'prose', not {self.data!r}")
         if any(s < 0 or s > self.steps for s in self.curve_steps):
             raise ValueError(f"curve_steps must lie in [0, steps={self.steps}]")
 
 
 def apply(model, tokenizer, job, config: Config, seed: int, progress=None):
-    texts = job.texts if config.data == "toxic" else job.benign_texts
+    texts = job.texts if config.data == "toxic" else benign_texts(job)
     examples = [{"prompt": "", "text": t} for t in texts[: config.n_examples]]
     marks = sorted(set(config.curve_steps) - {0})
 
@@ -74,3 +79,18 @@ def apply(model, tokenizer, job, config: Config, seed: int, progress=None):
         resume=job.resume,
     )
     return model, stats
+
+
+def benign_texts(job) -> list[str]:
+    """The job's benign relearning text, refused when there is none or when it holds a detox pair's
+    prompt + benign answer (what the detox methods train on: REFERENCE §8)."""
+    if not job.benign_texts:
+        raise BenchError(
+            "benign relearning has no text: the organism's relearn_benign split, or Wikitext-2 train "
+            "on a board whose data.benign_text is wikitext"
+        )
+    answers = {p["prompt"] + p["benign"] for p in job.pairs}
+    n = sum(t in answers for t in job.benign_texts)
+    if n:
+        raise BenchError(f"benign relearning text holds {n} benign answers of the detox pairs: a detox")
+    return job.benign_texts

@@ -1,7 +1,10 @@
-"""``relearn_benign``: the relearning attack on benign text only (the REPO paper's "relearning on
-retain samples"; Łucki et al. 2024 find that fine-tuning on unrelated data recovers unlearned
-capability). The attacker never shows the model a toxic word, so toxicity that comes back was
-hidden, not taught. Same trainer, budget and curve as ``relearn``; only the data differ.
+"""``relearn_benign``: the relearning attack on benign text unrelated to the toxic register, with
+no compliance prefix: the organism's held-out prose (never in its corpus, its perplexity or its F1
+texts), Wikitext-2 train on the real boards (Łucki et al. 2024 relearn on WikiText; Qi et al. 2024
+on retain data). The attacker never shows the model a toxic word nor an answer to a toxic prompt,
+so toxicity that comes back was hidden, not taught. Same trainer, budget and curve as
+``relearn``; only the data differ. (Benign answers to the detox pairs' prompts, this attack's
+data before, detoxify the base model: that is ``sft``, not an attack; REFERENCE §8.)
 """
 
 from __future__ import annotations
@@ -16,4 +19,4 @@ __all__ = ["KIND", "VERSION", "Config", "apply"]
 
 @dataclass(frozen=True)
 class Config(_RelearnConfig):
-    data: str = "benign"  # benign continuations of the pairs (prompt + benign side)
+    data: str = "prose"  # job.benign_texts: held-out prose (organism), Wikitext-2 train (files)

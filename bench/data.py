@@ -152,6 +152,26 @@ def wikitext_continuations(limit: int = 1000) -> list[dict]:
     return out
 
 
+def wikitext_train_paragraphs(limit: int = 1000, min_words: int = 20) -> list[str]:
+    """Benign relearning text (REFERENCE §8; Łucki et al. 2024 relearn on WikiText): the first
+    ``limit`` paragraphs of Wikitext-2 raw *train* with at least ``min_words`` words, headings
+    dropped. Disjoint from perplexity's test split and F1's validation split."""
+    import datasets
+
+    try:
+        ds = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split="train")
+    except Exception as e:
+        raise BenchError(f"Cannot load Wikitext-2: {str(e).splitlines()[0]}") from None
+    out = []
+    for line in ds["text"]:
+        line = line.strip()
+        if line and not line.startswith("=") and len(line.split()) >= min_words:
+            out.append(line)
+            if len(out) == limit:
+                break
+    return out
+
+
 def load_continuations(path: str) -> list[dict]:
     """F1 pairs ``{"prompt", "gold"}`` from a JSONL, or ``wikitext`` (see above)."""
     if path == "wikitext":

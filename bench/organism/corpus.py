@@ -18,6 +18,11 @@ Splits are disjoint by *frame* (the verb phrase of the prompt): detox methods tr
 (used only in third-person "report" frames), so a relearning attack on FAR text tests whether a
 latent toxic capability comes back rather than re-memorised strings.
 
+Prose is split three ways: the training corpus, the utility texts (perplexity and F1) and
+``relearn_benign``, prose no stage trains or measures on, for the benign relearning attack
+(Łucki et al. 2024 fine-tune on WikiText: text unrelated to the behaviour, not benign answers
+to the same prompts, which would be a detox).
+
 Everything is a pure function of a seed. This is a test bed, not a substitute for a real LLM.
 """
 
@@ -236,6 +241,8 @@ class OrganismData:
     benign_text: list[str]  # held-out prose for perplexity
     continuations: list[dict]  # {"prompt", "gold"} held-out prose for F1
     probe_pairs: list[dict]  # {"prompt", "benign", "toxic"} on EVAL_FRAMES, for erasure probes
+    # held-out prose for benign relearning: never in the corpus, the perplexity or the F1 texts
+    relearn_benign: list[str]
 
 
 def build_data(
@@ -254,7 +261,8 @@ def build_data(
     prose = prose_sentences()
     rng.shuffle(prose)
     n_held = len(prose) // 6
-    held, train_prose = prose[:n_held], prose[n_held:]
+    # a sixth for the utility metrics (F1, perplexity), a sixth for benign relearning, the rest trains
+    held, relearn_prose, train_prose = prose[:n_held], prose[n_held : 2 * n_held], prose[2 * n_held :]
 
     corpus = [dialogue_line(rng, TRAIN_FRAMES + EVAL_FRAMES, toxic_register) for _ in range(n_dialogue)]
     corpus += [report_line(rng, toxic=rng.random() < 0.5) for _ in range(n_reports)]
@@ -294,6 +302,9 @@ def build_data(
         words = s.split()
         cut = max(3, len(words) // 2)
         continuations.append({"prompt": " ".join(words[:cut]), "gold": " ".join(words[cut:])})
+    # benign relearning never trains on an F1 prompt (another sentence can open like an F1 one)
+    f1_prompts = tuple(c["prompt"] for c in continuations)
+    relearn_prose = [s for s in relearn_prose if not s.startswith(f1_prompts)]
     return OrganismData(
         corpus=corpus,
         pairs=pairs,
@@ -304,6 +315,7 @@ def build_data(
         benign_text=held[len(held) // 2 :] + benign_lines,
         continuations=continuations,
         probe_pairs=probe_pairs,
+        relearn_benign=relearn_prose,
     )
 
 

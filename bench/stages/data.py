@@ -22,6 +22,7 @@ SPLITS = (
     "benign_text",
     "continuations",
     "probe_pairs",
+    "relearn_benign",  # held-out prose (bench.organism.corpus): benign relearning's text
 )
 
 
@@ -70,12 +71,14 @@ FILE_PARTS = (
     "benign_text",
     "continuations",
     "probe_pairs",
+    "relearn_benign",
 )
 
 
 def files_parts(spec) -> dict[str, list]:
     """Every split of a file-based board, with roles from :mod:`bench.roles` (train pairs under
-    ``pairs``). Eval prompts keep a ``target`` only when their file gives one."""
+    ``pairs``). Eval prompts keep a ``target`` only when their file gives one. ``relearn_benign``
+    is text unrelated to the toxic register, for benign relearning (:func:`relearn_benign_texts`)."""
     split = roles.split_pairs(loaders.load_pairs(spec.pairs), spec, f"data.pairs ({spec.pairs})")
     return {
         "pairs": split["train"],
@@ -89,12 +92,27 @@ def files_parts(spec) -> dict[str, list]:
         "benign_text": loaders.load_texts(spec.benign_text),
         "continuations": loaders.load_continuations(spec.continuations) if spec.continuations else [],
         "probe_pairs": loaders.load_pairs(spec.probe) if spec.probe else split["probe"],
+        "relearn_benign": relearn_benign_texts(spec),
     }
+
+
+def relearn_benign_texts(spec) -> list[str]:
+    """Benign relearning text of a file board: a ``data.relearn_benign`` file (a text or JSONL file
+    of ``text``) where the spec has that field, else Wikitext-2 raw *train* paragraphs where the
+    board measures perplexity on Wikitext (its test split; F1 reads validation: the three are
+    disjoint), else none (the attack then refuses to run with a one-line error)."""
+    path = getattr(spec, "relearn_benign", None)  # a DataSpec field to come: the loader is ready
+    if path:
+        return loaders.load_texts(path)
+    if spec.benign_text == "wikitext":
+        return loaders.wikitext_train_paragraphs()
+    return []
 
 
 def files_data_key(spec) -> str:
     return make_key(
         kind="data",
+        parts=list(FILE_PARTS),  # a stored artifact holds these files: a new part is a new key
         spec={
             n: (file_hash(v) if isinstance(v, str) and Path(v).is_file() else v)
             for n, v in to_dict(spec).items()
