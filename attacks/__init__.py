@@ -38,7 +38,8 @@ class PromptJob:
 class WeightJob:
     texts: list[str]  # the attacker's toxic fine-tuning data
     checkpoint: Callable[..., None] | None = None  # (step, model, trainer state=None) at each curve step
-    benign_texts: list[str] = field(default_factory=list)  # benign/retain texts (prompt + benign)
+    # benign text unrelated to the toxic register (held-out prose; Wikitext-2 train)
+    benign_texts: list[str] = field(default_factory=list)
     pairs: list[dict] = field(default_factory=list)  # {"prompt", "benign", "toxic"}: for directions
     base_model: Any = None  # the model the attacked one descends from (NEEDS_BASE attacks)
     # the trainer state of the last checkpoint a killed run saved (bench.trainer.load_state), or

@@ -70,6 +70,9 @@ class DataSpec:
     )
     benign_text: str | None = None  # "wikitext" or a local text/JSONL file for perplexity
     continuations: str | None = None  # JSONL of {"prompt", "gold"} for the F1 check
+    # benign relearning text (.txt or JSONL of "text"), unrelated to the toxic register; default:
+    # Wikitext-2 train when benign_text is wikitext, else none (relearn_benign then refuses)
+    relearn_benign: str | None = None
     probe: str | None = None  # pair JSONL for erasure probes (default: held-out pairs)
     attack: str | None = (
         None  # pair JSONL whose prompts/toxic sides train universal attacks (default: held out)

@@ -138,6 +138,7 @@ def write_data(out_dir: str | Path, n_pairs: int = 120, n_prompts: int = 16) -> 
             for i, p in enumerate(d.eval_prompts[:n_prompts])
         ],
         "benign_text": [{"text": t} for t in d.benign_text[:40]],
+        "relearn_benign": [{"text": t} for t in d.relearn_benign[:40]],
         "continuations": d.continuations[:10],
     }
     paths = {}

@@ -158,14 +158,23 @@ def check_data_fields(board: Board) -> None:
         raise BenchError(f"data.source is 'files' but data.{missing[0]} is not set")
 
 
-DATA_FILES = ("pairs", "eval_prompts", "relearn", "benign_text", "continuations", "probe", "attack")
+DATA_FILES = (
+    "pairs",
+    "eval_prompts",
+    "relearn",
+    "relearn_benign",
+    "benign_text",
+    "continuations",
+    "probe",
+    "attack",
+)
 
 
 def _is_file(name: str, value: str) -> bool:
     """Whether a data field names a local file, or a data set its loader fetches from the hub:
     ``wikitext`` (texts, continuations), or an eval prompt id like ``allenai/real-toxicity-prompts``
     (bench.data's rule, less paths that look local: those are files that must exist)."""
-    if name in ("relearn", "benign_text", "continuations"):
+    if name in ("relearn", "relearn_benign", "benign_text", "continuations"):
         return value != "wikitext"
     if name == "eval_prompts":
         p = Path(value)
@@ -245,6 +254,7 @@ def validate_data(board: Board, missing_ok: bool = False) -> list[str]:
         ("pairs", loaders.load_pairs),
         ("eval_prompts", loaders.load_eval_prompts),
         ("relearn", loaders.load_texts),
+        ("relearn_benign", loaders.load_texts),
         ("benign_text", loaders.load_texts),
         ("continuations", loaders.load_continuations),
         ("probe", loaders.load_pairs),

@@ -113,7 +113,8 @@ def attack(
         job = WeightJob(
             texts=data["relearn"],
             checkpoint=checkpoint,
-            benign_texts=[p["prompt"] + p["benign"] for p in data["pairs"]],
+            # benign text unrelated to the toxic register (never the pairs' answers: that is a detox)
+            benign_texts=data["relearn_benign"],
             pairs=data["pairs"],
             base_model=rt.model(base) if needs_base else None,
             resume=load_state(partial / f"state-{max(saved)}") if saved else None,

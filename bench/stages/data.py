@@ -98,12 +98,11 @@ def files_parts(spec) -> dict[str, list]:
 
 def relearn_benign_texts(spec) -> list[str]:
     """Benign relearning text of a file board: a ``data.relearn_benign`` file (a text or JSONL file
-    of ``text``) where the spec has that field, else Wikitext-2 raw *train* paragraphs where the
+    of ``text``) where the board names one, else Wikitext-2 raw *train* paragraphs where the
     board measures perplexity on Wikitext (its test split; F1 reads validation: the three are
     disjoint), else none (the attack then refuses to run with a one-line error)."""
-    path = getattr(spec, "relearn_benign", None)  # a DataSpec field to come: the loader is ready
-    if path:
-        return loaders.load_texts(path)
+    if spec.relearn_benign:
+        return loaders.load_texts(spec.relearn_benign)
     if spec.benign_text == "wikitext":
         return loaders.wikitext_train_paragraphs()
     return []
