@@ -16,27 +16,7 @@ from bench import provenance, registry, stages
 from bench.config import load_plan
 from bench.store import make_key
 from bench.typed import to_dict
-
-
-class _Stop(Exception):
-    pass
-
-
-class KeyOnly:
-    """A runtime that records the key a stage asks for and computes nothing."""
-
-    def __init__(self, board):
-        self.board, self.keys = board, []
-
-    def stage(self, stage, key, label, make, meta=None):
-        self.keys.append(key)
-        raise _Stop
-
-    def key_of(self, fn, *args):
-        with pytest.raises(_Stop):
-            fn(self, *args)
-        return self.keys[-1]
-
+from tests.keyprint import KeyOnly
 
 REAL_VERSION = provenance.package_version
 
