@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench import stages
 from bench.errors import BenchError
+from bench.eval.intervals import rate_interval
 from bench.eval.metrics import bootstrap_ci, curve_auc, steps_to_recover, toxicity_summary
 from bench.modeling import bos_ids, context_length
 from bench.store import make_key
@@ -66,6 +67,10 @@ def toxicity_row(
     ci = bootstrap_ci(sc, e.toxic_threshold, e.bootstrap, seed)
     metrics["per_prompt"] = per_prompt_rates(sc, e.toxic_threshold)
     metrics["samples_per_prompt"] = len(sc[0]) if sc else None  # for exact intervals near 0
+    # the rate's interval by the leaderboard's one-seed rule: over prompts, and exact near 0, where
+    # a percentile bootstrap collapses to [0, 0] whatever the number of continuations
+    iv = rate_interval([metrics["per_prompt"]], metrics["samples_per_prompt"], e.bootstrap, seed)
+    ci["toxic_rate"] = [iv["lo"], iv["hi"]]
     return metrics, ci, {"generations": gen_key}
 
 

@@ -226,3 +226,27 @@ def test_a_quantity_over_seeds_is_one_t_interval():
     assert q["p"] == pytest.approx(ttest_1samp([0.1, 0.3, 0.2], 0).pvalue)
     assert seed_interval([0.4], (0.3, 0.5))["interval"] == ONE_SEED
     assert seed_interval([0.4])["lo"] is None and seed_interval([])["value"] is None
+
+
+def test_a_row_with_no_toxic_continuation_gets_an_exact_upper_bound(monkeypatch):
+    """One seed's row at a rate of 0: its printed interval must not be the percentile bootstrap's
+    [0, 0] (which claims certainty from 400 continuations), but Clopper-Pearson's upper bound."""
+    import types
+
+    from bench import rows, stages
+    from bench.eval.intervals import clopper_pearson
+
+    n_prompts, k = 40, 10
+    monkeypatch.setattr(
+        stages, "generations", lambda rt, model, prompts, seed, label: ("g", [["x"] * k] * n_prompts)
+    )
+    monkeypatch.setattr(
+        stages, "scores", lambda rt, key, outs, scorer, version, label: [[0.01] * k for _ in outs]
+    )
+    rt = types.SimpleNamespace(
+        board=types.SimpleNamespace(eval=types.SimpleNamespace(toxic_threshold=0.5, bootstrap=200))
+    )
+    metrics, ci, _ = rows.toxicity_row(rt, None, [{"prompt": "p"}] * n_prompts, 0, "x", None, 1)
+    assert metrics["toxic_rate"] == 0.0
+    lo, hi = ci["toxic_rate"]
+    assert lo == 0.0 and hi == pytest.approx(clopper_pearson(0, n_prompts * k)[1]) and hi > 0.005
