@@ -17,6 +17,7 @@ from dataclasses import dataclass
 VERSION = 1
 KIND = "weights"
 NEEDS_BASE = True
+FAMILY = "residual"  # edits residual writers before the final norm (bench.eval.validity)
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,8 @@ def findings(rows: list[dict], claims: dict | None = None) -> list[str]:
                 if m not in ("none", "oracle") and board.rec.get((model, m, attack, None))
             ]
             if rs:
-                failed = (model, f"R {attack}") in _r_failed(board)
-                mark = " ⚠ (the attack failed its known-answer check)" if failed else ""
+                failed = (model, f"R {attack}") in board.failed  # fails, inconclusive or not run
+                mark = " ⚠ (the attack did not pass its known-answer check)" if failed else ""
                 lines.append(f"- **{esc(model)}, R under `{esc(attack)}`**: " + "; ".join(rs) + f".{mark}")
         checks = [c for c in board.checks if c["model"] == model and c["verdict"] != "not run"]
         if checks:
@@ -86,10 +86,6 @@ def findings(rows: list[dict], claims: dict | None = None) -> list[str]:
 
 def _name(method: str) -> str:
     return {"none": "base", "oracle": "oracle"}.get(method, f"`{esc(method)}`")
-
-
-def _r_failed(board: Board) -> set[tuple[str, str]]:
-    return {(c["model"], c["metric"]) for c in board.checks if c["verdict"] == "fails"}
 
 
 def findings_section(board: str, rows: list[dict], claims: dict | None) -> list[str]:
