@@ -115,7 +115,9 @@ def ablate_runtime(tmp_path, tiny_lm):
 
 
 def _ablate(rt, model, base, cfg, tiny_data):
-    data = stages.Splits("d", {"attack_prompts": [], "relearn": [], "pairs": tiny_data.pairs[:8]})
+    data = stages.Splits(
+        "d", {"attack_prompts": [], "relearn": [], "relearn_benign": [], "pairs": tiny_data.pairs[:8]}
+    )
     return stages.attack(rt, model, base, data, "ablate", cfg, 0, [], None, "x")
 
 
