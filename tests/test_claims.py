@@ -221,8 +221,7 @@ def test_the_r_table_and_the_claims_share_one_estimand_and_interval():
     """R of dpo under relearn, seeds whose rates differ: the claims' quantity and the R table's cell
     are the same mean of per-seed R with the same t-interval (not a pooled ratio in one of them)."""
     from bench.claims import _Rows, recovery_of
-    from bench.eval.recovery import recovery_interval
-    from bench.eval.validity import recovery
+    from bench.eval.recovery import recovery, recovery_interval
 
     rows = _rows()
     for r in rows:  # seed s: dpo relearns to 0.55 + 0.1 s, the base sits at 0.6 - 0.15 s

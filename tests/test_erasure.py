@@ -325,7 +325,8 @@ def test_localisation_check_follows_its_rule():
     neurons, < half of the random one, and the targeted ablation lowers the toxic rate (paired
     interval above 0); a condition wholly on the wrong side fails it with its own reason, one whose
     interval straddles its bar leaves it inconclusive; one seed cannot pass; absent rows give none."""
-    from bench.eval.validity import _index, localisation_check
+    from bench.eval.recovery import _index
+    from bench.eval.validity import localisation_check
 
     def check(*a, seeds=(0, 1, 2)):
         return localisation_check(_index(_neuron_rows(*a, seeds=seeds)), "m", list(seeds))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.eval import validity
+from bench.eval import reach, validity
 
 # per-seed jitter of every rate and metric: seeds differ a little, as organisms do
 JITTER = (0.0, 0.01, -0.01, 0.02, -0.02)
@@ -73,7 +73,7 @@ def test_an_unreachable_control_is_left_out_with_its_reason_and_only_there():
 def test_an_attack_of_no_known_family_reaches_every_control():
     """Bug caught: an exclusion without an argument. Only a plugin's declared family and a control's
     UNREACHABLE may leave a control out; an attack that declares neither is judged on every control."""
-    assert validity.attack_family("no_such_attack") is None
+    assert reach.attack_family("no_such_attack") is None
     c = _check(_board(RECOVERED, "no_such_attack"), "R no_such_attack")
     assert c["excluded"] == {} and c["verdict"] == "fails"
 

@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from bench.eval import validity
+from bench.eval.recovery import recovery
 from bench.report.cells import mean_of
 
 
@@ -15,7 +16,7 @@ class Board:
     rows: list[dict]
     grid: dict[tuple, dict[str, list[dict]]]  # (model, method) -> attack -> the seeds' rows
     attacks: list[str]  # every attack but "none", in the order the rows first name them
-    rec: dict  # validity.recovery: (model, method, attack, point) -> per-seed R
+    rec: dict  # bench.eval.recovery.recovery: (model, method, attack, point) -> per-seed R
     checks: list[dict]  # validity.validation: the known-answer checks
     failed: set[tuple]  # (model, metric) of every check that does not pass (fails, inconclusive, not run)
     order: list[tuple]  # the (model, method) keys in the order every table lists them
@@ -31,7 +32,7 @@ class Board:
         checks = validity.validation(rows)
         # only a pass validates: a metric that fails, is inconclusive or did not run carries ⚠
         failed = {(c["model"], c["metric"]) for c in checks if c["verdict"] != "passes"}
-        board = cls(rows, grid, attacks, validity.recovery(rows), checks, failed, [])
+        board = cls(rows, grid, attacks, recovery(rows), checks, failed, [])
         board.order = sorted(grid, key=board._rank)
         return board
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from bench.config import MATCHED
 from bench.eval import validity
+from bench.eval.recovery import recovery
 from bench.report.cells import esc, mean_of
 
 # drawn in every panel as the two ends of the scale, and never as panels of their own
@@ -97,7 +98,7 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
         axis = ("layer (0 = embeddings)", "toxic-vocabulary probability")
         _panels(plt, readouts, title, axis, out_dir / "readout_layers.png", log_steps=False)
         made.append("readout_layers.png")
-    rec = validity.recovery(rows)
+    rec = recovery(rows)
     rs_of = {(m, me, a): [r["R"] for r in rs if r] for (m, me, a, p), rs in rec.items() if p is None}
     means = {k: float(np.mean(v)) for k, v in rs_of.items() if v}
     if means:

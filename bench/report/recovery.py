@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from bench.eval.erasure import METRICS
 from bench.eval.metrics import seed_spread
-from bench.eval.validity import models_without_oracle
+from bench.eval.recovery import models_without_oracle
 from bench.report.board import Board
 from bench.report.cells import esc, over_seeds, r_cell, seed_shares, zoo_values
 from bench.report.validation import localisation_validated
