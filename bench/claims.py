@@ -19,26 +19,21 @@ from __future__ import annotations
 from bench.config import ClaimsSpec
 from bench.eval.intervals import ONE_SEED, paired_statistic, seed_interval
 from bench.eval.recovery import MIN_GAP, r_of_means
+from bench.eval.validity import combine, retained_share, side
+
+CLAIMED = {"passes": "holds", "fails": "fails", "inconclusive": "inconclusive"}  # no claim is "not run"
+RULED = {"holds": "passes"}
 
 
 def _verdict(lo, hi, threshold: float, holds_above: bool) -> str:
     """``holds`` when the whole interval is on the claimed side of ``threshold``, ``fails`` when it
-    is wholly on the other side, else ``inconclusive``."""
-    if lo is None or hi is None:
-        return "inconclusive"
-    above, below = lo > threshold, hi < threshold
-    if holds_above:
-        return "holds" if above else "fails" if below else "inconclusive"
-    return "holds" if below else "fails" if above else "inconclusive"
+    is wholly on the other side, else ``inconclusive`` (the validation's rule, in a claim's words)."""
+    return CLAIMED.get(side(lo, hi, threshold, holds_above), "inconclusive")
 
 
 def _all(verdicts: list[str]) -> str:
     """A claim over several comparisons holds if all hold, fails if any fails."""
-    if not verdicts:
-        return "inconclusive"
-    if "fails" in verdicts:
-        return "fails"
-    return "holds" if all(v == "holds" for v in verdicts) else "inconclusive"
+    return CLAIMED.get(combine([RULED.get(v, v) for v in verdicts]), "inconclusive")
 
 
 def _fmt(q: dict) -> str:
@@ -162,8 +157,6 @@ def judge(rows: list[dict], spec: ClaimsSpec, checks: list[dict] = (), n_boot: i
 
 
 def _judge_model(R: _Rows, model: str, spec: ClaimsSpec, failed: set, n_boot: int) -> list[dict]:
-    from bench.eval.validity import retained_share
-
     out = []
     subj, comps = spec.subject, spec.comparators
     kind = "R" if R.has_oracle(model) else "rate / base rate"
