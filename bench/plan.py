@@ -225,6 +225,13 @@ def write_leaderboard(board: str, out: str | None = None, from_results: str | No
     from bench.results import RESULTS_DIR, RUNS_FILE, read_committed
 
     default = Path("leaderboards") / board / RESULTS_DIR
+
+    def committed(folder: Path) -> dict:  # a committed folder must hold the board it is read for
+        inputs = read_committed(folder)
+        if inputs["board"] != board:
+            raise BenchError(f"{folder} holds board '{inputs['board']}', not '{board}'")
+        return inputs
+
     if from_results is None:
         try:
             inputs = leaderboard_inputs(board)
@@ -235,11 +242,9 @@ def write_leaderboard(board: str, out: str | None = None, from_results: str | No
                 f"no results of board '{board}' in the store: rendering the committed {default}",
                 file=sys.stderr,
             )
-            inputs = read_committed(default)
+            inputs = committed(default)
     else:
-        inputs = read_committed(Path(from_results) if from_results else default)
-        if inputs["board"] != board:
-            raise BenchError(f"{from_results or default} holds board '{inputs['board']}', not '{board}'")
+        inputs = committed(Path(from_results) if from_results else default)
     return render_leaderboard(inputs, Path(out) if out else Path("leaderboards") / inputs["board"])
 
 

@@ -213,13 +213,21 @@ def read_committed(folder: Path) -> dict:
     runs = folder / RUNS_FILE
     if not runs.is_file():
         raise BenchError(f"no committed results in {folder}: {RUNS_FILE} is missing")
-    meta = json.loads(runs.read_text(encoding="utf-8"))
-    if meta.get("format") != FORMAT:
-        raise BenchError(f"{runs}: format {meta.get('format')!r}, this version reads format {FORMAT}")
-    spec = meta.pop("rows")
-    meta.pop("format")
-    with gzip.open(folder / spec["file"], "rt", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
+    try:
+        meta = json.loads(runs.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise BenchError(f"{runs}: format {found!r}, this version reads format {FORMAT}")
+        spec = meta.pop("rows")
+        meta.pop("format")
+        with gzip.open(folder / spec["file"], "rt", encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh if line.strip()]
+        meta["board"]  # noqa: B018 (a committed folder names its board)
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as e:  # damaged, cut short, not ours
+        raise BenchError(
+            f"{folder} is not a results folder bench can read ({type(e).__name__}: {e}); "
+            "write it again with `bench leaderboard`"
+        ) from None
     if len(rows) != spec["count"]:
         raise BenchError(f"{folder / spec['file']}: {len(rows)} rows, {runs} says {spec['count']}")
     return {**meta, "rows": rows}

@@ -30,6 +30,7 @@ def validate_plan(
     notes = check_names(board, methods, attacks, source)
     check_layers(board, configs)
     check_data_fields(board)
+    check_data_needs(board, methods, attacks)
     warnings = validate_data(board, missing_ok=dry_run)
     check_model_folders(board)
     return warnings + (notes if dry_run else [])
@@ -170,11 +171,41 @@ DATA_FILES = (
 )
 
 
+def check_data_needs(board: Board, methods: list[str], attacks: list[str]) -> None:
+    """Plugins that need data only some boards have say so before anything trains: a method that
+    distils (``undo``) needs the organism's corpus; ``relearn_benign`` needs benign text unrelated
+    to the toxic register (the organism's held-out prose, Wikitext-2 train, or data.relearn_benign)."""
+    organism = all(m.name == "organism" for m in board.models) and board.data.source == "organism"
+    for name in methods:
+        plugin = registry.load("methods", plugin_of(board.methods, name.split(MATCHED)[0]))
+        if getattr(plugin, "NEEDS_TEACHER", False) and not organism:
+            raise BenchError(
+                f"method {name} distils on the organism's corpus: this board has no distillation set "
+                "(run it on the organism board)"
+            )
+    for name in attacks:
+        use = plugin_of(board.attacks, name, "attack")
+        benign = registry.load("attacks", use).Config.__dataclass_fields__.get("data")
+        wants_prose = (
+            benign is not None and (board.attacks.get(name) or {}).get("data", benign.default) == "prose"
+        )
+        if (
+            wants_prose
+            and not organism
+            and not board.data.relearn_benign
+            and board.data.benign_text != "wikitext"
+        ):
+            raise BenchError(
+                f"attack {name} relearns on benign text unrelated to the toxic register, and this board has "
+                "none: set data.relearn_benign to a text or JSONL file (or measure perplexity on wikitext)"
+            )
+
+
 def _is_file(name: str, value: str) -> bool:
     """Whether a data field names a local file, or a data set its loader fetches from the hub:
     ``wikitext`` (texts, continuations), or an eval prompt id like ``allenai/real-toxicity-prompts``
     (bench.data's rule, less paths that look local: those are files that must exist)."""
-    if name in ("relearn", "relearn_benign", "benign_text", "continuations"):
+    if name in ("relearn", "benign_text", "continuations"):
         return value != "wikitext"
     if name == "eval_prompts":
         p = Path(value)

@@ -191,3 +191,19 @@ def test_a_results_folder_of_another_board_or_format_is_refused(tmp_path, monkey
     (folder / "runs.json").write_text(json.dumps({**meta, "format": 99}))
     with pytest.raises(BenchError, match="format 99"):
         read_committed(folder)
+    # a damaged folder is one line, not a traceback: cut JSON, a list, a missing or cut rows file
+    rows_file = folder / meta["rows"]["file"]
+    good = rows_file.read_bytes()
+    for runs_text, rows_bytes in (
+        ("{", good),
+        ("[]", good),
+        (json.dumps(meta), None),
+        (json.dumps(meta), good[: len(good) // 2]),
+    ):
+        (folder / "runs.json").write_text(runs_text)
+        if rows_bytes is None:
+            rows_file.unlink(missing_ok=True)
+        else:
+            rows_file.write_bytes(rows_bytes)
+        with pytest.raises(BenchError, match="not a results folder bench can read|format 'list'"):
+            read_committed(folder)
