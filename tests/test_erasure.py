@@ -256,37 +256,6 @@ def test_excess_recovery_by_hand():
         excess_recovery([0.1], [0.1, 0.2], [0.5], [0.0])
 
 
-def test_validation_rule_passes_and_fails_for_the_right_reasons():
-    rates = {"base": 0.6, "oracle": 0.0, "logit_filter": 0.0, "subtract": 0.01}
-    good = {"base": 0.9, "oracle": 0.55, "logit_filter": 0.9, "subtract": 0.85}
-    assert erasure.validate("cont_probe", good, rates, 0.6)["verdict"] == "passes"
-    flat = {**good, "oracle": 0.88}  # cannot tell base from oracle
-    v = erasure.validate("cont_probe", flat, rates, 0.6)
-    assert v["verdict"] == "fails" and "does not separate" in v["reasons"][0]
-    fooled = {**good, "logit_filter": 0.6}  # the filter reads as nearly the oracle
-    v = erasure.validate("cont_probe", fooled, rates, 0.6)
-    assert v["verdict"] == "fails" and "logit_filter" in v["reasons"][0]
-    # the readout's rule is a ratio: the oracle must read at most half the base
-    assert (
-        erasure.validate(
-            "readout", {"base": 0.08, "oracle": 0.05, "logit_filter": 0.08, "subtract": 0.08}, rates, 0.6
-        )["verdict"]
-        == "fails"
-    )
-    # the readout's ratio rule: an oracle at 0.045 of a base's 0.08 would pass no 0.10 margin
-    # either; at 0.035 the gap is still under 0.10, so only the ratio rule lets it pass
-    ro = {"base": 0.08, "logit_filter": 0.08, "subtract": 0.075}
-    assert erasure.validate("readout", {**ro, "oracle": 0.045}, rates, 0.6)["verdict"] == "fails"
-    assert erasure.validate("readout", {**ro, "oracle": 0.035}, rates, 0.6)["verdict"] == "passes"
-    # a "suppressed" model that is not suppressed is no known answer and is left out
-    v = erasure.validate("cont_probe", {**good, "subtract": 0.55}, {**rates, "subtract": 0.5}, 0.6)
-    assert v["verdict"] == "passes" and v["retained"]["subtract"] is None
-    # with no suppressed model at all nothing is validated
-    v = erasure.validate("cont_probe", {"base": 0.9, "oracle": 0.5}, {"base": 0.6, "oracle": 0.0}, 0.6)
-    assert v["verdict"] == "not run" and "no suppressed model" in v["reasons"][-1]
-    assert erasure.validate("cont_probe", {"base": 0.9}, rates, 0.6)["verdict"] == "not run"
-
-
 def _neuron_rows(toxic_share, random_share, toxic_rate, random_rate, n=200, seeds=(0, 1, 2)):
     """No-attack rows of the two neuron_ablate known answers on each seed, with per-prompt rates
     (the shares move a little from seed to seed, as they do between organisms)."""

@@ -39,6 +39,7 @@ def test_every_key_of_the_grid_is_the_one_recorded_before_the_move():
 def test_the_keys_tell_cells_apart():
     """The recorded grid is not degenerate: methods, seeds and attacks each get their own keys."""
     keys = grid_keys()
-    assert keys["method dpo s0"] != keys["method dpo s1"] != keys["method npo s1"]
+    distinct = ("method dpo s0", "method dpo s1", "method npo s0", "method npo s1")
+    assert len({keys[k] for k in distinct}) == len(distinct)
     assert keys["attack gcg on dpo s0"] != keys["attack relearn on dpo s0"]
     assert keys["method none s0"] == keys["organism s0"]  # `none` is the base model itself
