@@ -311,12 +311,13 @@ def render_leaderboard(inputs: dict, out_dir: Path) -> Path:
     # block when it has the board's markers (an --out elsewhere leaves every README alone)
     readme = out_dir.resolve().parent.parent / "README.md"
     readme_text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    lines = findings(rows, claims)  # judged once: the leaderboard and the README carry the same block
     if begin(name) in readme_text:
-        readme_text = replace_block(readme_text, name, findings(rows, claims), str(readme))
+        readme_text = replace_block(readme_text, name, lines, str(readme))
     out_dir.mkdir(parents=True, exist_ok=True)
     figs = figures(rows, out_dir)
     target = out_dir / "LEADERBOARD.md"
-    target.write_text(render(rows, prov, figs, stale, claims), encoding="utf-8")
+    target.write_text(render(rows, prov, figs, stale, claims, lines), encoding="utf-8")
     write_committed(out_dir / RESULTS_DIR, inputs)
     if begin(name) in readme_text:
         readme.write_text(readme_text, encoding="utf-8")

@@ -32,11 +32,12 @@ def end(board: str) -> str:
     return f"<!-- /findings:{board} -->"
 
 
-def findings(rows: list[dict], claims: dict | None = None) -> list[str]:
-    """Markdown lines of the headline findings (pure: same rows, same lines)."""
+def findings(rows: list[dict], claims: dict | None = None, board: Board | None = None) -> list[str]:
+    """Markdown lines of the headline findings (pure: same rows, same lines); ``board`` is the rows
+    arranged once (:meth:`Board.of`) when the caller has it already."""
     if not rows:
         return list(NO_RESULTS)
-    board = Board.of(rows)
+    board = board or Board.of(rows)
     spec = from_dict(ClaimsSpec, dict(claims or {}), "claims", "board")
     methods = {m for _, m in board.grid}
     shown = [m for m in ["none", "oracle", spec.subject, *spec.comparators] if m in methods]
@@ -88,9 +89,9 @@ def _name(method: str) -> str:
     return {"none": "base", "oracle": "oracle"}.get(method, f"`{esc(method)}`")
 
 
-def findings_section(board: str, rows: list[dict], claims: dict | None) -> list[str]:
+def findings_section(name: str, lines: list[str]) -> list[str]:
     """The leaderboard's findings section: the same block the README carries."""
-    return ["", "## Findings", "", block(board, findings(rows, claims))]
+    return ["", "## Findings", "", block(name, lines)]
 
 
 def block(board: str, lines: list[str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench.report.board import Board
 from bench.report.claims import claims_tables, operating_points_table
 from bench.report.details import curve_tables, probe_table, prompt_attack_table, stale_table
-from bench.report.findings import findings_section
+from bench.report.findings import findings, findings_section
 from bench.report.main import main_table, provenance_section
 from bench.report.plots import figure_links
 from bench.report.recovery import erasure_table, recovery_tables, representation_table
@@ -19,12 +19,17 @@ def render(
     figures: list[str] = (),
     stale: list[dict] = (),
     claims: dict | None = None,
+    findings_lines: list[str] | None = None,
 ) -> str:
-    """Markdown of a board from its result rows and provenance (pure; same input, same text)."""
+    """Markdown of a board from its result rows and provenance (pure; same input, same text).
+    ``findings_lines``: the findings block's lines (:func:`findings`) when the caller has them
+    already (``bench leaderboard`` writes the same block into the README)."""
     board = Board.of(rows)
+    if findings_lines is None:
+        findings_lines = findings(rows, claims, board)
     sections = [
         provenance_section(provenance),
-        findings_section(provenance.get("board", "board"), rows, claims),
+        findings_section(provenance.get("board", "board"), findings_lines),
         main_table(board),
         operating_points_table(board),
         claims_tables(board, claims),
