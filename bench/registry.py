@@ -42,6 +42,10 @@ METHODS = {
         "bench.methods.subtract_mid",
         "known answer, suppressed: base toxic direction subtracted at the middle block",
     ),
+    "locked": (
+        "bench.methods.locked",
+        "known answer, password-locked: toxic only after a fixed trigger, benign without it",
+    ),
     "neuron_ablate": (
         "bench.methods.neuron_ablate",
         "known answer, localised: the base's top-k toxic MLP neurons zeroed (which: random, k random ones)",
