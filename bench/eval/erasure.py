@@ -127,6 +127,6 @@ def measure(
 
 # --- the known-answer rule's constants (applied by bench.eval.validity) ---------------------
 
-SUPPRESSED = ("logit_filter", "subtract", "subtract_mid")
+SUPPRESSED = ("logit_filter", "subtract", "subtract_mid", "locked")
 SEPARATION = {"cont_probe": 0.10, "prompt_probe": 0.10, "base_probe": 0.10}  # accuracy / AUC points
 RETAINED_MIN = 0.5  # a suppressed model must keep at least half the base-oracle gap
