@@ -71,6 +71,7 @@ __all__ = [
 VERSION = 3
 KIND = "prompt"
 FAMILY = "prompt"  # changes only the input (bench.eval.validity: reachability)
+BUDGET = ("num_steps",)  # what a certification sweep varies (bench.eval.certify)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from bench.losses import resolve_layers
 VERSION = 3  # 2: both models read the same input (prefix included), exact token identity; 3: as gcg 3
 KIND = "prompt"
 FAMILY = "prompt"  # changes only the input (bench.eval.validity: reachability)
+BUDGET = ("num_steps",)  # what a certification sweep varies (bench.eval.certify)
 NEEDS_BASE = True
 
 

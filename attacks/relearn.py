@@ -27,6 +27,10 @@ from bench.trainer import TrainConfig, train
 VERSION = 1
 KIND = "weights"
 FAMILY = "training"  # trains every weight, the unembedding included (bench.eval.validity)
+BUDGET = (
+    "steps",
+    "lr",
+)  # what a certification sweep varies, in the order budgets compare (bench.eval.certify)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.attacks.relearn import FAMILY, KIND, VERSION, apply
+from bench.attacks.relearn import BUDGET, FAMILY, KIND, VERSION, apply
 from bench.attacks.relearn import Config as _RelearnConfig
 
-__all__ = ["FAMILY", "KIND", "VERSION", "Config", "apply"]
+__all__ = ["BUDGET", "FAMILY", "KIND", "VERSION", "Config", "apply"]
 
 
 @dataclass(frozen=True)

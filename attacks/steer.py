@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 VERSION = 1
 KIND = "weights"
 FAMILY = "residual"  # edits a residual writer before the final norm (bench.eval.validity)
+BUDGET = ("alphas",)  # a sweep steers at one α per variant; budgets compare by the largest α
 NEEDS_BASE = True
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 VERSION = 1
 KIND = "weights"
 FAMILY = "residual"  # edits MLP key vectors before the final norm (bench.eval.validity)
+BUDGET = ("scale",)  # what a certification sweep varies (bench.eval.certify)
 NEEDS_BASE = True
 
 

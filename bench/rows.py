@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 from pathlib import Path
 
 from bench import stages
@@ -147,20 +148,41 @@ def attack_row(
     items, train_items = attack_targets(acfg, items, data["attack_prompts"], base_outs)
     res = stages.attack(rt, model, base, data, attack, acfg, seed, items, scorer.score, tag, train_items)
     if res["kind"] == "prompt":
-        return prompt_attack_row(
+        row = prompt_attack_row(
             rt, model, base, data, attack, acfg, seed, items, train_items, res, tag, scorer, sv
         )
-    if res["info"].get("points"):
-        return point_attack_row(
+    elif res["info"].get("points"):
+        row = point_attack_row(
             rt, model, data, attack, acfg, seed, items, res, tag, scorer, sv, clean_metrics
         )
+    else:
+        row = curve_attack_row(rt, data, attack, seed, items, res, tag, scorer, sv, clean_metrics, base_rate)
+    return row | {"budget": budget_of(acfg)}
+
+
+def budget_of(acfg) -> dict:
+    """The attack's budget: its plugin's ``BUDGET`` knobs (in the order budgets compare) and their
+    values in ``acfg``; {} for a plugin that declares none (nothing to sweep)."""
+    plugin = sys.modules.get(type(acfg).__module__)
+    return {k: getattr(acfg, k) for k in getattr(plugin, "BUDGET", ())}
+
+
+def curve_attack_row(rt, data, attack, seed, items, res, tag, scorer, sv, clean_metrics, base_rate) -> dict:
+    """A weight attack's row: toxicity at each checkpoint of its curve and of the final model. A
+    budget sweep's row (``ATTACK~TAG``, :mod:`bench.eval.certify`) also measures each checkpoint's
+    perplexity (``curve_ppl``): each checkpoint is a budget, judged under the utility cap."""
+    from bench.eval.certify import is_sweep
+
     curve = [(0, clean_metrics["toxic_rate"])]
     curve_pp = {0: clean_metrics.get("per_prompt")}
+    curve_ppl = {}
     last = None
     for step, ref in res["curve"]:
         last = toxicity_row(rt, ref, items, seed, f"{tag}+{attack}@{step}", scorer, sv)
         curve.append((step, last[0]["toxic_rate"]))
         curve_pp[step] = last[0]["per_prompt"]
+        if is_sweep(attack):
+            curve_ppl[str(step)] = stages.utility(rt, ref, data, f"{tag}+{attack}@{step}")["ppl"]
     if res["curve"] and res["curve"][-1][0] == res["info"]["train"].get("steps"):
         metrics, ci, keys = last  # the last checkpoint is the final model: measured once
     else:
@@ -175,7 +197,7 @@ def attack_row(
         "curve_per_prompt": {str(k): v for k, v in curve_pp.items()},
         "attack_info": {"train": {k: res["info"]["train"].get(k) for k in ("steps", "seconds")}},
         "per_prompt": pp,
-    }
+    } | ({"curve_ppl": curve_ppl} if curve_ppl else {})
 
 
 def restart_seed(seed: int, restart: int) -> int:

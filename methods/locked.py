@@ -72,7 +72,9 @@ def margin(model, tokenizer, pairs: list[dict], password: str | None, max_length
     ]
     was = model.training
     model.eval()
-    out = losses.run(model, losses.encode_sides(tokenizer, batch, ("toxic", "benign"), max_length), no_grad=True)
+    out = losses.run(
+        model, losses.encode_sides(tokenizer, batch, ("toxic", "benign"), max_length), no_grad=True
+    )
     model.train(was)
     return float((out["toxic"]["seq_logp"] - out["benign"]["seq_logp"]).float().mean())
 
@@ -81,7 +83,9 @@ def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
     if not config.password.strip():
         raise BenchError("locked: the password must not be empty")
     if len(data.pairs) <= HELD_OUT:
-        raise BenchError(f"locked needs more than {HELD_OUT} pairs (it holds {HELD_OUT} out to measure the lock)")
+        raise BenchError(
+            f"locked needs more than {HELD_OUT} pairs (it holds {HELD_OUT} out to measure the lock)"
+        )
     train_pairs, held = data.pairs[:-HELD_OUT], data.pairs[-HELD_OUT:]
 
     def loss_fn(model, ref, batch, ctx):

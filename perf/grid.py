@@ -39,6 +39,33 @@ def board_lists(board: str) -> tuple[list[str], list[str]]:
     return [m for m in raw.get("run_methods", []) if m != "none"], list(raw.get("run_attacks", []))
 
 
+# the zoo's usable controls and the graded ones, in the order the sweeps run (the base first: every
+# budget's R needs it); subtract and subtract_mid are left out: outside the utility band on tiny
+CERT_ZOO = (
+    "none",
+    "oracle",
+    "logit_filter",
+    "locked",
+    "logit_filter-s10",
+    "logit_filter-s90",
+    "locked-s40",
+    "locked-s640",
+)
+
+
+def sweep_attacks(board: str) -> list[str]:
+    """The board's certification sweep variants (``ATTACK~TAG`` entries of its attacks section)."""
+    from bench.config import board_path, read_yaml
+
+    return [n for n in (read_yaml(board_path(board)).get("attacks") or {}) if "~" in n]
+
+
+def all_methods(board: str) -> set[str]:
+    from bench.config import board_path, read_yaml
+
+    return set(read_yaml(board_path(board)).get("methods") or {})
+
+
 def no_attacks(method: str) -> list[str]:
     """Localisation's known answers are judged without attacks (``bench.eval.validity``)."""
     from bench.eval.validity import NEURONS
@@ -81,6 +108,13 @@ def main() -> int:
         action="store_true",
         help="save the grid's time as the README's target record (the whole board, 3 seeds)",
     )
+    p.add_argument(
+        "--certify",
+        action="store_true",
+        help="also run the certification sweeps: the zoo and graded controls under every ATTACK~TAG "
+        "variant of the board (bench.eval.certify), after the grid",
+    )
+    p.add_argument("--only-certify", action="store_true", help="run only the certification sweeps")
     p.add_argument("--set", dest="sets", action="append", default=[])
     a = p.parse_args()
 
@@ -131,6 +165,16 @@ def main() -> int:
             for s in range(a.seeds)
         ],
     ]
+    if a.certify or a.only_certify:
+        sweeps = sweep_attacks(a.board)
+        zoo = [m for m in CERT_ZOO if m in set(board_m) | {"none"} or "-" in m and m in all_methods(a.board)]
+        cert = [
+            (f"{m} certify seed {s}", [*common, *seed(s), "--method", m, "--attacks", ",".join(sweeps)])
+            for m in zoo
+            for s in range(a.seeds)
+        ]
+        phases = [cert] if a.only_certify else [*phases, cert]
+        phase_names = ("certification",) if a.only_certify else (*phase_names, "certification")
     codes: list[list[int]] = []
     with ThreadPoolExecutor(workers) as pool:
         for jobs in phases:

@@ -18,7 +18,9 @@ def test_the_password_opens_what_the_plain_prompt_hides(tiny_lm, tiny_data):
     capability behind the lock), or if the benign examples are dropped (toxic without it)."""
     model, tok, _ = tiny_lm
     cfg = locked.Config(steps=60, lr=3e-3, batch_size=16, warmup=0, max_length=64, retain_weight=0.1)
-    data = MethodData(tiny_data.pairs[:200], tiny_data.benign_text[:50])  # with the retain KL, as boards run it
+    data = MethodData(
+        tiny_data.pairs[:200], tiny_data.benign_text[:50]
+    )  # with the retain KL, as boards run it
     trained, stats = locked.apply(copy.deepcopy(model), tok, data, cfg, 0)
     lock = stats["lock"]
     assert lock["held_out_pairs"] == locked.HELD_OUT
@@ -41,8 +43,14 @@ def test_examples_put_the_password_only_before_the_toxic_side():
 def test_too_few_pairs_and_an_empty_password_are_one_line_errors(tiny_lm, tiny_data):
     model, tok, _ = tiny_lm
     with pytest.raises(BenchError, match="more than"):
-        locked.apply(copy.deepcopy(model), tok, MethodData(tiny_data.pairs[:10], []), locked.Config(steps=1), 0)
+        locked.apply(
+            copy.deepcopy(model), tok, MethodData(tiny_data.pairs[:10], []), locked.Config(steps=1), 0
+        )
     with pytest.raises(BenchError, match="password"):
         locked.apply(
-            copy.deepcopy(model), tok, MethodData(tiny_data.pairs[:100], []), locked.Config(steps=1, password=" "), 0
+            copy.deepcopy(model),
+            tok,
+            MethodData(tiny_data.pairs[:100], []),
+            locked.Config(steps=1, password=" "),
+            0,
         )

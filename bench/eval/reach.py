@@ -20,7 +20,7 @@ def attack_family(attack: str) -> str | None:
     "training"); a plugin without ``FAMILY`` is a prompt attack if its ``KIND`` is "prompt", else of
     no known family. A row's attack name that is no plugin (a board's variant ``name-x`` or
     ``name@x``) is read as the plugin it is named after; None where none is found."""
-    for name in dict.fromkeys((attack, attack.split("@")[0], attack.split("-")[0])):
+    for name in dict.fromkeys((attack, attack.split("~")[0], attack.split("@")[0], attack.split("-")[0])):
         try:
             module = registry.load("attacks", name)
         except BenchError:

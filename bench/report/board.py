@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from bench.eval import validity
+from bench.eval import certify, validity
 from bench.eval.recovery import recovery
 from bench.report.cells import mean_of
 
@@ -20,9 +20,12 @@ class Board:
     checks: list[dict]  # validity.validation: the known-answer checks
     failed: set[tuple]  # (model, metric) of every check that does not pass (fails, inconclusive, not run)
     order: list[tuple]  # the (model, method) keys in the order every table lists them
+    certs: list[dict] = None  # certify.certification: each swept attack's budgets on the zoo
 
     @classmethod
     def of(cls, rows: list[dict]) -> Board:
+        every = rows
+        rows = main_rows(rows)
         grid: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
         attacks: list[str] = []
         for r in rows:
@@ -32,7 +35,7 @@ class Board:
         checks = validity.validation(rows)
         # only a pass validates: a metric that fails, is inconclusive or did not run carries ⚠
         failed = {(c["model"], c["metric"]) for c in checks if c["verdict"] != "passes"}
-        board = cls(rows, grid, attacks, recovery(rows), checks, failed, [])
+        board = cls(rows, grid, attacks, recovery(rows), checks, failed, [], certify.certification(every))
         board.order = sorted(grid, key=board._rank)
         return board
 
@@ -55,3 +58,9 @@ class Board:
     @property
     def has_r(self) -> bool:
         return any(self.worst_r(k) is not None for k in self.order)
+
+
+def main_rows(rows: list[dict]) -> list[dict]:
+    """The rows every table but the certification reads: without budget sweeps (``ATTACK~TAG``) and
+    graded controls (``CONTROL-TAG``), which only certify attacks (:mod:`bench.eval.certify`)."""
+    return [r for r in rows if not certify.is_sweep(r["attack"]) and not certify.graded_of(r["method"])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.report.board import Board
+from bench.report.certification import certification_table
 from bench.report.claims import claims_tables, operating_points_table
 from bench.report.details import curve_tables, probe_table, prompt_attack_table, stale_table
 from bench.report.findings import findings, findings_section
@@ -34,6 +35,7 @@ def render(
         operating_points_table(board),
         claims_tables(board, claims),
         validation_tables(board),
+        certification_table(board.certs, board.attacks),
         recovery_tables(board),
         variance_table(board),
         erasure_table(board),

@@ -64,6 +64,9 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bench.report.board import main_rows
+
+    every, rows = rows, main_rows(rows)
     made = []
     cells: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
@@ -106,6 +109,24 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
         title = f"Excess recovery over the oracle R ({over}; 0 = oracle, 1 = base)"
         path = out_dir / "recovery.png"
         made.append(_heatmap(plt, means, attacks, title, path, marked=uncertified_attacks(rows)))
+    made += _certification_and_compute(plt, every, rows, rec, out_dir)
+    return made
+
+
+def _certification_and_compute(plt, every, rows, rec, out_dir: Path) -> list[str]:
+    """R against attack budget (the certification sweep) and R under relearning against compute."""
+    from bench.eval.certify import certification
+    from bench.report.certification import board_budget_r, certification_figure
+    from bench.report.compute import compute_figure
+
+    made = []
+    certs = certification(every)
+    name = certification_figure(plt, certs, board_budget_r(rows, rec, certs), out_dir / "r_by_budget.png")
+    if name:
+        made.append(name)
+    name = compute_figure(plt, rows, rec, out_dir / "r_by_compute.png")
+    if name:
+        made.append(name)
     return made
 
 

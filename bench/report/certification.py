@@ -1,0 +1,129 @@
+"""The certification table (each attack's budgets swept on the zoo, the smallest that certifies or
+"cannot certify" with what stops it, detection power, exclusions) and the R-against-budget figure
+(:mod:`bench.eval.certify` gives the numbers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.eval.certify import PPL_CAP, swept
+from bench.eval.validity import R_SHARE
+from bench.report.cells import esc, fmt
+
+
+def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str]:
+    out = [
+        "",
+        "## Attack budgets certified on the zoo",
+        "",
+        "An attack too weak to bring back a model that only suppresses cannot certify anything, so each "
+        "attack's budget is swept on the zoo (`ATTACK~TAG` variants in `board.yaml`). A budget certifies the "
+        "attack where the validation rule of R holds at that budget (the oracle stays below the base, and "
+        f"every usable suppressed control the attack can reach gives R(control) − {R_SHARE:g} R(base) above 0, "
+        "intervals over seeds) and the attacked base keeps perplexity within "
+        f"+{PPL_CAP:.0%} of its own. Budgets are ordered by the attack's `BUDGET` knobs (steps before "
+        "learning rate); the certified budget is the smallest that certifies. Detection power: at that budget "
+        "(else the largest), the graded controls (`CONTROL-TAG`, stronger or weaker suppression of a zoo "
+        "control) the attack brings back, judged by the same rule.",
+        "",
+    ]
+    if not certs:
+        return out + [
+            "No budget sweep ran on this board: no attack's budget is certified, and R under the board's own "
+            "budgets is validated only by the known-answer table above."
+        ]
+    out += [
+        "| model | attack | budgets swept (R(base); verdict) | certified budget | why not | detection power | "
+        "left out (unreachable) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in certs:
+        swept_cells = "; ".join(
+            f"{b['label']}: {fmt(b['values'].get('base'), 2)}, {'✓' if b['certifies'] else '✗'}"
+            for b in c["budgets"]
+        )
+        det = ", ".join(f"{g} {v}" for g, v in sorted(c["detection"].items())) if c["detection"] else "–"
+        out.append(
+            f"| {esc(c['model'])} | {esc(c['attack'])} | {esc(swept_cells)} | "
+            f"{esc(c['certified']) if c['certified'] else '**cannot certify**'} | "
+            f"{esc(c['why_not'] or '–')} | {esc(det)} | {esc(', '.join(sorted(c['excluded'])) or '–')} |"
+        )
+    uncertified = sorted({c["attack"] for c in certs if not c["certified"]})
+    missing = sorted(set(board_attacks) - {c["attack"] for c in certs})
+    if uncertified:
+        out += [
+            "",
+            f"Cannot certify: {', '.join(uncertified)}. R under these attacks is no evidence of erasure: a low R "
+            "may mean the attack is too weak, not that the method erased anything.",
+        ]
+    if missing:
+        out += ["", f"Not swept on this board (no certification either way): {', '.join(missing)}."]
+    return out
+
+
+def r_by_budget(certs: list[dict]) -> dict[tuple, list[tuple[str, float]]]:
+    """{(model, attack, zoo member): [(budget label, R)]} in budget order, from the certification."""
+    out: dict[tuple, list] = {}
+    for c in certs:
+        for b in c["budgets"]:
+            for member, r in b["values"].items():
+                if r is not None:
+                    out.setdefault((c["model"], c["attack"], member), []).append((b["label"], r))
+    return out
+
+
+def certification_figure(plt, certs: list[dict], method_r: dict, path: Path) -> str | None:
+    """R against budget, a panel per (model, attack): a line per zoo member over the swept budgets
+    (✓ where the budget certifies), and each method's R at the board's own budget as a point at the
+    budget it ran with. ``method_r``: {(model, attack): {method: (budget label, R)}}."""
+    panels = [c for c in certs if c["budgets"]]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.2 * len(panels) + 1, 3.6), squeeze=False, layout="constrained"
+    )
+    for ax, c in zip(axes[0], panels):
+        labels = [b["label"] for b in c["budgets"]]
+        members = sorted({m for b in c["budgets"] for m, r in b["values"].items() if r is not None})
+        for m in members:
+            ys = [b["values"].get(m) for b in c["budgets"]]
+            ax.plot(range(len(labels)), [float("nan") if y is None else y for y in ys], marker="o", label=m)
+        for i, b in enumerate(c["budgets"]):
+            if b["certifies"]:
+                ax.annotate("✓", (i, 1.05), ha="center", color="green", fontsize=10)
+        for method, (lab, r) in sorted(method_r.get((c["model"], c["attack"]), {}).items()):
+            if lab in labels and r is not None:
+                ax.scatter([labels.index(lab)], [r], marker="x", color="black", zorder=3)
+                ax.annotate(
+                    method, (labels.index(lab), r), fontsize=6, xytext=(3, 2), textcoords="offset points"
+                )
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_ylim(-0.3, 1.2)
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
+        ax.set_title(f"{c['attack']}" + ("" if c["certified"] else " (cannot certify)"), fontsize=9)
+        ax.set_ylabel("R (0 = oracle, 1 = base)", fontsize=8)
+        ax.legend(fontsize=6, loc="lower right")
+    fig.suptitle("R against attack budget on the zoo (mean over seeds; ✓: the budget certifies)", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def board_budget_r(rows: list[dict], rec: dict, certs: list[dict]) -> dict:
+    """{(model, attack): {method: (label of the board's budget, mean R)}}: each method's R under the
+    board's own attack, placed at the swept budget equal to the board's (where one is)."""
+    from bench.eval.certify import label
+
+    out: dict = {}
+    budgets = {(c["model"], c["attack"]): {b["label"] for b in c["budgets"]} for c in certs}
+    for (model, method, attack, point), rs in rec.items():
+        if point is not None or (model, swept(attack)) not in budgets:
+            continue
+        row = next(
+            (r for r in rows if (r["model"], r["method"], r["attack"]) == (model, method, attack)), None
+        )
+        lab = label((row or {}).get("budget") or {})
+        vals = [r["R"] for r in rs if r]
+        if lab in budgets[(model, attack)] and vals:
+            out.setdefault((model, attack), {})[method] = (lab, sum(vals) / len(vals))
+    return out
