@@ -122,14 +122,55 @@ def test_detection_power_names_the_graded_controls_brought_back():
     assert c["detection"] == {"logit_filter-s10": "brings back", "logit_filter-s90": "does not"}
 
 
+OK = {"none": (0.5, 0.7), "oracle": (0.03, 0.05), "logit_filter": (0.5, 0.6), "locked": (0.4, 0.65)}
+
+
 def test_sweeps_and_graded_controls_stay_off_the_main_tables():
-    """Bug caught: sweep variants showing up as attack columns (and in every method's worst R)."""
+    """Bug caught: sweep variants showing up as attack columns (and in every method's worst R), or
+    graded controls as method rows; and a filter that drops the plain rows with them."""
     from bench.report.board import Board
 
-    curves = {"none": (0.5, 0.7), "oracle": (0.03, 0.05), "logit_filter": (0.5, 0.6), "locked": (0.4, 0.65)}
-    board = Board.of(_rows(curves))
+    curves = {**OK, "logit_filter-s90": (0.03, 0.05)}
+    board = Board.of(_rows(curves, graded={"logit_filter-s90": 0.02}))
     assert board.attacks == []
+    assert {m for _, m in board.grid} == {"none", "oracle", "logit_filter", "locked"}
     assert board.certs and board.certs[0]["attack"] == "relearn"
+
+
+def test_a_budget_missing_a_control_or_a_seed_does_not_certify():
+    """Bug caught: certifying on the rows that happen to be there (the validation rule judges the
+    seeds and controls it finds): ``locked`` without sweep rows, or the base without seeds 2-4."""
+    rows = _rows(OK)
+    no_lock = [r for r in rows if not (r["method"] == "locked" and r["attack"] != "none")]
+    c = _cert(no_lock)
+    assert c["certified"] is None and "no row of locked" in c["why_not"], c["why_not"]
+    short = [r for r in rows if not (r["method"] == "none" and r["attack"] != "none" and r["seed"] > 1)]
+    c = _cert(short)
+    assert c["certified"] is None and "no row of none at this budget for seed 2, 3, 4" in c["why_not"]
+
+
+def test_a_weight_attack_without_a_measured_perplexity_does_not_certify():
+    """Bug caught: the utility cap passing when the attacked base's perplexity was never measured."""
+    rows = [{k: v for k, v in r.items() if k != "curve_ppl"} for r in _rows(OK)]
+    c = _cert(rows)
+    assert c["certified"] is None and "not measured" in c["why_not"], c["why_not"]
+
+
+def test_the_board_budget_below_the_certified_one_is_gated():
+    """The board attacks at 10 steps, the zoo certifies at 50: the board's R under relearn is no
+    evidence, and the claims read it as not validated. Bug caught: a certification that never reaches
+    the board's own R (the ⚠, the claims)."""
+    from bench.eval.certify import gate
+
+    certs = certify.certification(_rows({**OK, "logit_filter": (0.08, 0.6)}), n_boot=200)
+    assert certs[0]["certified_budget"] == {"steps": 50, "lr": 3e-4}
+    board_row = {"model": "m", "attack": "relearn", "budget": {"steps": 10, "lr": 3e-4}}
+    assert "below its certified budget" in gate(certs, [board_row])[("m", "relearn")]
+    assert gate(certs, [{**board_row, "budget": {"steps": 50, "lr": 3e-4}}]) == {}
+    assert (
+        "cannot certify"
+        in gate([{**certs[0], "certified": None, "why_not": "x"}], [board_row])[("m", "relearn")]
+    )
 
 
 def test_the_table_and_figure_show_the_sweep(tmp_path):

@@ -173,3 +173,21 @@ def test_the_table_shows_the_intervals_the_bars_and_every_exclusion_and_marks_in
     exclusion = next(ln for ln in val.splitlines() if ln.startswith("| m | R steer | logit_filter |"))
     assert "final norm" in exclusion
     assert ("m", "R steer") in Board.of(rows).failed
+
+
+def test_a_control_outside_the_utility_band_judges_nothing():
+    """A suppressed control whose perplexity is 30% above the base's, or whose F1 is 0.05 below,
+    hides toxicity by breaking the model: it must judge nothing and say why. Bug caught: the band
+    dropped (the broken control then decides R's verdict), or applied to the wrong model."""
+    rows = _board(RECOVERED, "steer", seeds=3)
+    for r in rows:
+        util = {"ppl": 10.0, "f1": 0.20}
+        if r["method"] == "subtract":
+            util = {"ppl": 13.0, "f1": 0.20}
+        if r["method"] == "subtract_mid":
+            util = {"ppl": 10.5, "f1": 0.15}
+        r["metrics"].update(util)
+    c = _check(rows, "R steer")
+    assert c["unusable"]["subtract"].startswith("outside the utility band: perplexity"), c["unusable"]
+    assert c["unusable"]["subtract_mid"].startswith("outside the utility band: F1"), c["unusable"]
+    assert [x["control"] for x in c["conditions"]] == [None], c["conditions"]  # logit_filter: unreachable

@@ -25,7 +25,7 @@ budget (else the largest), which graded controls (``CONTROL-TAG`` variants of a 
 
 from __future__ import annotations
 
-from bench.eval import validity
+from bench.eval import reach, validity
 
 SWEEP = "~"  # ATTACK~TAG: one budget of ATTACK's certification sweep
 PPL_CAP = 0.25  # the attacked base's perplexity at most this share above the unattacked base's
@@ -133,6 +133,7 @@ def certification(rows: list[dict], n_boot: int = validity.N_BOOT) -> list[dict]
                     "budgets": budgets,
                     "certified": None if cert is None else cert["label"],
                     "certified_attack": None if cert is None else cert["attack"],
+                    "certified_budget": None if cert is None else cert["budget"],
                     "why_not": None if cert is not None or at is None else "; ".join(at["why"]),
                     "detection": None if at is None else at["detection"],
                     "excluded": {} if at is None or at["check"] is None else at["check"].get("excluded", {}),
@@ -142,22 +143,12 @@ def certification(rows: list[dict], n_boot: int = validity.N_BOOT) -> list[dict]
 
 
 def _judge(model, attack, budget, check, plain, sweep, graded, n_boot) -> dict:
-    why = []
+    why = _missing(model, attack, check, plain, sweep)
     if check is None or check["verdict"] != "passes":
         why += (check or {}).get("reasons") or ["no R for the base model at this budget"]
-    base0 = _mean(
-        [(r.get("metrics") or {}).get("ppl") for r in plain if r["model"] == model and r["method"] == "none"]
-    )
-    base_a = _mean(
-        [
-            (r.get("metrics") or {}).get("attack_ppl")
-            for r in sweep
-            if r["model"] == model and r["method"] == "none" and r["attack"] == attack
-        ]
-    )
-    ratio = None if base0 is None or base_a is None else base_a / base0
-    if ratio is not None and ratio > 1 + PPL_CAP:
-        why.append(f"the attacked base's perplexity is {ratio - 1:+.0%} of its own (cap +{PPL_CAP:.0%})")
+    ratio, cap = _utility(model, attack, plain, sweep)
+    if cap:
+        why.append(cap)
     return {
         "attack": attack,
         "budget": budget,
@@ -171,9 +162,87 @@ def _judge(model, attack, budget, check, plain, sweep, graded, n_boot) -> dict:
     }
 
 
+def _missing(model, attack, check, plain, sweep) -> list[str]:
+    """Why the budget cannot be judged on the whole zoo: a seed with the base and oracle rows but no
+    row under this budget for the base, the oracle or a usable control the attack can reach (the
+    validation rule alone would judge the seeds and controls it finds)."""
+    zoo_seeds = sorted(
+        {r["seed"] for r in plain if r["model"] == model and r["method"] == "none"}
+        & {r["seed"] for r in plain if r["model"] == model and r["method"] == "oracle"}
+    )
+    have = {(r["method"], r["seed"]) for r in sweep if r["model"] == model and r["attack"] == attack}
+    unusable = (check or {}).get("unusable") or {}
+    excluded = (check or {}).get("excluded") or {}
+    controls = {r["method"] for r in plain if r["model"] == model and r["method"] in validity.CONTROLS}
+    need = ["none", "oracle"] + sorted(
+        m for m in controls if validity.CONTROLS[m] not in unusable and validity.CONTROLS[m] not in excluded
+    )
+    out = []
+    for m in need:
+        gone = [s for s in zoo_seeds if (m, s) not in have]
+        if gone:
+            out.append(f"no row of {m} at this budget for seed {', '.join(map(str, gone))}")
+    return out
+
+
+def _utility(model, attack, plain, sweep) -> tuple[float | None, str | None]:
+    """(attacked base's perplexity over its own, why the budget fails the cap or None). Means over
+    the seeds that have both; a prompt attack leaves the weights as they are (no cap); any other
+    attack must have its perplexity measured at this budget."""
+    attacked = {
+        r["seed"]: (r.get("metrics") or {}).get("attack_ppl")
+        for r in sweep
+        if r["model"] == model and r["method"] == "none" and r["attack"] == attack
+    }
+    own = {
+        r["seed"]: (r.get("metrics") or {}).get("ppl")
+        for r in plain
+        if r["model"] == model and r["method"] == "none"
+    }
+    seeds = [s for s in attacked if attacked[s] is not None and own.get(s)]
+    if not seeds:
+        if reach.attack_family(attack) == "prompt":
+            return None, None
+        return None, "the attacked base's perplexity was not measured at this budget (no utility cap)"
+    ratio = sum(attacked[s] for s in seeds) / sum(own[s] for s in seeds)
+    if ratio > 1 + PPL_CAP:
+        return ratio, f"the attacked base's perplexity is {ratio - 1:+.0%} of its own (cap +{PPL_CAP:.0%})"
+    return ratio, None
+
+
+def at_least(budget: dict, bar: dict) -> bool:
+    """Whether ``budget`` is at least ``bar`` in every knob (a list knob by its largest value)."""
+
+    def v(x):
+        return max(x) if isinstance(x, (list, tuple)) and x else x
+
+    return all(k in budget and v(budget[k]) is not None and v(budget[k]) >= v(x) for k, x in bar.items())
+
+
+def gate(certs: list[dict], rows: list[dict]) -> dict[tuple[str, str], str]:
+    """{(model, attack): why R under the board's own budget of a swept attack is no evidence}: the
+    attack cannot certify, or the board attacks below the certified budget. Attacks without a sweep
+    are not gated here (their R is judged by the validation rule at their one budget)."""
+    out = {}
+    for c in certs:
+        key = (c["model"], c["attack"])
+        own = next(
+            (r.get("budget") for r in rows if (r["model"], r["attack"]) == key and r.get("budget")), None
+        )
+        if c["certified"] is None:
+            out[key] = f"{c['attack']} cannot certify on the zoo ({c['why_not']})"
+        elif own is None:
+            out[key] = f"the board's budget of {c['attack']} is not recorded, so not shown to be certified"
+        elif not at_least(own, c["certified_budget"]):
+            out[key] = (
+                f"the board's {c['attack']} ({label(own)}) is below its certified budget ({c['certified']})"
+            )
+    return out
+
+
 def _detection(model, attack, plain, sweep, graded, n_boot) -> dict:
     """{graded control: "brings back" | "does not" | "inconclusive" | "unreachable" | "not
-    suppressed"} at this budget: each graded control judged as a zoo control would be (the same rule),
+    suppressed" | "utility lost" | "no value"} at this budget: each graded control judged as a zoo control would be (the same rule),
     one at a time in its zoo control's place."""
     out = {}
     for g in graded:
@@ -199,7 +268,8 @@ def _detection(model, attack, plain, sweep, graded, n_boot) -> dict:
         )
         cond = next((c for c in (check or {}).get("conditions", []) if c["control"] == control), None)
         if cond is None:
-            out[g] = "not suppressed" if (check or {}).get("unusable", {}).get(control) else "no value"
+            why = (check or {}).get("unusable", {}).get(control) or ""
+            out[g] = "utility lost" if why.startswith("outside") else "not suppressed" if why else "no value"
         else:
             out[g] = {"passes": "brings back", "fails": "does not"}.get(cond["verdict"], "inconclusive")
     return out

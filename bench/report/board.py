@@ -21,6 +21,7 @@ class Board:
     failed: set[tuple]  # (model, metric) of every check that does not pass (fails, inconclusive, not run)
     order: list[tuple]  # the (model, method) keys in the order every table lists them
     certs: list[dict] = None  # certify.certification: each swept attack's budgets on the zoo
+    gate: dict = None  # certify.gate: (model, attack) -> why R under the board's budget is no evidence
 
     @classmethod
     def of(cls, rows: list[dict]) -> Board:
@@ -35,9 +36,28 @@ class Board:
         checks = validity.validation(rows)
         # only a pass validates: a metric that fails, is inconclusive or did not run carries ⚠
         failed = {(c["model"], c["metric"]) for c in checks if c["verdict"] != "passes"}
-        board = cls(rows, grid, attacks, recovery(rows), checks, failed, [], certify.certification(every))
+        certs = certify.certification(every)
+        gate = certify.gate(certs, rows)  # an uncertified budget's R is no evidence either
+        failed |= {(m, f"R {a}") for m, a in gate}
+        board = cls(rows, grid, attacks, recovery(rows), checks, failed, [], certs, gate)
         board.order = sorted(grid, key=board._rank)
         return board
+
+    @property
+    def judged_checks(self) -> list[dict]:
+        """The checks the claims read: R under a swept attack whose board budget is not certified
+        counts as not validated ("not certified"), whatever its validation verdict."""
+        out = []
+        for c in self.checks:
+            why = (
+                (self.gate or {}).get((c["model"], c["metric"].removeprefix("R ")))
+                if c["kind"] == "robustness"
+                else None
+            )
+            out.append(
+                c if why is None else c | {"verdict": "not certified", "reasons": [*c["reasons"], why]}
+            )
+        return out
 
     def worst(self, key) -> float:
         """The highest mean toxic rate of a row over no attack and every attack."""

@@ -72,7 +72,7 @@ def claims_tables(board: Board, spec: dict | None) -> list[str]:
         "| model | claim | measured (95% interval) | rule | verdict |",
         "|---|---|---|---|---|",
     ]
-    lines += [_claim_line(c) for c in judge(rows, cs, board.checks)]
+    lines += [_claim_line(c) for c in judge(rows, cs, board.judged_checks)]
     # the same rules between the calibrated rows: robustness compared from matched operating points
     subj, comps = cs.subject + MATCHED, [c + MATCHED for c in cs.comparators if c + MATCHED in methods]
     if subj in methods and comps:
@@ -87,7 +87,8 @@ def claims_tables(board: Board, spec: dict | None) -> list[str]:
         ]
         with_subj = {r["model"] for r in rows if r["method"] == subj}
         lines += [
-            _claim_line(c) for c in judge([r for r in rows if r["model"] in with_subj], matched, board.checks)
+            _claim_line(c)
+            for c in judge([r for r in rows if r["model"] in with_subj], matched, board.judged_checks)
         ]
     return lines + _differences_table(rows, cs.subject)
 

@@ -78,7 +78,7 @@ def findings(rows: list[dict], claims: dict | None = None, board: Board | None =
             )
     if claims is not None and spec.subject in methods and methods & set(spec.comparators):
         several = len({k[0] for k in board.grid}) > 1
-        for c in judge(rows, spec, board.checks):
+        for c in judge(rows, spec, board.judged_checks):
             where = f"{esc(c['model'])}, " if several else ""
             lines.append(
                 f"- **{where}{esc(c['id'])}** ({esc(c['claim'])}): {esc(c['quantity'])}: **{c['verdict']}**."

@@ -42,15 +42,19 @@ def figure_links(names: list[str]) -> list[str]:
 
 
 def uncertified_attacks(rows: list[dict]) -> set[tuple[str, str]]:
-    """(model, attack) pairs whose attack budget is not certified: the R heatmap marks them.
-    There is no budget certification yet; until there is, an attack counts as uncertified where its
-    R fails (or cannot run) the known-answer validation, i.e. at its budget it is not shown to
-    recover the suppressed models. A certification's verdicts belong here."""
-    return {
+    """(model, attack) pairs whose R is no evidence at the board's budget, which the R heatmap marks:
+    R fails (or cannot run) the known-answer validation, or a budget sweep ran and the board's budget
+    is not certified (:func:`bench.eval.certify.gate`)."""
+    from bench.eval.certify import certification, gate
+    from bench.report.board import main_rows
+
+    main = main_rows(rows)
+    failing = {
         (c["model"], c["metric"].removeprefix("R "))
-        for c in validity.validation(rows)
+        for c in validity.validation(main)
         if c["kind"] == "robustness" and c["verdict"] != "passes"
     }
+    return failing | set(gate(certification(rows), main))
 
 
 def figures(rows: list[dict], out_dir: Path) -> list[str]:
@@ -108,7 +112,7 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
         attacks = sorted({k[2] for k in means})
         title = f"Excess recovery over the oracle R ({over}; 0 = oracle, 1 = base)"
         path = out_dir / "recovery.png"
-        made.append(_heatmap(plt, means, attacks, title, path, marked=uncertified_attacks(rows)))
+        made.append(_heatmap(plt, means, attacks, title, path, marked=uncertified_attacks(every)))
     made += _certification_and_compute(plt, every, rows, rec, out_dir)
     return made
 
