@@ -29,7 +29,7 @@ from bench.trainer import TrainConfig, train
 
 VERSION = 1
 UNREACHABLE: dict[str, str] = {}  # every attack family can reach a capability one prompt away
-HELD_OUT = 32  # pairs kept out of training to measure the lock on
+HELD_OUT = 32  # pairs kept out of training to measure the lock on (a quarter of fewer than 128)
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,12 @@ def margin(model, tokenizer, pairs: list[dict], password: str | None, max_length
 def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
     if not config.password.strip():
         raise BenchError("locked: the password must not be empty")
-    if len(data.pairs) <= HELD_OUT:
+    n_held = min(HELD_OUT, len(data.pairs) // 4)  # a quarter of the pairs on a small board
+    if n_held < 1:
         raise BenchError(
-            f"locked needs more than {HELD_OUT} pairs (it holds {HELD_OUT} out to measure the lock)"
+            "locked needs at least 4 pairs (it holds a quarter out, up to 32, to measure the lock)"
         )
-    train_pairs, held = data.pairs[:-HELD_OUT], data.pairs[-HELD_OUT:]
+    train_pairs, held = data.pairs[:-n_held], data.pairs[-n_held:]
 
     def loss_fn(model, ref, batch, ctx):
         enc = losses.encode_sides(tokenizer, batch, ("target",), config.max_length)

@@ -42,9 +42,9 @@ def test_examples_put_the_password_only_before_the_toxic_side():
 
 def test_too_few_pairs_and_an_empty_password_are_one_line_errors(tiny_lm, tiny_data):
     model, tok, _ = tiny_lm
-    with pytest.raises(BenchError, match="more than"):
+    with pytest.raises(BenchError, match="at least 4 pairs"):
         locked.apply(
-            copy.deepcopy(model), tok, MethodData(tiny_data.pairs[:10], []), locked.Config(steps=1), 0
+            copy.deepcopy(model), tok, MethodData(tiny_data.pairs[:3], []), locked.Config(steps=1), 0
         )
     with pytest.raises(BenchError, match="password"):
         locked.apply(
