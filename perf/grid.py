@@ -53,6 +53,43 @@ CERT_ZOO = (
 )
 
 
+SWEEP_ORDER = (
+    "relearn",
+    "relearn_benign",
+    "steer",
+    "unalign",
+    "gcg",
+    "gcg_enhanced",
+)  # cheap and central first
+
+
+def certify_jobs(sweeps: list[str], zoo: list[str], seeds: int, common: list[str], seed) -> list[tuple]:
+    """One job per (swept attack, zoo member, seed), an attack's whole sweep at a time (relearning
+    first, so the sweep a session finishes is a whole one), each member only under the attacks that
+    can reach it (``bench.eval.reach``: a filter after the final norm is not run under prompts)."""
+    from bench.eval.certify import graded_of, swept
+    from bench.eval.reach import exclusion
+
+    groups: dict[str, list[str]] = {}
+    for name in sweeps:
+        groups.setdefault(swept(name), []).append(name)
+    order = sorted(groups, key=lambda g: (SWEEP_ORDER.index(g) if g in SWEEP_ORDER else len(SWEEP_ORDER), g))
+    jobs = []
+    for group in order:
+        for m in zoo:
+            control = graded_of(m) or m
+            if m not in ("none", "oracle") and exclusion(control, group) is not None:
+                continue
+            for s in range(seeds):
+                jobs.append(
+                    (
+                        f"{m} x {group} sweep seed {s}",
+                        [*common, *seed(s), "--method", m, "--attacks", ",".join(groups[group])],
+                    )
+                )
+    return jobs
+
+
 def sweep_attacks(board: str) -> list[str]:
     """The board's certification sweep variants (``ATTACK~TAG`` entries of its attacks section)."""
     from bench.config import board_path, read_yaml
@@ -166,13 +203,8 @@ def main() -> int:
         ],
     ]
     if a.certify or a.only_certify:
-        sweeps = sweep_attacks(a.board)
         zoo = [m for m in CERT_ZOO if m in set(board_m) | {"none"} or "-" in m and m in all_methods(a.board)]
-        cert = [
-            (f"{m} certify seed {s}", [*common, *seed(s), "--method", m, "--attacks", ",".join(sweeps)])
-            for m in zoo
-            for s in range(a.seeds)
-        ]
+        cert = certify_jobs(sweep_attacks(a.board), zoo, a.seeds, common, seed)
         phases = [cert] if a.only_certify else [*phases, cert]
         phase_names = ("certification",) if a.only_certify else (*phase_names, "certification")
     codes: list[list[int]] = []
