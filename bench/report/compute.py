@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.eval import validity
 from bench.eval.intervals import seed_interval
 
 ATTACK = "relearn"
@@ -31,8 +32,8 @@ def compute_points(rows: list[dict], rec: dict) -> list[dict]:
     organism = organism_tokens(base)
     out = []
     for (model, method, attack, point), rs in rec.items():
-        if attack != ATTACK or point is not None or method == "none":
-            continue
+        if attack != ATTACK or point is not None or method == "none" or method in validity.CONTROLS:
+            continue  # the base and the suppressed-by-construction controls spend no detox compute
         vals = [r["R"] for r in rs if r and r.get("R") is not None]
         seeds = sorted({r["seed"] for r in base if (r["model"], r["method"]) == (model, method)})
         tokens = []
