@@ -61,17 +61,6 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
     return out
 
 
-def r_by_budget(certs: list[dict]) -> dict[tuple, list[tuple[str, float]]]:
-    """{(model, attack, zoo member): [(budget label, R)]} in budget order, from the certification."""
-    out: dict[tuple, list] = {}
-    for c in certs:
-        for b in c["budgets"]:
-            for member, r in b["values"].items():
-                if r is not None:
-                    out.setdefault((c["model"], c["attack"], member), []).append((b["label"], r))
-    return out
-
-
 def certification_figure(plt, certs: list[dict], method_r: dict, path: Path) -> str | None:
     """R against budget, a panel per (model, attack): a line per zoo member over the swept budgets
     (✓ where the budget certifies), and each method's R at the board's own budget as a point at the
