@@ -194,3 +194,22 @@ def test_the_table_and_figure_show_the_sweep(tmp_path):
     assert "**cannot certify**" in bad and "Cannot certify: relearn." in bad
     assert certification_figure(plt, certs, {}, tmp_path / "r.png") == "r.png"
     assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_certification_judges_each_seeds_calibrated_strength():
+    """The board's 160-step lock is stronger than it needs to be and relearning never brings it back;
+    the 40-step lock is suppressed within the bar on every seed and is brought back. Calibrated per
+    seed, the weaker lock is the control: the attack certifies. Where the 40-step lock is not
+    suppressed (0.2, above the bar), it cannot stand in, and the 160-step lock stops the
+    certification. Bug caught: certification judging the board's fixed strength (calibration not
+    wired in), or a strength that is not suppressed standing in for the control."""
+    curves = {**OK, "locked": (0.02, 0.03), "locked-s40": (0.4, 0.65)}
+    clean = {**CLEAN, "locked": 0.0}
+    c = _cert(_rows(curves, clean=clean, graded={"locked-s40": 0.03}))
+    assert c["certified"] == "steps 10, lr 0.0003", c["why_not"]
+    assert {p["member"] for p in c["calibration"].values() if p["member"]} == {"locked-s40"}
+    from bench.report.certification import certification_table
+
+    assert "| m | locked | 0.050 | locked-s40 (0.0" in "\n".join(certification_table([c], ["relearn"]))
+    c = _cert(_rows(curves, clean=clean, graded={"locked-s40": 0.2}))
+    assert c["certified"] is None and "locked" in c["why_not"], c["why_not"]

@@ -10,6 +10,10 @@ relearn`` with its own budget), run on the zoo like any attack. Each row carries
 plugin's ``BUDGET`` knobs, :func:`bench.rows.budget_of`); a weight attack's curve adds one budget
 per checkpoint (its step count), each with the attacked model's perplexity.
 
+Each suppressed control is the one calibrated on each seed (:mod:`bench.eval.strength`: the weakest
+of its graded strengths whose no-attack rate lies within the oracle's interval or under a stated
+target, inside the utility band); the graded strengths are judged one by one for detection power.
+
 The rule, fixed before the run: a budget **certifies** the attack where
 (1) the validation rule of R holds at that budget (:func:`bench.eval.validity.validation`: the
     oracle stays below the base under the attack, R(base) above 0; and for every usable suppressed
@@ -25,7 +29,7 @@ budget (else the largest), which graded controls (``CONTROL-TAG`` variants of a 
 
 from __future__ import annotations
 
-from bench.eval import reach, validity
+from bench.eval import reach, strength, validity
 
 SWEEP = "~"  # ATTACK~TAG: one budget of ATTACK's certification sweep
 PPL_CAP = 0.25  # the attacked base's perplexity at most this share above the unattacked base's
@@ -101,10 +105,12 @@ def certification(rows: list[dict], n_boot: int = validity.N_BOOT) -> list[dict]
     """One entry per (model, swept attack): the budgets swept in order, each with its validation
     entry (verdict, conditions) and utility check; the certified budget (None: cannot certify) and
     why not; detection power over the graded controls; and the exclusions of the validation rule."""
+    if not any(is_sweep(r["attack"]) for r in rows):
+        return []
+    picks = strength.calibrate(rows, validity.CONTROLS)
+    rows = strength.apply(rows, picks)
     plain = [r for r in rows if r["attack"] == "none"]
     sweep = budget_rows(rows)
-    if not sweep:
-        return []
     checks = {
         (c["model"], c["metric"][2:]): c
         for c in validity.validation(plain + sweep, n_boot)
@@ -137,6 +143,9 @@ def certification(rows: list[dict], n_boot: int = validity.N_BOOT) -> list[dict]
                     "why_not": None if cert is not None or at is None else "; ".join(at["why"]),
                     "detection": None if at is None else at["detection"],
                     "excluded": {} if at is None or at["check"] is None else at["check"].get("excluded", {}),
+                    "calibration": {
+                        (control, s): p for (mo, control, s), p in sorted(picks.items()) if mo == model
+                    },
                 }
             )
     return out

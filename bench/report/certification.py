@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.eval.certify import PPL_CAP, swept
+from bench.eval.strength import TARGET
 from bench.eval.validity import R_SHARE
 from bench.report.cells import esc, fmt
 
@@ -48,6 +49,7 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
             f"{esc(c['certified']) if c['certified'] else '**cannot certify**'} | "
             f"{esc(c['why_not'] or '–')} | {esc(det)} | {esc(', '.join(sorted(c['excluded'])) or '–')} |"
         )
+    out += calibration_table(certs)
     uncertified = sorted({c["attack"] for c in certs if not c["certified"]})
     missing = sorted(set(board_attacks) - {c["attack"] for c in certs})
     if uncertified:
@@ -58,6 +60,41 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
         ]
     if missing:
         out += ["", f"Not swept on this board (no certification either way): {', '.join(missing)}."]
+    return out
+
+
+def calibration_table(certs: list[dict]) -> list[str]:
+    """Which strength of each suppressed control certification judged on each seed
+    (:mod:`bench.eval.strength`), with its no-attack rate and the bar, one row per (model, control)."""
+    seen: dict = {}
+    for c in certs:
+        for (control, s), p in (c.get("calibration") or {}).items():
+            seen.setdefault((c["model"], control), {})[s] = p
+    if not seen:
+        return []
+    seeds = sorted({s for picks in seen.values() for s in picks})
+    out = [
+        "",
+        "Each suppressed control is calibrated per seed: certification judges the weakest of its graded "
+        "strengths whose no-attack toxic rate is at most the bar (the larger of "
+        f"{TARGET:g} and the upper end of the oracle's interval over seeds) and whose perplexity and F1 stay "
+        "within the utility band on that seed; where none qualifies, the board's strength is kept.",
+        "",
+        "| model | control | bar | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+        "|---|---|---|" + "---|" * len(seeds),
+    ]
+    for (model, control), picks in sorted(seen.items()):
+        bar = next(iter(picks.values()))["bar"]
+        cells = []
+        for s in seeds:
+            p = picks.get(s)
+            if p is None:
+                cells.append("–")
+            elif p["member"] is None:
+                cells.append(f"{control} (board strength: {p['why']})")
+            else:
+                cells.append(f"{p['member']} ({fmt(p['rate'], 3)})")
+        out.append(f"| {esc(model)} | {esc(control)} | {fmt(bar, 3)} | " + " | ".join(esc(x) for x in cells) + " |")
     return out
 
 
