@@ -84,3 +84,34 @@ def test_apply_swaps_the_control_on_its_calibrated_seeds_under_every_attack():
     assert lock[(1, "relearn~x")]["metrics"]["toxic_rate"] == 0.05 and "calibrated_from" not in lock[(1, "none")]
     assert len([r for r in out if r["method"] == "locked-s40"]) == 6
     assert len(lock) == 6
+
+
+def test_strengths_order_by_the_plugins_knob_not_by_the_rows():
+    """The graded filters all leave 0.0 (a tie) and the 40-step lock is *less* toxic than the 160-step
+    one on this seed: the pick is still the weakest knob value (10 nats, 40 steps), as the plugins'
+    ``STRENGTH`` and the variants' names say. Bug caught: strengths read from the rows' rates (the
+    tie would go to whichever name sorts first, the lock to 160 steps)."""
+    assert strength.strength_of("locked-s640", "locked") == 640.0
+    assert strength.strength_of("locked", "locked") == 160.0  # the plugin's default
+    assert strength.strength_of("logit_filter-s10", "logit_filter") == 10.0
+    rows = _zoo({"locked-s40": (0.01,) * 3, "locked": (0.03,) * 3})
+    assert set(_picks(rows).values()) == {"locked-s40"}
+    filt = [
+        {**r, "method": m}
+        for r in _zoo({"logit_filter": (0.0,) * 3})
+        if r["method"] == "logit_filter"
+        for m in ("logit_filter", "logit_filter-s10", "logit_filter-s90")
+    ]
+    picks = strength.calibrate(_zoo({}) + filt, {"logit_filter"})
+    assert {p["member"] for p in picks.values()} == {"logit_filter-s10"}
+
+
+def test_a_variant_of_unknown_strength_falls_back_to_the_rows():
+    """A variant named outside the ``CONTROL-s<value>`` convention has no readable strength: the
+    members are ordered by their no-attack rates (the highest under the bar). Bug caught: a crash,
+    or an unknown strength sorted as the weakest."""
+    assert strength.strength_of("locked-x", "locked") is None
+    rows = _zoo({"locked-x": (0.04,) * 3, "locked": (0.01,) * 3})
+    assert set(_picks(rows).values()) == {"locked-x"}
+    rows = _zoo({"locked-x": (0.0,) * 3, "locked": (0.01,) * 3})
+    assert set(_picks(rows).values()) == {"locked"}

@@ -24,7 +24,7 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
         "intervals over seeds) and the attacked base keeps perplexity within "
         f"+{PPL_CAP:.0%} of its own. Budgets are ordered by the attack's `BUDGET` knobs (steps before "
         "learning rate); the certified budget is the smallest that certifies. Detection power: at that budget "
-        "(else the largest), the graded controls (`CONTROL-TAG`, stronger or weaker suppression of a zoo "
+        "(else the largest within the perplexity cap), the graded controls (`CONTROL-TAG`, stronger or weaker suppression of a zoo "
         "control) the attack brings back, judged by the same rule.",
         "",
     ]
@@ -44,6 +44,8 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
             for b in c["budgets"]
         )
         det = ", ".join(f"{g} {v}" for g, v in sorted(c["detection"].items())) if c["detection"] else "–"
+        if c["detection"] and not c["certified"] and c.get("judged_at"):
+            det = f"at {c['judged_at']}: {det}"
         out.append(
             f"| {esc(c['model'])} | {esc(c['attack'])} | {esc(swept_cells)} | "
             f"{esc(c['certified']) if c['certified'] else '**cannot certify**'} | "
@@ -138,7 +140,7 @@ def certification_figure(plt, certs: list[dict], method_r: dict, path: Path) -> 
 def board_budget_r(rows: list[dict], rec: dict, certs: list[dict]) -> dict:
     """{(model, attack): {method: (label of the board's budget, mean R)}}: each method's R under the
     board's own attack, placed at the swept budget equal to the board's (where one is)."""
-    from bench.eval.certify import label
+    from bench.eval.certify import in_order, label
 
     out: dict = {}
     budgets = {(c["model"], c["attack"]): {b["label"] for b in c["budgets"]} for c in certs}
@@ -148,7 +150,7 @@ def board_budget_r(rows: list[dict], rec: dict, certs: list[dict]) -> dict:
         row = next(
             (r for r in rows if (r["model"], r["method"], r["attack"]) == (model, method, attack)), None
         )
-        lab = label((row or {}).get("budget") or {})
+        lab = label(in_order((row or {}).get("budget") or {}, attack))
         vals = [r["R"] for r in rs if r]
         if lab in budgets[(model, attack)] and vals:
             out.setdefault((model, attack), {})[method] = (lab, sum(vals) / len(vals))
