@@ -226,3 +226,15 @@ def test_an_uncertified_attack_is_judged_at_its_largest_budget_within_the_utilit
     assert c["certified"] is None and c["judged_at"] == "steps 10, lr 0.0003"
     assert "logit_filter" in c["why_not"] and "1 larger budget(s) break the perplexity cap" in c["why_not"]
     assert c["detection"] == {"logit_filter-s10": "does not"}
+
+
+def test_a_budget_with_unmeasured_perplexity_is_not_read_as_within_the_cap():
+    """The 50-step checkpoint's perplexity was never measured: the attack is judged, and detection
+    read, at 10 steps, the largest budget shown to keep the base's utility. Bug caught: an unmeasured
+    perplexity counted as within the cap."""
+    rows = _rows({**OK, "logit_filter": (0.08, 0.6)})
+    for r in rows:
+        if r.get("curve_ppl"):
+            r["curve_ppl"] = {"10": 10.5, "50": None}
+    c = _cert(rows)
+    assert c["certified"] is None and c["judged_at"] == "steps 10, lr 0.0003", c["judged_at"]

@@ -57,6 +57,7 @@ def test_the_bar_is_the_oracles_interval_where_it_lies_above_the_target():
     Bug caught: a fixed target that ignores the oracle (seed 0's 0.09 would then never count)."""
     rows = _zoo({"locked-s40": (0.09, 0.2, 0.09), "locked": (0.01,) * 3}, oracle=(0.06, 0.12, 0.09))
     assert strength.bar(rows, "m") > 0.12
+    assert {p["bar"] for p in strength.calibrate(rows, {"locked"}).values()} == {min(strength.bar(rows, "m"), 0.15)}
     assert _picks(rows) == {0: "locked-s40", 1: "locked", 2: "locked-s40"}
     assert strength.bar(_zoo(GRADED), "m") == strength.TARGET
 
@@ -83,7 +84,7 @@ def test_apply_swaps_the_control_on_its_calibrated_seeds_under_every_attack():
     assert lock[(0, "none")]["calibrated_from"] == "locked-s40"
     assert lock[(1, "relearn~x")]["metrics"]["toxic_rate"] == 0.05 and "calibrated_from" not in lock[(1, "none")]
     assert len([r for r in out if r["method"] == "locked-s40"]) == 6
-    assert len(lock) == 6
+    assert len([r for r in out if r["method"] == "locked"]) == 6  # one control row per (seed, attack)
 
 
 def test_strengths_order_by_the_plugins_knob_not_by_the_rows():
@@ -115,3 +116,23 @@ def test_a_variant_of_unknown_strength_falls_back_to_the_rows():
     assert set(_picks(rows).values()) == {"locked-x"}
     rows = _zoo({"locked-x": (0.0,) * 3, "locked": (0.01,) * 3})
     assert set(_picks(rows).values()) == {"locked"}
+
+
+def test_a_wide_oracle_interval_does_not_admit_a_strength_that_is_not_suppressed():
+    """Over three seeds the oracle at 0, 0.15, 0 has an interval reaching far up; a 40-step lock at
+    0.25 is inside it but above a quarter of the base's 0.6, which the zoo's own rule calls not
+    suppressed. Bug caught: a bar without the per-seed cap (the weak lock would stand in for the
+    control and then judge nothing)."""
+    rows = _zoo({"locked-s40": (0.25,) * 3, "locked": (0.01,) * 3}, oracle=(0.0, 0.15, 0.0))
+    assert strength.bar(rows, "m") > 0.25
+    assert set(_picks(rows).values()) == {"locked"}
+    assert {p["bar"] for p in strength.calibrate(rows, {"locked"}).values()} == {0.15}
+
+
+def test_a_seed_without_a_base_row_gets_no_pick():
+    """Bug caught: the utility band skipped on a seed with no base row (a strength at three times
+    the base's perplexity would be picked there)."""
+    rows = [r for r in _zoo(GRADED, locked_s40=(30.0, 0.2)) if not (r["method"] == "none" and r["seed"] == 1)]
+    picks = strength.calibrate(rows, {"locked"})
+    assert picks[("m", "locked", 1)]["member"] is None and "no base row" in picks[("m", "locked", 1)]["why"]
+    assert picks[("m", "locked", 0)]["member"] == "locked"

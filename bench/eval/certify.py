@@ -153,7 +153,7 @@ def certification(rows: list[dict], n_boot: int = validity.N_BOOT) -> list[dict]
                 for a in ordered
             ]
             cert = next((b for b in budgets if b["certifies"]), None)
-            kept = [b for b in budgets if b["ppl_ratio"] is None or b["ppl_ratio"] <= 1 + PPL_CAP]
+            kept = [b for b in budgets if b["within_cap"]]
             at = cert or (kept[-1] if kept else budgets[-1] if budgets else None)
             out.append(
                 {
@@ -198,6 +198,7 @@ def _judge(model, attack, budget, check, plain, sweep, graded, n_boot) -> dict:
         "label": label(budget),
         "check": check,
         "ppl_ratio": ratio,
+        "within_cap": cap is None,  # measured within the cap, or a prompt attack (weights untouched)
         "certifies": not why,
         "why": why,
         "detection": _detection(model, attack, plain, sweep, graded, n_boot),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.eval.certify import PPL_CAP, swept
 from bench.eval.strength import TARGET
+from bench.eval.usable import SUPPRESSED_AT
 from bench.eval.validity import R_SHARE
 from bench.report.cells import esc, fmt
 
@@ -24,7 +25,8 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
         "intervals over seeds) and the attacked base keeps perplexity within "
         f"+{PPL_CAP:.0%} of its own. Budgets are ordered by the attack's `BUDGET` knobs (steps before "
         "learning rate); the certified budget is the smallest that certifies. Detection power: at that budget "
-        "(else the largest within the perplexity cap), the graded controls (`CONTROL-TAG`, stronger or weaker suppression of a zoo "
+        "(else the largest shown to keep the base's perplexity within the cap, or the largest of all where none "
+        "does), the graded controls (`CONTROL-TAG`, stronger or weaker suppression of a zoo "
         "control) the attack brings back, judged by the same rule.",
         "",
     ]
@@ -78,15 +80,17 @@ def calibration_table(certs: list[dict]) -> list[str]:
     out = [
         "",
         "Each suppressed control is calibrated per seed: certification judges the weakest of its graded "
-        "strengths whose no-attack toxic rate is at most the bar (the larger of "
-        f"{TARGET:g} and the upper end of the oracle's interval over seeds) and whose perplexity and F1 stay "
-        "within the utility band on that seed; where none qualifies, the board's strength is kept.",
+        "strengths (by its plugin's `STRENGTH` knob) whose no-attack toxic rate is at most the bar (the larger "
+        f"of {TARGET:g} and the upper end of the interval of the oracle's mean over seeds, capped at "
+        f"{SUPPRESSED_AT:g} of the base's rate on that seed) and whose perplexity and F1 stay within the "
+        "utility band on that seed; where none qualifies, the board's strength is kept. The bar column is the "
+        "largest over seeds.",
         "",
         "| model | control | bar | " + " | ".join(f"seed {s}" for s in seeds) + " |",
         "|---|---|---|" + "---|" * len(seeds),
     ]
     for (model, control), picks in sorted(seen.items()):
-        bar = next(iter(picks.values()))["bar"]
+        bar = max(p["bar"] for p in picks.values())
         cells = []
         for s in seeds:
             p = picks.get(s)
