@@ -238,3 +238,14 @@ def test_a_budget_with_unmeasured_perplexity_is_not_read_as_within_the_cap():
             r["curve_ppl"] = {"10": 10.5, "50": None}
     c = _cert(rows)
     assert c["certified"] is None and c["judged_at"] == "steps 10, lr 0.0003", c["judged_at"]
+
+
+def test_a_control_the_attack_cannot_reach_is_not_required_and_is_listed():
+    """Steering acts before the final norm, so it cannot undo a filter after it: the grid does not
+    run ``logit_filter`` under steer. Bug caught: certification asking for the unreachable control's
+    rows ("no row of logit_filter"), so a residual attack could never certify, and the table's
+    exclusions read from checks that only record an exclusion where they found rows."""
+    rows = [r for r in _rows(OK, variant="steer~a") if not (r["method"] == "logit_filter" and r["attack"] != "none")]
+    c = _cert(rows)
+    assert c["certified"] is not None, c["why_not"]
+    assert set(c["excluded"]) == {"logit_filter"} and "cannot reach" in c["excluded"]["logit_filter"]

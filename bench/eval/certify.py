@@ -166,12 +166,22 @@ def certification(rows: list[dict], n_boot: int = validity.N_BOOT) -> list[dict]
                     "why_not": None if cert is not None or at is None else _why_not(at, budgets, kept),
                     "judged_at": None if at is None else at["label"],
                     "detection": None if at is None else at["detection"],
-                    "excluded": {} if at is None or at["check"] is None else at["check"].get("excluded", {}),
+                    "excluded": _excluded(model, attack, plain),
                     "calibration": {
                         (control, s): p for (mo, control, s), p in sorted(picks.items()) if mo == model
                     },
                 }
             )
+    return out
+
+
+def _excluded(model: str, attack: str, plain: list[dict]) -> dict[str, str]:
+    """{zoo control on the board: why ``attack`` cannot reach it} (the plugins' arguments)."""
+    out = {}
+    for m in sorted({r["method"] for r in plain if r["model"] == model and r["method"] in validity.CONTROLS}):
+        why = validity.exclusion(m, attack)
+        if why is not None:
+            out[validity.CONTROLS[m]] = why
     return out
 
 
@@ -216,10 +226,13 @@ def _missing(model, attack, check, plain, sweep) -> list[str]:
     )
     have = {(r["method"], r["seed"]) for r in sweep if r["model"] == model and r["attack"] == attack}
     unusable = (check or {}).get("unusable") or {}
-    excluded = (check or {}).get("excluded") or {}
     controls = {r["method"] for r in plain if r["model"] == model and r["method"] in validity.CONTROLS}
+    # a control the attack cannot reach is not run under it (perf/grid.py), so its exclusion is read
+    # from the plugins, not from the check (which records one only where it found rows)
     need = ["none", "oracle"] + sorted(
-        m for m in controls if validity.CONTROLS[m] not in unusable and validity.CONTROLS[m] not in excluded
+        m
+        for m in controls
+        if validity.CONTROLS[m] not in unusable and validity.exclusion(m, swept(attack)) is None
     )
     out = []
     for m in need:
