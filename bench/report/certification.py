@@ -134,7 +134,8 @@ def certification_figure(plt, certs: list[dict], method_r: dict, path: Path) -> 
         ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
         ax.set_title(f"{c['attack']}" + ("" if c["certified"] else " (cannot certify)"), fontsize=9)
         ax.set_ylabel("R (0 = oracle, 1 = base)", fontsize=8)
-        ax.legend(fontsize=6, loc="lower right")
+        if members:
+            ax.legend(fontsize=6, loc="lower right")
     fig.suptitle("R against attack budget on the zoo (mean over seeds; ✓: the budget certifies)", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
