@@ -120,9 +120,13 @@ def certification_figure(plt, certs: list[dict], method_r: dict, path: Path) -> 
         for m in members:
             ys = [b["values"].get(m) for b in c["budgets"]]
             ax.plot(range(len(labels)), [float("nan") if y is None else y for y in ys], marker="o", label=m)
+        seen = [r for b in c["budgets"] for r in b["values"].values() if r is not None]
+        seen += [r for _, r in method_r.get((c["model"], c["attack"]), {}).values() if r is not None]
+        top = max([1.2] + [r + 0.25 for r in seen])  # R above 1 (an attack past the base) stays in view
+        bottom = min([-0.3] + [r - 0.1 for r in seen])
         for i, b in enumerate(c["budgets"]):
             if b["certifies"]:
-                ax.annotate("✓", (i, 1.05), ha="center", color="green", fontsize=10)
+                ax.annotate("✓", (i, top - 0.12), ha="center", color="green", fontsize=10)
         for method, (lab, r) in sorted(method_r.get((c["model"], c["attack"]), {}).items()):
             if lab in labels and r is not None:
                 ax.scatter([labels.index(lab)], [r], marker="x", color="black", zorder=3)
@@ -130,7 +134,7 @@ def certification_figure(plt, certs: list[dict], method_r: dict, path: Path) -> 
                     method, (labels.index(lab), r), fontsize=6, xytext=(3, 2), textcoords="offset points"
                 )
         ax.axhline(0, color="grey", lw=0.5)
-        ax.set_ylim(-0.3, 1.2)
+        ax.set_ylim(bottom, top)
         ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
         ax.set_title(f"{c['attack']}" + ("" if c["certified"] else " (cannot certify)"), fontsize=9)
         ax.set_ylabel("R (0 = oracle, 1 = base)", fontsize=8)
