@@ -28,7 +28,7 @@ from bench.errors import BenchError
 from bench.trainer import TrainConfig, train
 
 VERSION = 1
-STRENGTH = "steps"  # the knob graded variants vary (`locked-s640`: 640 steps; bench.eval.strength)
+GRADED_BY = "steps"  # the knob graded variants vary (`locked-s640`: 640 steps; bench.eval.strength)
 UNREACHABLE: dict[str, str] = {}  # every attack family can reach a capability one prompt away
 HELD_OUT = 32  # pairs kept out of training to measure the lock on (a quarter of fewer than 128)
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from bench.errors import BenchError
 
 VERSION = 1
-STRENGTH = "shift"  # the knob graded variants vary (`logit_filter-s90`: 90 nats; bench.eval.strength)
+GRADED_BY = "shift"  # the knob graded variants vary (`logit_filter-s90`: 90 nats; bench.eval.strength)
 # attack families that cannot undo the filter, each with the argument (see the docstring)
 UNREACHABLE = {
     "prompt": "the filter is in the unembedding rows after the final norm; a prompt only changes the "

@@ -90,7 +90,7 @@ def test_apply_swaps_the_control_on_its_calibrated_seeds_under_every_attack():
 def test_strengths_order_by_the_plugins_knob_not_by_the_rows():
     """The graded filters all leave 0.0 (a tie) and the 40-step lock is *less* toxic than the 160-step
     one on this seed: the pick is still the weakest knob value (10 nats, 40 steps), as the plugins'
-    ``STRENGTH`` and the variants' names say. Bug caught: strengths read from the rows' rates (the
+    ``GRADED_BY`` and the variants' names say. Bug caught: strengths read from the rows' rates (the
     tie would go to whichever name sorts first, the lock to 160 steps)."""
     assert strength.strength_of("locked-s640", "locked") == 640.0
     assert strength.strength_of("locked", "locked") == 160.0  # the plugin's default

@@ -15,7 +15,7 @@ that seed, where
   over few seeds must not admit a strength the zoo's own rule would call not suppressed);
 * usable: its perplexity at most ``usable.PPL_BAND`` above the base's on that seed, its F1 at most
   ``usable.F1_BAND`` below;
-* weakest: the smallest value of the knob the control's plugin names in ``STRENGTH`` (``locked``:
+* weakest: the smallest value of the knob the control's plugin names in ``GRADED_BY`` (``locked``:
   steps, ``logit_filter``: nats), read from the graded variant's name ``CONTROL-s<value>`` and, for
   the control itself, from the plugin's default. Where a member's strength cannot be read this way
   (a variant named otherwise), the members are ordered by their rows instead: the highest no-attack
@@ -53,13 +53,13 @@ def _members(rows: list[dict], controls) -> dict[str, str]:
 
 
 def strength_of(member: str, control: str) -> float | None:
-    """The value of the control plugin's ``STRENGTH`` knob for ``member``: from a graded variant's
+    """The value of the control plugin's ``GRADED_BY`` knob for ``member``: from a graded variant's
     name ``CONTROL-s<value>``, the plugin's default for the control itself; None where unknown."""
     try:
         plugin = registry.load("methods", control)
     except BenchError:
         return None
-    knob = getattr(plugin, "STRENGTH", None)
+    knob = getattr(plugin, "GRADED_BY", None)
     if knob is None:
         return None
     if member == control:

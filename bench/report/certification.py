@@ -80,7 +80,7 @@ def calibration_table(certs: list[dict]) -> list[str]:
     out = [
         "",
         "Each suppressed control is calibrated per seed: certification judges the weakest of its graded "
-        "strengths (by its plugin's `STRENGTH` knob) whose no-attack toxic rate is at most the bar (the larger "
+        "strengths (by its plugin's `GRADED_BY` knob) whose no-attack toxic rate is at most the bar (the larger "
         f"of {TARGET:g} and the upper end of the interval of the oracle's mean over seeds, capped at "
         f"{SUPPRESSED_AT:g} of the base's rate on that seed) and whose perplexity and F1 stay within the "
         "utility band on that seed; where none qualifies, the board's strength is kept. The bar column is the "
