@@ -189,6 +189,8 @@ def test_the_table_and_figure_show_the_sweep(tmp_path):
     certs = certify.certification(_rows(ok), n_boot=200)
     text = "\n".join(certification_table(certs, ["relearn", "gcg"]))
     assert "| m | relearn |" in text and "| steps 50, lr 0.0003 |" in text
+    # the numbers a certified budget rests on are on the table (the README quotes them)
+    assert "R(logit_filter) − ½ R(base) = " in text and "R(locked) − ½ R(base) = " in text
     assert "Not swept on this board (no certification either way): gcg." in text
     taught = {k: (0.6, 0.7) for k in ok}
     bad = "\n".join(certification_table(certify.certification(_rows(taught), n_boot=200), ["relearn"]))

@@ -9,7 +9,7 @@ from pathlib import Path
 from bench.eval.certify import PPL_CAP, swept
 from bench.eval.strength import TARGET
 from bench.eval.usable import SUPPRESSED_AT
-from bench.eval.validity import R_SHARE
+from bench.eval.validity import R_SHARE, describe
 from bench.report.cells import esc, fmt
 
 
@@ -36,9 +36,9 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
             "budgets is validated only by the known-answer table above."
         ]
     out += [
-        "| model | attack | budgets swept (R(base); verdict) | certified budget | why not | detection power | "
-        "left out (unreachable) |",
-        "|---|---|---|---|---|---|---|",
+        "| model | attack | budgets swept (R(base); verdict) | certified budget | why not | conditions there "
+        "(calibrated controls; interval over seeds) | detection power | left out (unreachable) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in certs:
         swept_cells = "; ".join(
@@ -51,7 +51,7 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
         out.append(
             f"| {esc(c['model'])} | {esc(c['attack'])} | {esc(swept_cells)} | "
             f"{esc(c['certified']) if c['certified'] else '**cannot certify**'} | "
-            f"{esc(c['why_not'] or '–')} | {esc(det)} | {esc(', '.join(sorted(c['excluded'])) or '–')} |"
+            f"{esc(c['why_not'] or '–')} | {esc(_conditions(c))} | {esc(det)} | {esc(', '.join(sorted(c['excluded'])) or '–')} |"
         )
     out += calibration_table(certs)
     uncertified = sorted({c["attack"] for c in certs if not c["certified"]})
@@ -65,6 +65,14 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
     if missing:
         out += ["", f"Not swept on this board (no certification either way): {', '.join(missing)}."]
     return out
+
+
+def _conditions(c: dict) -> str:
+    """The validation conditions at the budget the entry was judged at (its certified budget, else
+    its largest within the perplexity cap), each with its interval over seeds."""
+    at = next((b for b in c["budgets"] if b["label"] == c.get("judged_at")), None)
+    conds = ((at or {}).get("check") or {}).get("conditions") or []
+    return "; ".join(describe(x) for x in conds) or "–"
 
 
 def calibration_table(certs: list[dict]) -> list[str]:
