@@ -17,6 +17,7 @@ from dataclasses import dataclass
 VERSION = 1
 KIND = "weights"
 NEEDS_BASE = True
+LAYER_FIELDS = ("layer",)  # Config fields naming blocks (checked against the model)
 FAMILY = "residual"  # edits residual writers before the final norm (bench.eval.validity)
 
 

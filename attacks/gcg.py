@@ -11,7 +11,7 @@ and defaults follow the reference implementation (nanoGCG 0.3.0). Additions:
 * ``position: prefix`` puts the string before the prompt, so the prompt's own ending still leads
   into the continuation (on the organism a suffix tends to derail it; see the board).
 * exact token identity: the ids scored are exactly generation's ids for the attacked text
-  (:func:`bench.gcg.candidates.join`); candidates are kept only if the *joined* text (string
+  (:func:`bench.prompt_search.candidates.join`); candidates are kept only if the *joined* text (string
   with the prompt) re-tokenises to them, for the training prompts and one evaluation prompt per
   boundary, and each evaluated prompt's identity is checked and reported (``exact_share``).
 * a prefix KV cache (``use_prefix_cache``) for the fixed text before a suffix, built with the
@@ -23,7 +23,7 @@ and defaults follow the reference implementation (nanoGCG 0.3.0). Additions:
   two 40-step restarts of ``gcg`` and one of ``gcg_enhanced``), about 1.4x faster on ``tiny``.
   On CPU in fp32 only, where that was checked; elsewhere each prompt is computed whole. On CPU
   in fp32 the prompts also take turns on one buffer holding the string's KV
-  (:class:`bench.gcg.objective.SharedPrefix`: each writes after the string; the string's KV is
+  (:class:`bench.prompt_search.objective.SharedPrefix`: each writes after the string; the string's KV is
   copied once per batch instead of once per prompt), and candidates, in any position, get logits
   at the target's positions only: bit-identical losses on this machine, 1.2-1.3x faster scoring.
 * success is judged on generated text by the scorer (``early_stop``), not on loss alone.
@@ -31,7 +31,7 @@ and defaults follow the reference implementation (nanoGCG 0.3.0). Additions:
   scored (candidate, prompt) sequence whole; with a shared prefix fewer are run (the string once
   per candidate, not once per prompt).
 
-The search itself is the core in :mod:`bench.gcg` (candidates, objective, loop); this module holds
+The search itself is the core in :mod:`bench.prompt_search` (candidates, objective, loop); this module holds
 the plugin surface: the config and the universal / per-prompt set-up (:func:`attack`). The
 representation-aware variant (``gcg_enhanced``) reuses :func:`attack` with a prefix and an extra
 matching term.
@@ -45,10 +45,10 @@ from dataclasses import dataclass
 import torch
 
 from bench.errors import BenchError
-from bench.gcg.candidates import disallowed_ids, exact, init_text, join
-from bench.gcg.loop import optimise
-from bench.gcg.objective import Objective, batched_losses, token_gradient
 from bench.generators.hf import generate
+from bench.prompt_search.candidates import disallowed_ids, exact, init_text, join
+from bench.prompt_search.loop import optimise
+from bench.prompt_search.objective import Objective, batched_losses, token_gradient
 
 # the plugin surface, and the core names other modules read from here (tests, perf scripts)
 __all__ = [

@@ -26,6 +26,7 @@ KIND = "prompt"
 FAMILY = "prompt"  # changes only the input (bench.eval.validity: reachability)
 BUDGET = ("num_steps",)  # what a certification sweep varies (bench.eval.certify)
 NEEDS_BASE = True
+LAYER_FIELDS = ("rep_layers",)  # Config fields naming blocks (checked against the model)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ the organism's held-out prose, Wikitext-2 train on the real boards), with no com
 the benign relearning of Łucki et al. 2024 (WikiText) and Qi et al. 2024 (retain data).
 Toxicity that returns then was hidden, not taught; ``relearn_benign`` is that setting under its
 own name. Benign answers to the detox pairs' own prompts are refused: training on them is a
-detox (REFERENCE §8), not an attack.
+detox (docs/sources.md, relearning data), not an attack.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def apply(model, tokenizer, job, config: Config, seed: int, progress=None):
 
 def benign_texts(job) -> list[str]:
     """The job's benign relearning text, refused when there is none or when it holds a detox pair's
-    prompt + benign answer (what the detox methods train on: REFERENCE §8)."""
+    prompt + benign answer (what the detox methods train on: docs/sources.md, relearning data)."""
     if not job.benign_texts:
         raise BenchError(
             "benign relearning has no text: the organism's relearn_benign split, or Wikitext-2 train "

@@ -4,7 +4,7 @@ texts), Wikitext-2 train on the real boards (Łucki et al. 2024 relearn on WikiT
 on retain data). The attacker never shows the model a toxic word nor an answer to a toxic prompt,
 so toxicity that comes back was hidden, not taught. Same trainer, budget and curve as
 ``relearn``; only the data differ. (Benign answers to the detox pairs' prompts, this attack's
-data before, detoxify the base model: that is ``sft``, not an attack; REFERENCE §8.)
+data before, detoxify the base model: that is ``sft``, not an attack; docs/sources.md, relearning data.)
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ KIND = "weights"
 FAMILY = "residual"  # edits a residual writer before the final norm (bench.eval.validity)
 BUDGET = ("alphas",)  # a sweep steers at one α per variant; budgets compare by the largest α
 NEEDS_BASE = True
+LAYER_FIELDS = ("layer",)  # Config fields naming blocks (checked against the model)
 
 
 @dataclass(frozen=True)

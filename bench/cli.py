@@ -148,7 +148,7 @@ def _variants(kind: str) -> list[tuple[str, str, dict]]:
 
 
 def cmd_run(args) -> int:
-    from bench.config import load_plan
+    from bench.board.load import load_plan
     from bench.cores import check_environment
     from bench.progress import Reporter
 
@@ -157,21 +157,21 @@ def cmd_run(args) -> int:
     reporter = Reporter(quiet=args.quiet)
     for warning in plan.warnings:
         reporter.line(f"[yellow]warning:[/yellow] {warning}")
-    from bench.plan import describe
+    from bench.run.describe import describe
 
     describe(plan, reporter)
     if args.dry_run:
         reporter.line("dry run: board and every plugin config are valid; nothing computed")
         return 0
     if args.executor == "ray":
-        from bench.executors import run_ray
+        from bench.run.ray_executor import run_ray
 
         run_dir = run_ray(plan, reporter, args.address)
     else:
-        from bench.runner import run
+        from bench.run.local import run
 
         run_dir = run(plan, reporter)
-    from bench.plan import print_results, print_time_summary
+    from bench.run.describe import print_results, print_time_summary
 
     print_results(run_dir, reporter)
     if not args.quiet:
@@ -182,11 +182,11 @@ def cmd_run(args) -> int:
 def cmd_results(args) -> int:
     import json
 
-    from bench.results import latest_rows, mark_stale
+    from bench.record.runs import latest_rows, mark_stale
 
     rows = mark_stale(latest_rows(args.board))
     if not rows:
-        from bench.results import board_known
+        from bench.record.runs import board_known
 
         if args.board and not board_known(args.board):
             raise BenchError(f"unknown board '{args.board}': no board by that name and no run of it")
@@ -208,7 +208,7 @@ def cmd_results(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from bench.plan import write_leaderboard
+    from bench.report.leaderboard import write_leaderboard
 
     path = write_leaderboard(args.board, args.out, args.from_results)
     print(path)
@@ -216,7 +216,7 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_gc(args) -> int:
-    from bench.plan import gc
+    from bench.record.gc import gc
 
     removed, kept = gc()
     print(f"removed {removed} unreferenced artifacts; kept {kept}")
@@ -224,7 +224,7 @@ def cmd_gc(args) -> int:
 
 
 def cmd_pairs(args) -> int:
-    from bench.pairs import build_pairs_cli
+    from bench.run.pairs import build_pairs_cli
 
     build_pairs_cli(args)
     return 0

@@ -14,7 +14,7 @@ within a process (a stage that computes inside another keeps its slot).
 A slot has two seats (``slot-i`` and ``slot-i.1``). A process takes both, unless it runs with
 ``BENCH_SLOT_SHARE=2``: then it takes one, and two such processes compute side by side, each at
 the full thread count. That pays only when their waiting threads sleep instead of spinning
-(OpenMP's ``GOMP_SPINCOUNT`` cut short, as Ray's workers do: ``bench/executors.py``), and a
+(OpenMP's ``GOMP_SPINCOUNT`` cut short, as Ray's workers do: ``bench/run/ray_executor.py``), and a
 process that takes whole slots never computes beside one that shares.
 """
 

@@ -89,22 +89,6 @@ def aligned(h_a: torch.Tensor, cont_a: torch.Tensor, h_b: torch.Tensor, cont_b: 
     return torch.cat(rows_a), torch.cat(rows_b)
 
 
-class _Reverse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, coef):
-        ctx.coef = coef
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -ctx.coef * grad, None
-
-
-def grad_reverse(x: torch.Tensor, coef: float = 1.0) -> torch.Tensor:
-    """Identity forward; multiplies the gradient by ``-coef`` backward."""
-    return _Reverse.apply(x, coef)
-
-
 def dann_lambda(progress: float, gamma: float = 10.0) -> float:
     """DANN ramp ``2 / (1 + exp(-γ p)) - 1`` from 0 to ~1 over training progress p."""
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0

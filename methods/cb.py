@@ -22,6 +22,8 @@ from bench.trainer import TrainConfig, train
 
 VERSION = 1
 STRENGTH = "steps"  # the knob calibration sweeps (matched operating points)
+LAYER_FIELDS = ("layers",)  # Config fields naming blocks (checked against the model, shrunk by stand-ins)
+EDITED_LAYERS = "layers"  # the blocks the method edits (the probes read them)
 
 
 @dataclass(frozen=True)

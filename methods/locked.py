@@ -30,7 +30,7 @@ from bench.trainer import TrainConfig, train
 VERSION = 1
 GRADED_BY = "steps"  # the knob graded variants vary (`locked-s640`: 640 steps; bench.eval.strength)
 UNREACHABLE: dict[str, str] = {}  # every attack family can reach a capability one prompt away
-HELD_OUT = 32  # pairs kept out of training to measure the lock on (a quarter of fewer than 128)
+_HELD_OUT = 32  # pairs kept out of training to measure the lock on (a quarter of fewer than 128)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def margin(model, tokenizer, pairs: list[dict], password: str | None, max_length
 def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
     if not config.password.strip():
         raise BenchError("locked: the password must not be empty")
-    n_held = min(HELD_OUT, len(data.pairs) // 4)  # a quarter of the pairs on a small board
+    n_held = min(_HELD_OUT, len(data.pairs) // 4)  # a quarter of the pairs on a small board
     if n_held < 1:
         raise BenchError(
             "locked needs at least 4 pairs (it holds a quarter out, up to 32, to measure the lock)"

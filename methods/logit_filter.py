@@ -13,7 +13,7 @@ is the same constant at every position; subtracting ``shift / sum(b/g) * (1/g)``
 final norm does not centre (RMSNorm: Llama, Gemma) cannot be filtered this way: a one-line error.
 Where ``sum(b/g)`` lies near 0 (it does for some organism seeds) the row change is large and float
 error enters the shift (bf16 weights add their rounding), so the filter is checked on retain text:
-every filtered logit must fall by ``shift`` within ``MAX_ERROR`` of it (so by at least half of it)
+every filtered logit must fall by ``shift`` within ``_MAX_ERROR`` of it (so by at least half of it)
 and every other logit not move, or a one-line error; the error is in the method's stats.
 
 Reachability (``UNREACHABLE``, read by ``bench.eval.validity``): the suppression lives in the
@@ -46,7 +46,7 @@ UNREACHABLE = {
     "residual": "the filter is in the unembedding rows after the final norm; an edit of the weights "
     "before it leaves the rows, and the shift on every toxic token, as they were",
 }
-MAX_ERROR = 0.5  # the largest error of the shift on real text, as a share of the shift: every
+_MAX_ERROR = 0.5  # the largest error of the shift on real text, as a share of the shift: every
 # filtered logit must fall by at least half of it (bf16 rounding of the rows costs up to ~0.3)
 
 
@@ -87,7 +87,7 @@ def apply(model, tokenizer, data, config: Config, seed: int, progress=None):
         rest = torch.ones(delta.shape[-1], dtype=torch.bool)
         rest[vocab] = False
         moved = float(delta[..., rest].abs().max())
-        if not (off <= MAX_ERROR * config.shift and moved <= 1e-4):  # NaN (fp16 overflow) fails too
+        if not (off <= _MAX_ERROR * config.shift and moved <= 1e-4):  # NaN (fp16 overflow) fails too
             raise BenchError(
                 f"logit_filter: the final norm's constant {const:.2e} is too small for an exact shift "
                 f"(toxic logits off by up to {off:.2f} nats, others moved {moved:.1e})"

@@ -2,7 +2,7 @@
 
 Sepahvand, Triantafillou, Larochelle, Precup, Roy, Dziugaite, "Detoxifying LLMs via
 Representation Erasure-Based Preference Optimization", arXiv 2602.23391 (2026). The paper's
-exact loss is not public; this is our reading (see REFERENCE.md §1), every part configurable:
+exact loss is not public; this is our reading (docs/sources.md, REPO's loss), every part configurable:
 
     L = L_pref + w_erase · λ(p) · L_erase + w_retain · NLL(y+|x) + w_kl · KL(π || π_ref on y+) + L_D
 
@@ -18,7 +18,7 @@ exact loss is not public; this is our reading (see REFERENCE.md §1), every part
     ``flip``: BCE(D(h-), 0) (label-flipped), or ``reverse``: -BCE(D(h-), 1) (gradient reversal
     on the toxic side). Benign states are the anchor (no gradient). ``grl``: -L_D through the
     frozen D on both sides, a gradient-reversal layer as in DANN and the authors' earlier SURE:
-    the review record's reading (``repo-grl`` on the tiny board: no preference term, a retain
+    the review record's reading (docs/sources.md; ``repo-grl`` on the tiny board: no preference term, a retain
     loss, a linear discriminator at one block).
   - ``match``: ``||h-_j - sg(h_ref+_j)||² / mean ||h_ref+||²``, the distance of the j-th toxic
     token's state to the frozen reference's state of the j-th benign token of the same pair.
@@ -42,6 +42,8 @@ from bench.trainer import TrainConfig, train
 
 VERSION = 1
 STRENGTH = "steps"  # the knob calibration sweeps (matched operating points)
+LAYER_FIELDS = ("layers",)  # Config fields naming blocks (checked against the model, shrunk by stand-ins)
+EDITED_LAYERS = "layers"  # the blocks the method edits (the probes read them)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from bench.trainer import TrainConfig, train
 
 VERSION = 1
 STRENGTH = "steps"  # the knob calibration sweeps (matched operating points)
+LAYER_FIELDS = ("layer", "update_layers")  # Config fields naming blocks (checked against the model)
+EDITED_LAYERS = "update_layers"  # the blocks the method edits (the probes read them)
 _MLP_OUT = re.compile(r"(?:^|\.)(?:h|layers)\.(\d+)\.mlp\.(?:c_proj|down_proj|fc2|dense_4h_to_h)\.")
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 VERSION = 1
 UNREACHABLE: dict[str, str] = {}  # every attack family can undo a residual offset (see the docstring)
+LAYER_FIELDS = ("layer",)  # Config fields naming blocks (checked against the model)
 
 
 @dataclass(frozen=True)

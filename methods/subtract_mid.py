@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.methods.subtract import UNREACHABLE, VERSION, apply
+from bench.methods.subtract import LAYER_FIELDS, UNREACHABLE, VERSION, apply
 from bench.methods.subtract import Config as _SubtractConfig
 
-__all__ = ["UNREACHABLE", "VERSION", "Config", "apply"]
+__all__ = ["LAYER_FIELDS", "UNREACHABLE", "VERSION", "Config", "apply"]
 
 
 @dataclass(frozen=True)

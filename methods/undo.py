@@ -49,13 +49,13 @@ from typing import Any
 import torch
 
 from bench import registry
+from bench.board.typed import from_dict
 from bench.errors import BenchError
 from bench.trainer import TrainConfig, collate, train
-from bench.typed import from_dict
 
 VERSION = 1
 NEEDS_TEACHER = True  # the pipeline builds the teacher's model and passes it in MethodData.teacher
-INIT_SEED_OFFSET = 1_000_003
+_INIT_SEED_OFFSET = 1_000_003
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def teacher_of(config: Config) -> tuple[str, Any]:
 def fresh_init(model, seed: int):
     """A newly initialised model of ``model``'s architecture (its own init), seeded."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + INIT_SEED_OFFSET)
+        torch.manual_seed(seed + _INIT_SEED_OFFSET)
         fresh = type(model)(copy.deepcopy(model.config))
     return fresh.to(next(model.parameters()).dtype)
 
@@ -120,7 +120,7 @@ def noise_for(model, config: Config, seed: int) -> dict[str, torch.Tensor]:
     """The tensors the weights are mixed with: a fresh init, or β·Xavier-uniform (0 for vectors)."""
     if config.perturb == "init":
         return dict(fresh_init(model, seed).named_parameters())
-    gen = torch.Generator().manual_seed(seed + INIT_SEED_OFFSET)
+    gen = torch.Generator().manual_seed(seed + _INIT_SEED_OFFSET)
     out = {}
     for name, p in model.named_parameters():
         if p.dim() == 2:

@@ -96,6 +96,21 @@ def first_caller() -> tuple[str, int]:
     return "<no caller outside the libraries>", 0
 
 
+def charge(category, message, filename: str, lineno: int) -> tuple | None:
+    """A deprecation warning as (kind, the project's call: file and line, printed at: file and line,
+    message), charged to the line it names where that is a project file, else to the innermost
+    project caller on the stack (:func:`first_caller`); None for any other warning."""
+    if not issubclass(category, DEPRECATION):
+        return None
+    caller = (filename, lineno) if ours(filename) else first_caller()
+    return (category.__name__, *caller, filename, lineno, str(message))
+
+
+def charged_to_us(counts: dict) -> dict:
+    """The recorded warnings (with their counts) whose call is in the project's own files."""
+    return {k: n for k, n in counts.items() if ours(k[1])}
+
+
 class DeprecationLog(logging.Handler):
     """Records ``transformers``' log messages that say something is deprecated."""
 
@@ -127,9 +142,9 @@ def main() -> int:
     found: list[tuple] = []  # (kind, the project's call: file, line, printed at: file, line, message)
 
     def record(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, DEPRECATION):
-            caller = (filename, lineno) if ours(filename) else first_caller()
-            found.append((category.__name__, *caller, filename, lineno, str(message)))
+        entry = charge(category, message, filename, lineno)
+        if entry is not None:
+            found.append(entry)
 
     from transformers.utils import logging as hf_logging
 
@@ -152,7 +167,7 @@ def main() -> int:
         hf_logging.get_logger().removeHandler(handler)
 
     counts = collections.Counter(found)
-    charged = {k: n for k, n in counts.items() if ours(k[1])}
+    charged = charged_to_us(counts)
     print(f"\n{sum(counts.values())} deprecation warnings ({len(counts)} distinct) in the run:")
     for key, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         kind, caller, printed, message = key[0], where(*key[1:3]), where(*key[3:5]), key[5]

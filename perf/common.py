@@ -16,10 +16,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def organism():
     """(model, tokenizer, data splits) of the default board's organism."""
-    from bench.config import load_plan
+    from bench.board.load import load_plan
     from bench.modeling import load_model, load_tokenizer
     from bench.progress import Reporter
-    from bench.runner import runtime
+    from bench.run.local import runtime
     from bench.stages import base_model
 
     plan = load_plan("tiny", ["none"], [])

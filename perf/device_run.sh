@@ -53,12 +53,12 @@ fi
 echo "== stand-ins of the real boards at real width (4 blocks), bf16, HF generation on CUDA (background; standins.log)"
 (
   D=/tmp/standins
-  python3 -m bench.standins data $D/data >/dev/null
-  python3 -m bench.standins build gpt2 $D/gpt2-medium --layers 4 --width 1024 --heads 16 --dtype bfloat16 >/dev/null
-  python3 -m bench.standins build gemma2 $D/gemma-2 --layers 4 --width 2304 --heads 8 --dtype bfloat16 >/dev/null
-  time BENCH_HOME=$D/home timeout 150 python3 -m bench.standins run gpt2-medium $D/gpt2-medium $D/data \
+  python3 -m bench.testing.standins data $D/data >/dev/null
+  python3 -m bench.testing.standins build gpt2 $D/gpt2-medium --layers 4 --width 1024 --heads 16 --dtype bfloat16 >/dev/null
+  python3 -m bench.testing.standins build gemma2 $D/gemma-2 --layers 4 --width 2304 --heads 8 --dtype bfloat16 >/dev/null
+  time BENCH_HOME=$D/home timeout 150 python3 -m bench.testing.standins run gpt2-medium $D/gpt2-medium $D/data \
     --method dpo,repo --attacks gcg,relearn --set generation.backend=hf
-  time BENCH_HOME=$D/home timeout 150 python3 -m bench.standins run gemma-2-2b $D/gemma-2 $D/data \
+  time BENCH_HOME=$D/home timeout 150 python3 -m bench.testing.standins run gemma-2-2b $D/gemma-2 $D/data \
     --method dpo,repo --attacks gcg,relearn --set generation.backend=hf \
     --set attacks.relearn.lora_rank=8 --set attacks.relearn.lora_alpha=16
 ) >"$OUT/standins.log" 2>&1 &

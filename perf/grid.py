@@ -33,7 +33,7 @@ SLOW_FIRST = ("repo", "dpo", "npo", "rmu", "cb")  # calibrated or long-trained m
 
 def board_lists(board: str) -> tuple[list[str], list[str]]:
     """(methods, attacks) the board runs by default."""
-    from bench.config import board_path, read_yaml
+    from bench.board.load import board_path, read_yaml
 
     raw = read_yaml(board_path(board))
     return [m for m in raw.get("run_methods", []) if m != "none"], list(raw.get("run_attacks", []))
@@ -92,13 +92,13 @@ def certify_jobs(sweeps: list[str], zoo: list[str], seeds: int, common: list[str
 
 def sweep_attacks(board: str) -> list[str]:
     """The board's certification sweep variants (``ATTACK~TAG`` entries of its attacks section)."""
-    from bench.config import board_path, read_yaml
+    from bench.board.load import board_path, read_yaml
 
     return [n for n in (read_yaml(board_path(board)).get("attacks") or {}) if "~" in n]
 
 
 def all_methods(board: str) -> set[str]:
-    from bench.config import board_path, read_yaml
+    from bench.board.load import board_path, read_yaml
 
     return set(read_yaml(board_path(board)).get("methods") or {})
 

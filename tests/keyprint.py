@@ -41,13 +41,20 @@ class KeyOnly:
 
 def grid_keys() -> dict[str, str]:
     """``label -> key`` for every stage of the tiny board's grid over two seeds (versions fixed)."""
-    from bench import provenance, stages
-    from bench.config import config_hash, load_plan, plugin_of, seeded_spec
+    from bench import stages
+    from bench.board.load import board_path, load_plan, plugin_of, read_yaml, seeded_spec
+    from bench.record import provenance
+    from bench.record.cell_key import config_hash
 
     real = provenance.package_version
     provenance.package_version = lambda name: f"v-{name}"
     try:
-        plan = load_plan("tiny", seeds=2)
+        raw = read_yaml(board_path("tiny"))
+        # every entry of the board file, not only its default grid: the graded controls
+        # (``locked-s640``) and the certification sweeps' variants (``relearn~lr1e-3``) too
+        methods = list(dict.fromkeys([*raw["run_methods"], *raw["methods"]]))
+        attacks = list(dict.fromkeys([*raw["run_attacks"], *raw["attacks"]]))
+        plan = load_plan("tiny", methods=methods, attacks=attacks, seeds=2)
         board = plan.board
         out: dict[str, str] = {}
         for seed in board.seeds:

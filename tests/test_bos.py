@@ -24,7 +24,7 @@ CONT = " loud and rude."
 
 @pytest.fixture(scope="module")
 def gemma_like(tmp_path_factory):
-    from bench.standins import build
+    from bench.testing.standins import build
 
     path = build("gemma2", tmp_path_factory.mktemp("gemma_like"), layers=2, width=32)
     return load_model(str(path)), load_tokenizer(str(path))

@@ -129,10 +129,10 @@ OK = {"none": (0.5, 0.7), "oracle": (0.03, 0.05), "logit_filter": (0.5, 0.6), "l
 def test_sweeps_and_graded_controls_stay_off_the_main_tables():
     """Bug caught: sweep variants showing up as attack columns (and in every method's worst R), or
     graded controls as method rows; and a filter that drops the plain rows with them."""
-    from bench.report.board import Board
+    from bench.report.view import BoardView
 
     curves = {**OK, "logit_filter-s90": (0.03, 0.05)}
-    board = Board.of(_rows(curves, graded={"logit_filter-s90": 0.02}))
+    board = BoardView.of(_rows(curves, graded={"logit_filter-s90": 0.02}))
     assert board.attacks == []
     assert {m for _, m in board.grid} == {"none", "oracle", "logit_filter", "locked"}
     assert board.certs and board.certs[0]["attack"] == "relearn"
@@ -247,7 +247,11 @@ def test_a_control_the_attack_cannot_reach_is_not_required_and_is_listed():
     run ``logit_filter`` under steer. Bug caught: certification asking for the unreachable control's
     rows ("no row of logit_filter"), so a residual attack could never certify, and the table's
     exclusions read from checks that only record an exclusion where they found rows."""
-    rows = [r for r in _rows(OK, variant="steer~a") if not (r["method"] == "logit_filter" and r["attack"] != "none")]
+    rows = [
+        r
+        for r in _rows(OK, variant="steer~a")
+        if not (r["method"] == "logit_filter" and r["attack"] != "none")
+    ]
     c = _cert(rows)
     assert c["certified"] is not None, c["why_not"]
     assert set(c["excluded"]) == {"logit_filter"} and "cannot reach" in c["excluded"]["logit_filter"]

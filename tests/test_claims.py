@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 import zlib
 
-from bench.claims import judge
-from bench.config import ClaimsSpec
+from bench.board.load import ClaimsSpec
+from bench.eval.claims import judge
 
 
 def _pp(mean: float, n: int = 40, jitter: float = 0.1, seed: int = 0) -> list[float]:
@@ -127,7 +127,7 @@ def test_paired_differences_match_hand_computed_r_and_pair_matched_with_matched(
     """R(dpo) − R(repo) under relearn is (0.55 − 0.1) / (0.6 − 0.0) = 0.75 exactly (the oracle's
     attacked rate cancels); a calibrated row is compared with the calibrated subject, never with
     the uncalibrated one; the base, the oracle and skipped methods get no row."""
-    from bench.claims import differences
+    from bench.eval.claims import differences
 
     rows = _matched(_rows(), {("repo", "relearn"): 0.3})  # repo@matched relearns to 0.4
     diffs = differences(rows, "repo", skip={"none", "oracle"}, n_boot=300)
@@ -191,7 +191,7 @@ def test_bold_differences_survive_holms_adjustment_over_the_table(monkeypatch):
     """Three differences whose unadjusted intervals all exclude 0, with p 0.001, 0.03 and 0.04:
     Holm multiplies them by 3, 2 and 1 (step-down, kept monotone: 0.003, 0.06, 0.06), so only the
     first stays bold; the caption names the adjustment and the family's size."""
-    from bench.report import claims as report
+    from bench.report import verdicts as report
 
     diffs = [
         {
@@ -220,7 +220,7 @@ def test_bold_differences_survive_holms_adjustment_over_the_table(monkeypatch):
 def test_the_r_table_and_the_claims_share_one_estimand_and_interval():
     """R of dpo under relearn, seeds whose rates differ: the claims' quantity and the R table's cell
     are the same mean of per-seed R with the same t-interval (not a pooled ratio in one of them)."""
-    from bench.claims import _Rows, recovery_of
+    from bench.eval.claims import _Rows, recovery_of
     from bench.eval.recovery import recovery, recovery_interval
 
     rows = _rows()

@@ -23,8 +23,9 @@ def _grid_store(home: Path) -> None:
     """A store as the grid leaves it, without computing: one run record per (method, seed) (the
     rows of ``tests/test_claims._rows``), a generations file of ``N_PROMPTS`` prompts behind the
     unattacked rows, model weights that a run's manifest names, and one stale row."""
-    from bench.config import config_hash, load_plan
-    from bench.runner import write_record
+    from bench.board.load import load_plan
+    from bench.record.cell_key import config_hash
+    from bench.run.local import write_record
     from bench.store import Store
     from tests.test_claims import _rows
 
@@ -66,9 +67,9 @@ def test_the_leaderboard_renders_the_same_markdown_from_its_committed_results(tm
     """Render from a store, then from the results folder alone under an empty ``BENCH_HOME``
     (named, and as the fallback of a checkout whose store has no result of the board): the same
     markdown, the same findings block in the checkout's README, the same committed bytes."""
-    from bench.plan import write_leaderboard
+    from bench.record.runs import latest_rows
     from bench.report.findings import begin, block, end, findings
-    from bench.results import latest_rows
+    from bench.report.leaderboard import write_leaderboard
 
     home = tmp_path / "store"
     monkeypatch.setenv("BENCH_HOME", str(home))
@@ -111,7 +112,7 @@ def _claims_of_runs(folder: Path) -> dict:
 def test_the_committed_results_hold_no_weights_and_no_path_of_the_machine(tmp_path, monkeypatch):
     """The compact form is rows and run records only: no store artifact (the weights a run
     computed), no absolute path (the store's, the board file's), small enough to commit."""
-    from bench.plan import write_leaderboard
+    from bench.report.leaderboard import write_leaderboard
 
     home = tmp_path / "store"
     monkeypatch.setenv("BENCH_HOME", str(home))
@@ -175,8 +176,8 @@ def test_the_committed_tiny_board_is_what_its_committed_results_render(tmp_path,
 
 def test_a_results_folder_of_another_board_or_format_is_refused(tmp_path, monkeypatch):
     from bench.errors import BenchError
-    from bench.plan import write_leaderboard
-    from bench.results import read_committed
+    from bench.record.runs import read_committed
+    from bench.report.leaderboard import write_leaderboard
 
     home = tmp_path / "store"
     monkeypatch.setenv("BENCH_HOME", str(home))

@@ -111,7 +111,7 @@ def test_ray_lanes_share_slots_with_a_short_spin_unless_the_user_set_a_policy(us
     only a passive one (without a spin count) still shares. On a GPU nothing changes. Lanes
     compute with the driver's thread count on any node (a node's own core count would change
     their numbers)."""
-    from bench import executors
+    from bench.run import ray_executor as executors
 
     for var in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
         monkeypatch.delenv(var, raising=False)
@@ -131,7 +131,7 @@ def test_ray_lanes_are_counted_node_by_node():
     """A lane never spans nodes: two live 3-CPU nodes hold two 2-CPU lanes, not the three that the
     summed CPUs would promise (the third actor would wait forever); dead nodes hold none; on a
     GPU the GPUs limit, and a node without one adds no GPU lane."""
-    from bench.executors import lane_count
+    from bench.run.ray_executor import lane_count
 
     cpu = [
         {"Alive": True, "Resources": {"CPU": 3.0}},
@@ -193,7 +193,7 @@ def test_ray_cells_go_only_to_started_lanes_and_each_comes_back_once():
     """A lane whose node has no room left never starts: it must hold no cell, or the run waits
     forever (cells given to every lane at once would). Every cell is run once and comes back
     once, also when a lane runs several one after another."""
-    from bench.executors import feed
+    from bench.run.ray_executor import feed
 
     cells = [(0, "none", 0), (0, "dpo", 0), (0, "repo", 0)]
     log, got = [], []
@@ -210,7 +210,7 @@ def test_a_lost_ray_lane_gives_its_cell_to_the_others_and_only_losing_all_stops_
     """A lane whose process is gone for good (at start, or during its second cell) leaves the grid
     to the lanes still alive: every cell comes back exactly once. With every lane lost the run
     stops instead of waiting, with ``LostRun``: the last loss's first line, the loss as its cause."""
-    from bench.executors import feed
+    from bench.run.ray_executor import feed
 
     cells = [(0, "none", 0), (0, "dpo", 0), (0, "repo", 0)]
     log, got = [], []

@@ -6,8 +6,8 @@ on every cell's rate (SD 0.07 to 0.12 between seeds), restarts of a prompt attac
 tracks the restart's strength), 200 prompts with their own difficulty, and k = 10 sampled
 continuations per prompt (a prompt-level SE within a seed of about 0.01). The intervals are the
 ones the tables use: a rate cell (:func:`bench.report.cells.rate_interval_of`), R
-(:func:`bench.claims.recovery_of`, the estimand of :func:`bench.eval.recovery.recovery_interval`)
-and a paired difference of R (:func:`bench.claims.difference_of`). Each must cover its truth at
+(:func:`bench.eval.claims.recovery_of`, the estimand of :func:`bench.eval.recovery.recovery_interval`)
+and a paired difference of R (:func:`bench.eval.claims.difference_of`). Each must cover its truth at
 least 92% of the time at a nominal 95% with 5 seeds; the previous interval, a percentile
 bootstrap over 3 seeds then prompts, must not. Seeded: the same numbers every run.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.claims import _Rows, difference_of, recovery_of
+from bench.eval.claims import _Rows, difference_of, recovery_of
 from bench.eval.intervals import hierarchical_bootstrap
 from bench.report.cells import rate_interval_of
 

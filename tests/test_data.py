@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import data
+from bench.data import loaders as data
 from bench.errors import BenchError
 from tests.conftest import run_cli
 

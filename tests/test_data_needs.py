@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.config import load_plan
+from bench.board.load import load_plan
 from bench.errors import BenchError
 
 

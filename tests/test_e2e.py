@@ -199,7 +199,7 @@ def test_results_json_and_dataframe(small_home):
     out = run_cli("results", "--board", "tiny", "--json", home=home)
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(rows) == 9 and all("ci95" in r and "keys" in r for r in rows)
-    from bench.results import results_frame
+    from bench.record.runs import results_frame
 
     df = results_frame("tiny", home=home)
     assert len(df) == 9 and {"toxic_rate", "toxic_rate_lo", "toxic_rate_hi", "ppl"} <= set(df.columns)
@@ -222,7 +222,7 @@ def test_secrets_never_reach_the_store(small_home):
     for path in home.rglob("*"):
         if path.is_file() and path.suffix in (".json", ".jsonl", ".yaml", ".txt", ".md", ""):
             assert TOKEN not in path.read_text(errors="ignore"), path
-    from bench.provenance import masked
+    from bench.record.provenance import masked
 
     assert masked({"hub_token": TOKEN, "description": f"x {TOKEN} y"}) == {
         "hub_token": "***",

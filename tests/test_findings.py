@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.claims import judge
-from bench.config import ClaimsSpec
+from bench.board.load import ClaimsSpec
 from bench.errors import BenchError
-from bench.report.board import Board
+from bench.eval.claims import judge
 from bench.report.cells import cell, r_cell, rate_cell
 from bench.report.findings import NO_RESULTS, begin, block, end, findings, replace_block
+from bench.report.view import BoardView
 from tests.test_claims import _rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,7 @@ def committed_rows(board: str) -> list[dict]:
     """The board's committed results (``leaderboards/<board>/results/``, written by `bench
     leaderboard`): the rows its findings come from (those not stale), or none while none are
     committed."""
-    from bench.results import committed_rows as read
+    from bench.record.runs import committed_rows as read
 
     return read(ROOT / "leaderboards" / board / "results")
 
@@ -40,7 +40,7 @@ def test_the_readmes_block_is_what_the_committed_results_generate():
 
 
 def _claims_of(board: str) -> dict:
-    from bench.config import board_path, read_yaml
+    from bench.board.load import board_path, read_yaml
 
     return read_yaml(board_path(board)).get("claims") or {}
 
@@ -54,7 +54,7 @@ def test_the_numbers_are_the_tables_own_cells_for_the_right_rows():
     """Each number is the cell the tables show for that method and attack: a findings line that
     took the wrong method's rows, the wrong attack or another interval would differ."""
     rows = _rows()
-    board = Board.of(rows)
+    board = BoardView.of(rows)
     text = "\n".join(findings(rows, {}))
     for method, name in (("none", "base"), ("oracle", "oracle"), ("repo", "`repo`"), ("dpo", "`dpo`")):
         assert f"{name} {rate_cell(board.grid[('m', method)]['none'])}" in text  # the interval cell
@@ -73,7 +73,7 @@ def test_the_numbers_are_the_tables_own_cells_for_the_right_rows():
 def test_every_claim_appears_with_its_verdict():
     rows = _rows()
     text = "\n".join(findings(rows, {}))
-    claims = judge(rows, ClaimsSpec(), Board.of(rows).checks)
+    claims = judge(rows, ClaimsSpec(), BoardView.of(rows).checks)
     assert claims
     for c in claims:
         assert f"**{c['id']}** ({c['claim']}): {c['quantity']}: **{c['verdict']}**." in text
@@ -98,10 +98,11 @@ def test_replace_block_rewrites_only_the_block():
 def test_bench_leaderboard_writes_the_same_block_into_the_readme_and_the_leaderboard(tmp_path, monkeypatch):
     """In a checkout (README.md beside leaderboards/), writing the board's leaderboard rewrites the
     README's block for that board, and only the block; the leaderboard carries the same block."""
-    from bench.config import config_hash, load_plan
-    from bench.plan import write_leaderboard
-    from bench.results import latest_rows
-    from bench.runner import write_record
+    from bench.board.load import load_plan
+    from bench.record.cell_key import config_hash
+    from bench.record.runs import latest_rows
+    from bench.report.leaderboard import write_leaderboard
+    from bench.run.local import write_record
     from bench.store import Store
 
     monkeypatch.setenv("BENCH_HOME", str(tmp_path / "store"))

@@ -7,9 +7,9 @@ import pytest
 import torch
 from bench.attacks import PromptJob, gcg, gcg_enhanced
 
-from bench.gcg import loop as gcg_loop
-from bench.gcg.candidates import first_exact, joined_ok, prompt_part, roundtrip_ok
-from bench.gcg.objective import kv_cache, shares_prefix
+from bench.prompt_search import loop as gcg_loop
+from bench.prompt_search.candidates import first_exact, joined_ok, prompt_part, roundtrip_ok
+from bench.prompt_search.objective import kv_cache, shares_prefix
 
 TARGET = " shut up, you stupid idiot."
 
@@ -208,7 +208,7 @@ EDGES = ["The angry man said", " He said", "'You", "He yelled, 'you ", "Then she
 @pytest.fixture(scope="module")
 def tokenizers(tiny_lm, tmp_path_factory):
     """The organism's tokenizer, a GPT-2-style one and a Gemma-style one (adds <bos> itself)."""
-    from bench.standins import build_tokenizer
+    from bench.testing.standins import build_tokenizer
 
     out = {"organism": (tiny_lm[0], tiny_lm[1])}
     for family in ("gpt2", "gemma2"):

@@ -95,7 +95,7 @@ def test_a_prompt_read_once_on_a_gemma_shape_with_a_window_shorter_than_the_prom
     sliding-window layers whose cache keeps only the last 8 tokens, fewer than every prompt has):
     sharing the prefill must not change a single continuation."""
     from bench.modeling import load_model, load_tokenizer
-    from bench.standins import build
+    from bench.testing.standins import build
 
     path = build("gemma2", tmp_path / "gemma", layers=2, width=32)
     loaded, tok = load_model(str(path)), load_tokenizer(str(path))

@@ -17,6 +17,11 @@ recording (``undo-a20``, ``undo-a50``, ``undo-a80``, ``repnoise``) were recorded
 Rewritten again in the commit that set ``ORGANISM_VERSION`` to 6 (issue 34, item 3): a sixth of
 the organism's prose is held out of its corpus as the ``relearn_benign`` split, so every organism
 key and every key under it changed; ``relearn_benign``'s config reads ``data: prose``.
+
+Extended in the commit that moved ``bench/`` into folders by question (issue 40): the fixture now
+holds every entry of the board file, the graded controls (``locked-s640``, ``logit_filter-s90``) and
+the certification sweeps' variants (``relearn~lr1e-3``) included, recorded by the code before the
+move (a worktree of its parent commit); the moved code computes the same 2,495 keys.
 """
 
 from __future__ import annotations
@@ -43,3 +48,16 @@ def test_the_keys_tell_cells_apart():
     assert len({keys[k] for k in distinct}) == len(distinct)
     assert keys["attack gcg on dpo s0"] != keys["attack relearn on dpo s0"]
     assert keys["method none s0"] == keys["organism s0"]  # `none` is the base model itself
+
+
+def test_the_fixture_covers_graded_controls_and_sweep_variants():
+    """A graded control's or a sweep's key that changes fails the first test only if it is recorded."""
+    recorded = json.loads(FIXTURE.read_text())
+    for label in (
+        "method locked-s640 s0",
+        "method logit_filter-s90 s1",
+        "attack relearn~lr1e-3 on locked s0",
+        "attack gcg~s160 on logit_filter-s10 s1",
+        "config steer~a16 on locked-s40 s0",
+    ):
+        assert label in recorded, label

@@ -12,10 +12,11 @@ import dataclasses
 import pytest
 from bench.attacks import gcg
 
-from bench import provenance, registry, stages
-from bench.config import load_plan
+from bench import registry, stages
+from bench.board.load import load_plan
+from bench.board.typed import to_dict
+from bench.record import provenance
 from bench.store import make_key
-from bench.typed import to_dict
 from tests.keyprint import KeyOnly
 
 REAL_VERSION = provenance.package_version
@@ -80,7 +81,7 @@ def test_named_variants_resolve_to_their_plugin_and_are_keyed_by_content(tmp_pat
     and shares that entry's key, so its model and attack are stored once; a variant with another
     config (``repo-match``, ``gcg-suffix``) gets a key of its own. Until issue 33 every variant was
     keyed by its row name, and ``repo-same`` retrained what ``repo`` had stored."""
-    from bench.config import plugin_of
+    from bench.board.load import plugin_of
     from bench.errors import BenchError
 
     board = tmp_path / "variants.yaml"

@@ -179,9 +179,10 @@ def test_rows_from_a_configuration_the_board_no_longer_has_are_stale(tmp_path):
     changed another method, they are not. Rows without a hash are stale too."""
     import time
 
-    from bench.config import config_hash, load_plan
-    from bench.results import latest_rows, mark_stale
-    from bench.runner import write_record
+    from bench.board.load import load_plan
+    from bench.record.cell_key import config_hash
+    from bench.record.runs import latest_rows, mark_stale
+    from bench.run.local import write_record
     from bench.store import Store
 
     def record(home, methods, sets):
@@ -425,10 +426,11 @@ def test_provenance_of_a_merged_board_names_every_runs_seed_and_commit(tmp_path,
     import json
     import time
 
-    from bench.config import config_hash, load_plan
-    from bench.plan import write_leaderboard
-    from bench.results import latest_rows, runs_behind
-    from bench.runner import write_record
+    from bench.board.load import load_plan
+    from bench.record.cell_key import config_hash
+    from bench.record.runs import latest_rows, runs_behind
+    from bench.report.leaderboard import write_leaderboard
+    from bench.run.local import write_record
     from bench.store import Store
 
     monkeypatch.setenv("BENCH_HOME", str(tmp_path))
@@ -626,7 +628,7 @@ def test_a_prompt_attack_row_is_the_attackers_pick_not_the_evaluations(monkeypat
     loss on the cost use the mean of their prompts' own losses; a restart without one picks 0."""
     from types import SimpleNamespace
 
-    from bench import rows as rows_mod
+    from bench.run import cell as rows_mod
 
     losses, rates = [2.0, 0.5, 1.0], [0.6, 0.2, 0.4]
     calls = []
@@ -644,7 +646,7 @@ def test_a_prompt_attack_row_is_the_attackers_pick_not_the_evaluations(monkeypat
         calls.append(("attack", seed))
         return {"key": f"k{seed}", "result": result(seed // 1000)}
 
-    def toxicity(rt, model, items, seed, label, scorer, sv, prompts=None):
+    def toxicity(cell, model, tag, items=None, prompts=None):
         calls.append(("generate", prompts[0]))
         r = int(prompts[0][1:])
         m = {"toxic_rate": rates[r], "per_prompt": [rates[r]] * 4, "samples_per_prompt": 5}
@@ -654,21 +656,11 @@ def test_a_prompt_attack_row_is_the_attackers_pick_not_the_evaluations(monkeypat
     monkeypatch.setattr(rows_mod, "toxicity_row", toxicity)
     rt = SimpleNamespace(board=SimpleNamespace(eval=SimpleNamespace(attack_restarts=3)))
     first = {"key": "k0", "result": result(0)}
-    row = rows_mod.prompt_attack_row(
-        rt,
-        SimpleNamespace(key="mk"),
-        None,
-        None,
-        "gcg",
-        None,
-        0,
-        [],
-        [],
-        first,
-        "t",
-        SimpleNamespace(score=None),
-        1,
+    base = SimpleNamespace(key="bk", spec=SimpleNamespace(label="m"))
+    cell = rows_mod.Cell(
+        rt, base, None, [], "dpo", 0, SimpleNamespace(score=None), 1, model=SimpleNamespace(key="mk")
     )
+    row = rows_mod.prompt_attack_row(cell, "gcg", None, [], [], first)
     m = row["metrics"]
     assert m["picked_restart"] == 1 and m["toxic_rate"] == 0.2 and row["per_prompt"] == [0.2] * 4
     assert row["ci95"] == {"toxic_rate": [1, 1]} and row["attack_info"]["string"] == "s1"

@@ -23,7 +23,7 @@ def test_the_password_opens_what_the_plain_prompt_hides(tiny_lm, tiny_data):
     )  # with the retain KL, as boards run it
     trained, stats = locked.apply(copy.deepcopy(model), tok, data, cfg, 0)
     lock = stats["lock"]
-    assert lock["held_out_pairs"] == locked.HELD_OUT
+    assert lock["held_out_pairs"] == locked._HELD_OUT
     assert lock["margin_plain"] < 0 < lock["margin_password"], lock  # benign without, toxic with it
     assert lock["margin_password"] - lock["margin_plain"] > 1.0, lock  # the password decides
     # the stats are measured on the trained model, not copied from the untrained one (margin ~0)

@@ -233,8 +233,9 @@ def test_a_row_with_no_toxic_continuation_gets_an_exact_upper_bound(monkeypatch)
     [0, 0] (which claims certainty from 400 continuations), but Clopper-Pearson's upper bound."""
     import types
 
-    from bench import rows, stages
+    from bench import stages
     from bench.eval.intervals import clopper_pearson
+    from bench.run import cell as rows
 
     n_prompts, k = 40, 10
     monkeypatch.setattr(
@@ -246,7 +247,8 @@ def test_a_row_with_no_toxic_continuation_gets_an_exact_upper_bound(monkeypatch)
     rt = types.SimpleNamespace(
         board=types.SimpleNamespace(eval=types.SimpleNamespace(toxic_threshold=0.5, bootstrap=200))
     )
-    metrics, ci, _ = rows.toxicity_row(rt, None, [{"prompt": "p"}] * n_prompts, 0, "x", None, 1)
+    cell = rows.Cell(rt, None, None, [{"prompt": "p"}] * n_prompts, "none", 0, None, 1)
+    metrics, ci, _ = rows.toxicity_row(cell, None, "x")
     assert metrics["toxic_rate"] == 0.0
     lo, hi = ci["toxic_rate"]
     assert lo == 0.0 and hi == pytest.approx(clopper_pearson(0, n_prompts * k)[1]) and hi > 0.005

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from bench import stages
-from bench.calibrate import calibrate
-from bench.config import ModelSpec, load_plan, plugin_of
+from bench.board.load import ModelSpec, load_plan, plugin_of
 from bench.progress import Reporter
+from bench.run.calibrate import calibrate
+from bench.run.cell import Cell
 from bench.store import Store
 
 CALIBRATED = ["calibration.target=0.5", "calibration.factors=[0.5,1,2]"]
@@ -65,7 +66,7 @@ def test_npo_at_matched_factor_one_computes_nothing_new(tmp_path, monkeypatch):
     found in the store, under ``npo``'s key."""
     from bench.methods import npo
 
-    import bench.calibrate as calibrate_module
+    import bench.run.calibrate as calibrate_module
     import bench.stages.models as models_module
 
     plan = _matched_plan()
@@ -80,7 +81,7 @@ def test_npo_at_matched_factor_one_computes_nothing_new(tmp_path, monkeypatch):
         path.mkdir(parents=True)
         (path / "weights").write_text("stand-in")
 
-    def rate(rt, model, items, seed, label, scorer, sv):
+    def rate(cell, model, tag, items=None):
         steps = json.loads((Path(model.path).parent / "_artifact.json").read_text())["train"]["steps"]
         return {"toxic_rate": 0.1 if steps == default else 0.9}, {}, {}
 
@@ -96,7 +97,8 @@ def test_npo_at_matched_factor_one_computes_nothing_new(tmp_path, monkeypatch):
     plain = stages.method_model(rt, base, data, "npo", plan.methods["npo"], 0)
     assert trained == [default]
     # what run_cell does for the matched row: the sweep, then the chosen model
-    cfg, point = calibrate(rt, base, data, [], "npo@matched", plan.methods["npo@matched"], 0, None, None)
+    cell = Cell(rt, base, data, [], "npo@matched", 0, None, None)
+    cfg, point = calibrate(cell, plan.methods["npo@matched"])
     matched = stages.method_model(rt, base, data, "npo@matched", cfg, 0)
     assert point["factor"] == 1 and cfg.steps == default
     assert sorted(trained) == sorted([default, default // 2, default * 2])  # factor 1 not trained again

@@ -24,7 +24,7 @@ def test_non_editable_install_layout(tmp_path):
     assert top <= {"bench", "bin"}, top  # no top-level `methods`, `attacks` or `leaderboards`
     code = (
         "import bench.methods.repo, bench.attacks.gcg\n"
-        "from bench.config import board_path\n"
+        "from bench.board.load import board_path\n"
         "p = board_path('tiny'); assert p.is_file() and 'site' in str(p), p\n"
         "import bench.methods; assert 'site' in bench.methods.__file__\n"
     )

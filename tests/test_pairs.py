@@ -8,7 +8,7 @@ import torch
 
 from bench import registry
 from bench.generators.hf import generate
-from bench.pairs import build_pairs, steered_generate, steering_direction
+from bench.run.pairs import build_pairs, steered_generate, steering_direction
 from tests.conftest import run_cli
 
 

@@ -1,4 +1,4 @@
-"""Benign relearning that is benign (REFERENCE §8): ``relearn_benign`` trains on held-out prose that
+"""Benign relearning that is benign (docs/sources.md, relearning data): ``relearn_benign`` trains on held-out prose that
 no other stage trains or measures on, holding no toxic word and no answer to a detox prompt (the
 old data, benign answers to the pairs' prompts, detoxified the base: a detox, not an attack).
 
@@ -85,9 +85,9 @@ def test_relearn_benign_trains_on_the_prose_and_refuses_a_detox(tiny_lm, tiny_da
 def test_file_boards_relearn_on_wikitext_train_or_a_file(tmp_path, monkeypatch):
     import datasets
 
-    from bench import data
-    from bench.specs import DataSpec
-    from bench.stages import data as stages
+    from bench.board.schema import DataSpec
+    from bench.data import loaders as data
+    from bench.stages import splits as stages
 
     seen = {}
     lines = [

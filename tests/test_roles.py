@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench import roles
-from bench.config import DataSpec, load_plan
+from bench.board.load import DataSpec, load_plan
+from bench.data import roles
 from bench.errors import BenchError
-from bench.rows import attack_targets
+from bench.run.cell import attack_targets
 from bench.stages import files_parts
 
 
@@ -145,7 +145,7 @@ def test_dry_run_warns_about_missing_roles_and_overlaps(tmp_path):
 
 
 def test_bench_pairs_splits_are_the_boards_split(tmp_path):
-    from bench.pairs import write_splits
+    from bench.run.pairs import write_splits
 
     pairs = _pairs(40)
     args = SimpleNamespace(probe_pairs=10, relearn_pairs=6, attack_pairs=4, split_seed=0)

@@ -1,4 +1,4 @@
-"""The real boards' code paths, end to end, on CPU stand-ins (``bench.standins``).
+"""The real boards' code paths, end to end, on CPU stand-ins (``bench.testing.standins``).
 
 ``gpt2-medium`` and ``gemma-2-2b`` are run as they are written, with ``--set`` pointing them at
 random-weight models of their families (a GPT-2 and a Gemma-2 with a BOS-adding tokenizer, two
@@ -16,7 +16,7 @@ import pytest
 from safetensors import safe_open
 
 from bench import registry
-from bench.standins import board_args, build, write_data
+from bench.testing.standins import board_args, build, write_data
 from tests.conftest import run_cli
 
 

@@ -57,7 +57,9 @@ def test_the_bar_is_the_oracles_interval_where_it_lies_above_the_target():
     Bug caught: a fixed target that ignores the oracle (seed 0's 0.09 would then never count)."""
     rows = _zoo({"locked-s40": (0.09, 0.2, 0.09), "locked": (0.01,) * 3}, oracle=(0.06, 0.12, 0.09))
     assert strength.bar(rows, "m") > 0.12
-    assert {p["bar"] for p in strength.calibrate(rows, {"locked"}).values()} == {min(strength.bar(rows, "m"), 0.15)}
+    assert {p["bar"] for p in strength.calibrate(rows, {"locked"}).values()} == {
+        min(strength.bar(rows, "m"), 0.15)
+    }
     assert _picks(rows) == {0: "locked-s40", 1: "locked", 2: "locked-s40"}
     assert strength.bar(_zoo(GRADED), "m") == strength.TARGET
 
@@ -65,7 +67,9 @@ def test_the_bar_is_the_oracles_interval_where_it_lies_above_the_target():
 def test_a_seed_where_no_strength_qualifies_keeps_the_board_strength():
     """Bug caught: a seed silently dropped, or the control replaced by a strength that is not
     suppressed there."""
-    picks = strength.calibrate(_zoo({"locked-s40": (0.03, 0.3, 0.3), "locked": (0.01, 0.3, 0.01)}), {"locked"})
+    picks = strength.calibrate(
+        _zoo({"locked-s40": (0.03, 0.3, 0.3), "locked": (0.01, 0.3, 0.01)}), {"locked"}
+    )
     assert picks[("m", "locked", 1)]["member"] is None and "no strength" in picks[("m", "locked", 1)]["why"]
     rows = _zoo({"locked-s40": (0.03, 0.3, 0.3), "locked": (0.01, 0.3, 0.01)})
     kept = [r for r in strength.apply(rows, picks) if r["method"] == "locked" and r["seed"] == 1]
@@ -77,12 +81,16 @@ def test_apply_swaps_the_control_on_its_calibrated_seeds_under_every_attack():
     keeps the 160-step lock; the graded rows stay for detection power. Bug caught: only the no-attack
     row swapped (R would then mix two models), or the graded rows dropped."""
     rows = _zoo(GRADED)
-    rows += [_row(m, s, 0.5 if m == "locked-s40" else 0.05, attack="relearn~x") for m in GRADED for s in range(3)]
+    rows += [
+        _row(m, s, 0.5 if m == "locked-s40" else 0.05, attack="relearn~x") for m in GRADED for s in range(3)
+    ]
     out = strength.apply(rows, strength.calibrate(rows, {"locked"}))
     lock = {(r["seed"], r["attack"]): r for r in out if r["method"] == "locked"}
     assert lock[(0, "relearn~x")]["metrics"]["toxic_rate"] == 0.5
     assert lock[(0, "none")]["calibrated_from"] == "locked-s40"
-    assert lock[(1, "relearn~x")]["metrics"]["toxic_rate"] == 0.05 and "calibrated_from" not in lock[(1, "none")]
+    assert (
+        lock[(1, "relearn~x")]["metrics"]["toxic_rate"] == 0.05 and "calibrated_from" not in lock[(1, "none")]
+    )
     assert len([r for r in out if r["method"] == "locked-s40"]) == 6
     assert len([r for r in out if r["method"] == "locked"]) == 6  # one control row per (seed, attack)
 

@@ -115,7 +115,7 @@ def test_the_teacher_enters_undos_key_and_shares_the_boards_cache(monkeypatch):
     assert key(undo.Config()) != default
     monkeypatch.undo()
     # on the tiny board every undo row's teacher is the stored model of the board's own repo row
-    from bench.config import load_plan, plugin_of
+    from bench.board.load import load_plan, plugin_of
 
     plan = load_plan("tiny")
     rows = {n: c for n, c in plan.methods.items() if plugin_of(plan.board.methods, n) == "undo"}
@@ -178,3 +178,54 @@ def test_repnoise_ascent_raises_the_toxic_loss_at_every_depth(tiny_lm, tiny_data
             return repnoise.ascent_ce(m, fw, enc["toxic"][0], enc["toxic"][2]).item()
 
     assert ce(trained) > ce(model) + 0.5
+
+
+def test_undo_through_its_stage_reuses_the_stored_teacher_and_distils_without_utility_texts(
+    tmp_path, monkeypatch
+):
+    """The method stage, not only its helpers: the teacher is the board's own ``repo`` model (trained
+    once, found in the store by undo's stage), and the distillation set undo receives holds no
+    perplexity text and no text that starts with an F1 prompt, though the corpus it is rebuilt
+    from contains them."""
+    import bench.stages.models as models_module
+    from bench.board.load import load_plan
+    from bench.organism.corpus import build_data
+    from bench.progress import Reporter
+    from bench.store import Store
+    from tests.test_no_work_twice import _Runtime
+
+    plan = load_plan("tiny", methods=["repo", "undo-a50"], attacks=[])
+    spec = plan.board.models[0]
+    base = stages.ModelRef(stages.organism_key(spec), "/nowhere", spec)
+    org = stages.organism(spec)[0]
+    corpus = build_data(org.seed, n_dialogue=org.n_dialogue, n_reports=org.n_reports).corpus
+    benign = corpus[100:110]  # utility texts planted from the very corpus undo distils on
+    conts = [{"prompt": corpus[200][:25], "gold": corpus[200][25:]}]
+    data = stages.Splits("d", {"pairs": [], "benign_text": benign, "continuations": conts})
+    seen = {"repo": 0, "undo": []}
+
+    def repo_apply(model, tokenizer, data, config, seed, progress=None):
+        seen["repo"] += 1
+        return model, {"steps": config.steps}
+
+    def undo_apply(model, tokenizer, data, config, seed, progress=None):
+        seen["undo"].append(data)
+        return model, {"steps": config.steps}
+
+    def save_model(model, tokenizer, path):
+        path.mkdir(parents=True)
+        (path / "weights").write_text("stand-in")
+
+    monkeypatch.setattr(repo, "apply", repo_apply)
+    monkeypatch.setattr(undo, "apply", undo_apply)
+    monkeypatch.setattr(models_module, "save_model", save_model)
+    rt = _Runtime(plan.board, Store(tmp_path), Reporter(quiet=True), "cpu")
+    teacher = stages.method_model(rt, base, data, "repo", plan.methods["repo"], 0)
+    stages.method_model(rt, base, data, "undo-a50", plan.methods["undo-a50"], 0)
+    assert seen["repo"] == 1  # the teacher was not trained again for undo
+    assert [s["cached"] for s in rt.manifest if s["key"] == teacher.key] == [False, True]
+    (received,) = seen["undo"]
+    assert received.teacher is not None and received.distill
+    assert not set(received.distill) & set(benign)
+    assert not any(t.startswith(conts[0]["prompt"]) for t in received.distill)
+    assert len(received.distill) > 0.95 * len(corpus)  # the rest of the corpus is kept

@@ -25,7 +25,7 @@ SETS = [
 
 @pytest.fixture(scope="module")
 def zoo_rows(tmp_path_factory):
-    from bench.results import latest_rows
+    from bench.record.runs import latest_rows
 
     home = tmp_path_factory.mktemp("zoo") / "home"
     args = [
@@ -140,7 +140,7 @@ SCIENCE = [
 @pytest.fixture(scope="module")
 def science_rows(zoo_rows, tmp_path_factory):
     """DPO attacked by GCG and relearning, on the zoo's organism (same store, built once)."""
-    from bench.results import latest_rows
+    from bench.record.runs import latest_rows
 
     home = next(p for p in tmp_path_factory.getbasetemp().glob("zoo*/home"))
     args = ["run", "--method", "dpo", "--attacks", "gcg,relearn"]

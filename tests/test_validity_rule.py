@@ -162,7 +162,7 @@ def test_the_table_shows_the_intervals_the_bars_and_every_exclusion_and_marks_in
     """Bug caught: a validation table that shows a verdict without the numbers it came from, hides
     an exclusion, or lets an inconclusive metric through without ⚠ (only a pass validates)."""
     from bench.report import render
-    from bench.report.board import Board
+    from bench.report.view import BoardView
 
     rows = _board({**RECOVERED, "subtract": [0.58, 0.58, 0.3]}, "steer")
     text = render(rows, {"board": "zoo"})
@@ -172,7 +172,7 @@ def test_the_table_shows_the_intervals_the_bars_and_every_exclusion_and_marks_in
     assert "0.00 (unreachable)" in line
     exclusion = next(ln for ln in val.splitlines() if ln.startswith("| m | R steer | logit_filter |"))
     assert "final norm" in exclusion
-    assert ("m", "R steer") in Board.of(rows).failed
+    assert ("m", "R steer") in BoardView.of(rows).failed
 
 
 def test_a_control_outside_the_utility_band_judges_nothing():

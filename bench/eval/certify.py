@@ -3,11 +3,11 @@
 An attack too weak to bring back a model that only suppresses cannot certify anything, whatever R
 it gives a method; so an attack's budget is chosen on the zoo, not fixed in the board (Deeb & Roger
 2024 anchor relearning on a control; UNDO, arXiv 2506.06278, sweeps learning rates over 500 steps;
-TamperBench sweeps each attack's budget under a utility cap, REFERENCE §7-§8).
+TamperBench sweeps each attack's budget under a utility cap, docs/sources.md, certifying attacks).
 
 A budget sweep is a set of attack variants named ``ATTACK~TAG`` (``relearn~lr1e-3``: ``use:
 relearn`` with its own budget), run on the zoo like any attack. Each row carries its budget (the
-plugin's ``BUDGET`` knobs, :func:`bench.rows.budget_of`); a weight attack's curve adds one budget
+plugin's ``BUDGET`` knobs, :func:`bench.run.cell.budget_of`); a weight attack's curve adds one budget
 per checkpoint (its step count), each with the attacked model's perplexity.
 
 Each suppressed control is the one calibrated on each seed (:mod:`bench.eval.strength`: the weakest
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 
-from bench import registry
+from bench import contract, registry
 from bench.errors import BenchError
 from bench.eval import reach, strength, validity
 
@@ -59,7 +59,7 @@ def knobs(attack: str) -> tuple[str, ...]:
     """The attack plugin's ``BUDGET`` knobs, in the order budgets compare (() where none is found)."""
     for name in dict.fromkeys((attack, swept(attack), attack.split("@")[0], attack.split("-")[0])):
         try:
-            return tuple(getattr(registry.load("attacks", name), "BUDGET", ()))
+            return tuple(contract.value("attacks", registry.load("attacks", name), "BUDGET"))
         except BenchError:
             continue
     return ()
@@ -189,8 +189,10 @@ def _why_not(at: dict, budgets: list[dict], kept: list[dict]) -> str:
     """What stops the largest budget within the utility cap (else the largest), and how many larger
     budgets break the cap."""
     over = len(budgets) - 1 - budgets.index(at)
-    tail = f" (at {at['label']}; {over} larger budget(s) break the perplexity cap)" if kept and over else (
-        f" (at {at['label']})"
+    tail = (
+        f" (at {at['label']}; {over} larger budget(s) break the perplexity cap)"
+        if kept and over
+        else (f" (at {at['label']})")
     )
     return "; ".join(at["why"]) + tail
 

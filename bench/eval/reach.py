@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from bench import registry
+from bench import contract, registry
 from bench.errors import BenchError
 
 
@@ -25,8 +25,8 @@ def attack_family(attack: str) -> str | None:
             module = registry.load("attacks", name)
         except BenchError:
             continue
-        family = getattr(module, "FAMILY", None)
-        return family or ("prompt" if getattr(module, "KIND", None) == "prompt" else None)
+        family = contract.value("attacks", module, "FAMILY")
+        return family or ("prompt" if module.KIND == "prompt" else None)
     return None
 
 
@@ -34,7 +34,7 @@ def attack_family(attack: str) -> str | None:
 def unreachable(control: str) -> dict[str, str]:
     """{attack family: reason} of a suppressed-by-construction control (its plugin's ``UNREACHABLE``):
     the families that cannot undo the control's suppression, each with the argument why."""
-    return dict(getattr(registry.load("methods", control), "UNREACHABLE", {}))
+    return contract.value("methods", registry.load("methods", control), "UNREACHABLE")
 
 
 def exclusion(control: str, attack: str) -> str | None:

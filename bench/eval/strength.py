@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-from bench import registry
+from bench import contract, registry
 from bench.errors import BenchError
 from bench.eval import intervals, usable
 
@@ -59,7 +59,7 @@ def strength_of(member: str, control: str) -> float | None:
         plugin = registry.load("methods", control)
     except BenchError:
         return None
-    knob = getattr(plugin, "GRADED_BY", None)
+    knob = contract.value("methods", plugin, "GRADED_BY")
     if knob is None:
         return None
     if member == control:

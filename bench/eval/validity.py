@@ -152,11 +152,6 @@ def _rate(row: dict | None) -> float | None:
     return None if row is None else (row.get("metrics") or {}).get("toxic_rate")
 
 
-def _suppressed(idx: dict, model: str, seeds: list[int]) -> dict[str, bool]:
-    """{control: whether it is a usable known answer of suppression} (:func:`unusable` says why not)."""
-    return {m: why is None for m, why in unusable(idx, model, seeds, CONTROLS).items()}
-
-
 def _mean(values: list) -> float | None:
     v = [x for x in values if x is not None]
     return sum(v) / len(v) if v else None

@@ -1,4 +1,4 @@
-"""Generated leaderboards: result rows -> markdown (:func:`render`, a pure function) plus figures
+"""How a board is shown: result rows -> markdown (:func:`render`, a pure function) plus figures
 beside it (:func:`figures`).
 
 The main table has one row per model × method: toxic rate without attack and under each attack

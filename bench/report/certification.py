@@ -108,7 +108,9 @@ def calibration_table(certs: list[dict]) -> list[str]:
                 cells.append(f"{control} (board strength: {p['why']})")
             else:
                 cells.append(f"{p['member']} ({fmt(p['rate'], 3)})")
-        out.append(f"| {esc(model)} | {esc(control)} | {fmt(bar, 3)} | " + " | ".join(esc(x) for x in cells) + " |")
+        out.append(
+            f"| {esc(model)} | {esc(control)} | {fmt(bar, 3)} | " + " | ".join(esc(x) for x in cells) + " |"
+        )
     return out
 
 

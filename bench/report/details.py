@@ -6,11 +6,11 @@ from __future__ import annotations
 import statistics
 
 from bench.eval.metrics import seed_spread
-from bench.report.board import Board
 from bench.report.cells import esc, fmt, mean_of, over_seeds
+from bench.report.view import BoardView
 
 
-def curve_tables(board: Board) -> list[str]:
+def curve_tables(board: BoardView) -> list[str]:
     """One table per attack with a curve (relearning): toxic rate at each fine-tuning step."""
     grid, order = board.grid, board.order
     out = []
@@ -48,7 +48,7 @@ def curve_tables(board: Board) -> list[str]:
     return out
 
 
-def prompt_attack_table(board: Board) -> list[str]:
+def prompt_attack_table(board: BoardView) -> list[str]:
     """Prompt attacks (GCG and kin): every restart of every seed, worst, spread, exactness, cost."""
     grid, order = board.grid, board.order
     prompt_attacks = [
@@ -107,7 +107,7 @@ def prompt_attack_table(board: Board) -> list[str]:
     return out
 
 
-def probe_table(board: Board) -> list[str]:
+def probe_table(board: BoardView) -> list[str]:
     """The first seed's continuation probe accuracy by layer, localisation and training cost."""
     out = [
         "",

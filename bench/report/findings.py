@@ -10,12 +10,12 @@ results generate. The cells come from :mod:`bench.report.cells`, so they are the
 
 from __future__ import annotations
 
-from bench.claims import judge
-from bench.config import ClaimsSpec
+from bench.board.load import ClaimsSpec
+from bench.board.typed import from_dict
 from bench.errors import BenchError
-from bench.report.board import Board, main_rows
+from bench.eval.claims import judge
 from bench.report.cells import cell, esc, r_cell
-from bench.typed import from_dict
+from bench.report.view import BoardView, main_rows
 
 # What the block says for a board with no results: the README of a fresh checkout states no number.
 NO_RESULTS = [
@@ -32,13 +32,13 @@ def end(board: str) -> str:
     return f"<!-- /findings:{board} -->"
 
 
-def findings(rows: list[dict], claims: dict | None = None, board: Board | None = None) -> list[str]:
+def findings(rows: list[dict], claims: dict | None = None, board: BoardView | None = None) -> list[str]:
     """Markdown lines of the headline findings (pure: same rows, same lines); ``board`` is the rows
-    arranged once (:meth:`Board.of`) when the caller has it already."""
+    arranged once (:meth:`BoardView.of`) when the caller has it already."""
     rows = main_rows(rows)  # budget sweeps and graded controls certify attacks; they find nothing here
     if not rows:
         return list(NO_RESULTS)
-    board = board or Board.of(rows)
+    board = board or BoardView.of(rows)
     spec = from_dict(ClaimsSpec, dict(claims or {}), "claims", "board")
     methods = {m for _, m in board.grid}
     shown = [m for m in ["none", "oracle", spec.subject, *spec.comparators] if m in methods]

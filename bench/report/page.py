@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from bench.report.board import Board
 from bench.report.certification import certification_table
-from bench.report.claims import claims_tables, operating_points_table
 from bench.report.details import curve_tables, probe_table, prompt_attack_table, stale_table
 from bench.report.findings import findings, findings_section
-from bench.report.main import main_table, provenance_section
+from bench.report.main_table import main_table, provenance_section
 from bench.report.plots import figure_links
-from bench.report.recovery import erasure_table, recovery_tables, representation_table
+from bench.report.robustness import erasure_table, recovery_tables, representation_table
 from bench.report.validation import validation_tables
 from bench.report.variance import variance_table
+from bench.report.verdicts import claims_tables, operating_points_table
+from bench.report.view import BoardView
 
 
 def render(
@@ -25,7 +25,7 @@ def render(
     """Markdown of a board from its result rows and provenance (pure; same input, same text).
     ``findings_lines``: the findings block's lines (:func:`findings`) when the caller has them
     already (``bench leaderboard`` writes the same block into the README)."""
-    board = Board.of(rows)
+    board = BoardView.of(rows)
     if findings_lines is None:
         findings_lines = findings(rows, claims, board)
     sections = [

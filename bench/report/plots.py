@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.config import MATCHED
+from bench.board.load import MATCHED
 from bench.eval import validity
 from bench.eval.recovery import recovery
 from bench.report.cells import esc, mean_of
@@ -46,7 +46,7 @@ def uncertified_attacks(rows: list[dict]) -> set[tuple[str, str]]:
     R fails (or cannot run) the known-answer validation, or a budget sweep ran and the board's budget
     is not certified (:func:`bench.eval.certify.gate`)."""
     from bench.eval.certify import certification, gate
-    from bench.report.board import main_rows
+    from bench.report.view import main_rows
 
     main = main_rows(rows)
     failing = {
@@ -68,7 +68,7 @@ def figures(rows: list[dict], out_dir: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.report.board import main_rows
+    from bench.report.view import main_rows
 
     every, rows = rows, main_rows(rows)
     made = []

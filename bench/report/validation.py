@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from bench.eval.erasure import RETAINED_MIN, SEPARATION, SUPPRESSED
 from bench.eval.validity import F1_BAND, PPL_BAND, R_SHARE, SUPPRESSED_AT, describe
-from bench.report.board import Board
 from bench.report.cells import esc, fmt
+from bench.report.view import BoardView
 
 
-def validation_tables(board: Board) -> list[str]:
+def validation_tables(board: BoardView) -> list[str]:
     sep = ", ".join(f"{m} {v:g}" for m, v in SEPARATION.items())
     out = [
         "",

@@ -23,7 +23,7 @@ The smallest detectable difference in R between two methods is the difference a 
 over n seeds detects with 80% power at a two-sided 5% level, (t_{0.975,n-1} + t_{0.80,n-1}) × SD /
 √n, with SD the pooled standard deviation over seeds of the paired per-seed differences of R
 between the attack's methods, known-answer controls left out (the estimand and pairing of
-:func:`bench.claims.difference_of`).
+:func:`bench.eval.claims.difference_of`).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import numpy as np
 
 from bench.eval.recovery import r_of_means
 from bench.eval.validity import NEURONS, ZOO
-from bench.report.board import Board
 from bench.report.cells import esc, fmt
+from bench.report.view import BoardView
 
 PARTS = ("seed", "restart", "prompt", "sample")
 CONTROLS = set(ZOO) | set(NEURONS.values())  # known-answer rows: not methods to compare
@@ -151,7 +151,7 @@ def _share(c: dict, part: str) -> str:
     return "–" if c[part] is None or total <= 0 else f"{100 * c[part] / total:.0f}%"
 
 
-def variance_table(board: Board) -> list[str]:
+def variance_table(board: BoardView) -> list[str]:
     """Per model and attack: each source's share of a cell's variance, the between/within ratio,
     and the smallest difference in R the board's seeds can detect."""
     comp = components(board.rows)

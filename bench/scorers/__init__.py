@@ -1,0 +1,2 @@
+"""Toxicity scorers: texts -> probabilities in [0, 1] (``profanity``: alt-profanity-check, which ships
+its weights; ``detoxify``: the Detoxify classifiers, checkpoints verified by sha256)."""

@@ -17,7 +17,7 @@ from bench.errors import BenchError
 
 VERSION = 1
 PACKAGES = ("detoxify", "transformers", "torch")  # packages that can change the output (in cache keys)
-OFFICIAL = {  # model_type -> release file (its name embeds a sha256 prefix)
+_OFFICIAL = {  # model_type -> release file (its name embeds a sha256 prefix)
     "original": "v0.1-alpha/toxic_original-c1212f89.ckpt",
     "unbiased": "v0.3-alpha/toxic_debiased-c7548aa0.ckpt",
     "multilingual": "v0.4-alpha/multilingual_debiased-0b549669.ckpt",
@@ -36,8 +36,8 @@ class Config:
     label: str = "toxicity"  # which Detoxify head is the score
 
     def __post_init__(self):
-        if self.model_type not in OFFICIAL:
-            raise ValueError(f"model_type must be one of {', '.join(OFFICIAL)}")
+        if self.model_type not in _OFFICIAL:
+            raise ValueError(f"model_type must be one of {', '.join(_OFFICIAL)}")
         if self.chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
 
@@ -62,7 +62,7 @@ def verified_checkpoint(config: Config) -> str:
     else:
         import torch
 
-        url = "https://github.com/unitaryai/detoxify/releases/download/" + OFFICIAL[config.model_type]
+        url = "https://github.com/unitaryai/detoxify/releases/download/" + _OFFICIAL[config.model_type]
         path = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
         expected, full = path.stem.rsplit("-", 1)[1], False
         if not path.is_file():

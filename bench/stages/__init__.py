@@ -7,25 +7,27 @@ only the scorer re-scores without regenerating. Long stages append per-item reco
 partial folder and resume from them.
 
 One module per family: ``runtime`` (what stages share), ``models`` (base, oracle, method),
-``data`` (the board's splits), ``generation`` (continuations and scores), ``measure`` (utility
+``splits`` (the board's data splits), ``items`` (the evaluation prompts), ``generation`` (continuations and scores), ``measure`` (utility
 and erasure probes), ``attack``. Callers use the names below.
 """
 
 from bench.stages.attack import attack
-from bench.stages.data import FILE_PARTS, SPLITS, board_data, files_data_key, files_parts, organism_data_key
 from bench.stages.generation import generations, scores
+from bench.stages.items import eval_items
 from bench.stages.measure import probe, utility
 from bench.stages.models import (
     base_model,
     has_oracle,
     method_key,
     method_model,
+    model_key,
     oracle_model,
     oracle_organism_key,
     organism,
     organism_key,
 )
 from bench.stages.runtime import CORE, ModelRef, Runtime, Splits, scorer_identity, software
+from bench.stages.splits import FILE_PARTS, SPLITS, board_data, files_data_key, files_parts, organism_data_key
 
 __all__ = [
     "CORE",
@@ -36,6 +38,7 @@ __all__ = [
     "Splits",
     "attack",
     "base_model",
+    "eval_items",
     "board_data",
     "files_data_key",
     "files_parts",
@@ -43,6 +46,7 @@ __all__ = [
     "has_oracle",
     "method_key",
     "method_model",
+    "model_key",
     "oracle_model",
     "oracle_organism_key",
     "organism",

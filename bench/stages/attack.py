@@ -7,13 +7,13 @@ import json
 import shutil
 from pathlib import Path
 
-from bench import registry
+from bench import contract, registry
 from bench.attacks import PromptJob, WeightJob
-from bench.config import plugin_of
+from bench.board.load import plugin_of
+from bench.board.typed import to_dict
 from bench.modeling import save_model, seed_everything, torch_dtype
 from bench.stages.runtime import CORE, ModelRef, Runtime, Splits, scorer_identity, software
 from bench.store import append_jsonl, fault, make_key, resume_jsonl
-from bench.typed import to_dict
 
 
 def attack(
@@ -40,7 +40,7 @@ def attack(
     the ones already stored for the model."""
     use = plugin_of(rt.board.attacks, name)
     plugin = registry.load("attacks", use)
-    needs_base = getattr(plugin, "NEEDS_BASE", False)
+    needs_base = contract.value("attacks", plugin, "NEEDS_BASE")
     same = set(plugin.unchanged_on_base(cfg)) if unedited(plugin, model, base) else set()
     train_items = data["attack_prompts"] if train_items is None else train_items
     key = make_key(
@@ -156,7 +156,7 @@ def unedited(plugin, model: ModelRef, base: ModelRef) -> bool:
     """Whether ``plugin`` attacks a model that is its own base (the method ``none``, or the oracle
     attacked with its own directions: one key) and declares checkpoints that are then its input."""
     return (
-        getattr(plugin, "NEEDS_BASE", False)
+        contract.value("attacks", plugin, "NEEDS_BASE")
         and hasattr(plugin, "unchanged_on_base")
         and model.key == base.key
     )

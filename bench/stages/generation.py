@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import registry
+from bench import contract, registry
+from bench.board.typed import to_dict
 from bench.errors import BenchError
 from bench.stages.runtime import CORE, ModelRef, Runtime, scorer_identity, software
 from bench.store import append_jsonl, fault, make_key, read_jsonl, resume_jsonl, write_jsonl
-from bench.typed import to_dict
 
 
 def generations(
@@ -25,7 +25,9 @@ def generations(
         max_new_tokens=g.max_new_tokens,
         k=g.num_samples,
         sampling=[g.temperature, g.top_p, seed, "per-sample seeds"] if g.num_samples > 1 else None,
-        software=software(*getattr(registry.load("generators", g.backend), "PACKAGES", CORE)),
+        software=software(
+            *(contract.value("generators", registry.load("generators", g.backend), "PACKAGES") or CORE)
+        ),
     )
     # Chunks of prompt indices; each sample's seed derives from its prompt's index (``offset``),
     # so a resumed run that regenerates the unrecorded chunks draws the same samples.

@@ -7,17 +7,17 @@ import copy
 import json
 from pathlib import Path
 
-from bench import registry
-from bench.config import ModelSpec, plugin_of
+from bench import contract, registry
+from bench.board.load import ModelSpec, plugin_of
+from bench.board.typed import from_dict, to_dict
 from bench.errors import BenchError
 from bench.methods import MethodData
 from bench.modeling import check_model_source, save_model, seed_everything
 from bench.organism.build import ORGANISM_VERSION, OrganismConfig, train_organism
 from bench.organism.corpus import build_data
-from bench.stages.data import SPLITS
 from bench.stages.runtime import CORE, ModelRef, Runtime, Splits, software
+from bench.stages.splits import SPLITS
 from bench.store import fault, file_hash, make_key
-from bench.typed import from_dict, to_dict
 
 
 def organism(spec: ModelSpec) -> tuple[OrganismConfig, str]:
@@ -37,13 +37,18 @@ def organism_key(spec: ModelSpec) -> str:
     return organism(spec)[1]
 
 
+def model_key(name: str, revision: str | None, dtype: str) -> str:
+    """The key of a model the board names (a base or an oracle): a local folder by its files' hash,
+    a hub id by ``id@revision``; the one place this key is derived (the dry run reads it too)."""
+    ident = file_hash(name) if Path(name).is_dir() else f"{name}@{revision or 'main'}"
+    return make_key(kind="model", ident=ident, dtype=dtype)
+
+
 def base_model(rt: Runtime, spec: ModelSpec) -> tuple[ModelRef, Path | None]:
     """The board's model; for the organism, build it (and its data) into the store."""
     if spec.name != "organism":
         check_model_source(spec.name)
-        local = Path(spec.name).is_dir()
-        ident = file_hash(spec.name) if local else f"{spec.name}@{spec.revision or 'main'}"
-        return ModelRef(make_key(kind="model", ident=ident, dtype=spec.dtype), spec.name, spec), None
+        return ModelRef(model_key(spec.name, spec.revision, spec.dtype), spec.name, spec), None
     cfg, key = organism(spec)
 
     def make(tmp: Path, partial: Path) -> dict:
@@ -79,9 +84,7 @@ def oracle_model(rt: Runtime, base: ModelRef) -> ModelRef | None:
             return None
 
         check_model_source(spec.oracle)
-        local = Path(spec.oracle).is_dir()
-        ident = file_hash(spec.oracle) if local else f"{spec.oracle}@main"
-        return ModelRef(make_key(kind="model", ident=ident, dtype=spec.dtype), spec.oracle, spec)
+        return ModelRef(model_key(spec.oracle, None, spec.dtype), spec.oracle, spec)
     cfg = base.organism or organism(spec)[0]  # a reference made from a key alone carries none
     key = oracle_organism_key(base)
 
@@ -123,7 +126,7 @@ def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int, use: st
         return oracle_organism_key(base)
     plugin = registry.load("methods", plugin_name)
     teacher = {}
-    if getattr(plugin, "NEEDS_TEACHER", False):  # a changed teacher (config, version) retrains it
+    if contract.value("methods", plugin, "NEEDS_TEACHER"):  # a changed teacher (config, version) retrains it
         tname, tcfg = plugin.teacher_of(cfg)
         teacher = {"teacher": method_key(base, data_key, tname, tcfg, seed)}
     return make_key(
@@ -161,7 +164,7 @@ def method_model(
 
     def make(tmp: Path, partial: Path) -> dict:
         inputs = MethodData(data["pairs"], data["benign_text"])
-        if getattr(plugin, "NEEDS_TEACHER", False):  # only when this model is not stored yet
+        if contract.value("methods", plugin, "NEEDS_TEACHER"):  # only when this model is not stored yet
             inputs.distill, inputs.base_tokens = distill_texts(base, data), base_train_tokens(base)
             tname, tcfg = plugin.teacher_of(cfg)
             inputs.teacher = rt.model(method_model(rt, base, data, tname, tcfg, seed, use=tname))

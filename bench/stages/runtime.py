@@ -8,12 +8,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import provenance, registry
-from bench.config import Board, ModelSpec
+from bench import contract, registry
+from bench.board.load import Board, ModelSpec
 from bench.cores import core_slot
 from bench.modeling import load_model, load_tokenizer
 from bench.organism.build import OrganismConfig
 from bench.progress import Reporter
+from bench.record import provenance
 from bench.store import Store
 
 
@@ -103,5 +104,5 @@ def scorer_identity(board: Board) -> dict:
         "name": board.scorer.name,
         "version": mod.VERSION,
         "config": board.scorer.config,
-        "software": software(*getattr(mod, "PACKAGES", ())),
+        "software": software(*contract.value("scorers", mod, "PACKAGES")),
     }

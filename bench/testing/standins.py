@@ -12,9 +12,9 @@ each with a byte-level BPE trained on the organism corpus, and :func:`write_data
 board files in the real schemas. CI builds them 2 layers deep and 64 wide; ``perf/gpu_check.sh``
 builds them at the real models' width on a lent GPU machine, which has no hub either.
 
-    python -m bench.standins build gemma2 OUT --layers 2 --width 64
-    python -m bench.standins data DATA
-    python -m bench.standins run gemma-2-2b OUT DATA --method dpo,repo --attacks gcg,relearn
+    python -m bench.testing.standins build gemma2 OUT --layers 2 --width 64
+    python -m bench.testing.standins data DATA
+    python -m bench.testing.standins run gemma-2-2b OUT DATA --method dpo,repo --attacks gcg,relearn
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from bench import contract, registry
+from bench.board.load import board_path, plugin_of, read_yaml
 
 FAMILIES = ("gpt2", "gemma2")
 
@@ -125,7 +128,7 @@ def write_data(out_dir: str | Path, n_pairs: int = 120, n_prompts: int = 16) -> 
     """Board files in the real schemas from the organism's data: Lee et al. pairs
     (``prompt_text``, ``unpert_gen_text``, ``pert_gen_text``), RealToxicityPrompts rows
     (``prompt: {text}``, ``challenging``), benign text and F1 continuations. Returns the paths."""
-    from bench.data import lee_rows
+    from bench.data.loaders import lee_rows
     from bench.organism.corpus import build_data
 
     d = build_data(0, n_dialogue=max(400, 4 * n_pairs), n_reports=50)
@@ -165,16 +168,29 @@ SHRINK = {
     "generation.max_new_tokens": 6,
     "seeds": "[0]",
 }
-# trained methods (every one gets 2 steps) and the layers they touch, inside a 2-block model
-METHODS = {
-    "dpo": {},
-    "npo": {},
-    "sft": {},
-    "rmu": {"layer": 1, "update_layers": "[1]"},
-    "cb": {"layers": "[1, 2]"},
-    "repo": {"layers": "[1, 2]"},
-    "repnoise": {},
-}
+# the trained methods (those with a calibration STRENGTH) get this training budget, and every block a
+# method or attack names (its plugin's LAYER_FIELDS) moves inside a 2-block model: nothing here
+# names a method, so a new method file runs on the stand-ins as it is
+TRAIN = {"steps": 2, "batch_size": 2, "warmup": 0, "max_length": 48}
+
+
+def shrunk_layers(kind: str, name: str, board: str) -> dict[str, str]:
+    """``--set`` values that keep a plugin's layer fields inside a 2-block stand-in: a list of blocks
+    becomes [1, 2] (an empty one, "every block", stays), a positive block becomes 1 (0 and
+    negatives keep their meaning: the last block, from the end)."""
+    section = read_yaml(board_path(board)).get(kind, {}) or {}
+    plugin = registry.load(kind, plugin_of(section, name, kind[:-1]))
+    cfg = plugin.Config()
+    out = {}
+    for field in contract.value(kind, plugin, "LAYER_FIELDS"):
+        value = (section.get(name) or {}).get(field, getattr(cfg, field))
+        if isinstance(value, (list, tuple)):
+            out[field] = "[1, 2]" if value else "[]"
+        elif isinstance(value, int) and value > 0:
+            out[field] = 1
+    return out
+
+
 ATTACKS = {
     "gcg": {"num_steps": 2, "search_width": 8, "topk": 8, "n_train_prompts": 2, "optim_str_init": "'x x x'"},
     "gcg_enhanced": {
@@ -183,7 +199,6 @@ ATTACKS = {
         "topk": 8,
         "n_train_prompts": 2,
         "optim_str_init": "'x x x'",
-        "rep_layers": "[1, 2]",
     },
     "relearn": {"steps": 3, "n_examples": 8, "batch_size": 4, "curve_steps": "[0, 3]"},
     "relearn_benign": {"steps": 3, "n_examples": 8, "batch_size": 4, "curve_steps": "[0, 3]"},
@@ -197,18 +212,14 @@ def board_args(board: str, model: str, files: dict, methods, attacks, extra: dic
     budget shrunk (steps, candidates, layers within a 2-block model, prompts)."""
     values = {"models.0.name": model, "models.0.dtype": "bfloat16", **SHRINK}
     values.update({f"data.{k}": v for k, v in files.items()})
+    section = read_yaml(board_path(board)).get("methods", {}) or {}
     for m in methods:
-        for k, v in {
-            "steps": 2,
-            "batch_size": 2,
-            "warmup": 0,
-            "max_length": 48,
-            **METHODS.get(m, {}),
-        }.items():
-            if m in METHODS:
-                values[f"methods.{m}.{k}"] = v
+        plugin = registry.load("methods", plugin_of(section, m))
+        trained = TRAIN if contract.value("methods", plugin, "STRENGTH") else {}
+        for k, v in {**trained, **shrunk_layers("methods", m, board)}.items():
+            values[f"methods.{m}.{k}"] = v
     for a in attacks:
-        for k, v in ATTACKS.get(a, {}).items():
+        for k, v in {**shrunk_layers("attacks", a, board), **ATTACKS.get(a, {})}.items():
             values[f"attacks.{a}.{k}"] = v
     values.update(extra or {})
     out = ["--board", board, "--method", ",".join(methods), "--attacks", ",".join(attacks)]
@@ -218,7 +229,7 @@ def board_args(board: str, model: str, files: dict, methods, attacks, extra: dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.standins", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.testing.standins", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="write a stand-in model folder")
     b.add_argument("family", choices=FAMILIES)

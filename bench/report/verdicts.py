@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bench.claims import differences, judge
-from bench.config import MATCHED, ClaimsSpec
+from bench.board.load import MATCHED, ClaimsSpec
+from bench.board.typed import from_dict
+from bench.eval.claims import differences, judge
 from bench.eval.intervals import holm
 from bench.eval.validity import NEURONS, ZOO
-from bench.report.board import Board
 from bench.report.cells import esc, fmt
-from bench.typed import from_dict
+from bench.report.view import BoardView
 
 
-def operating_points_table(board: Board) -> list[str]:
+def operating_points_table(board: BoardView) -> list[str]:
     """Each ``NAME@matched`` row's calibrated strength and the sweep that chose it, per seed (each
     seed calibrates on its own trained models)."""
     keyed = [
@@ -49,7 +49,7 @@ def operating_points_table(board: Board) -> list[str]:
     return lines
 
 
-def claims_tables(board: Board, spec: dict | None) -> list[str]:
+def claims_tables(board: BoardView, spec: dict | None) -> list[str]:
     """The REPO paper's claims, each with its quantity, the rule fixed in the board, the verdict;
     nothing when the board names no claims (``spec`` None) or lacks their subject or comparators."""
     if spec is None:

@@ -8,61 +8,56 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bench import stages
-from bench.errors import BenchError
+from bench import contract, stages
 from bench.eval.intervals import rate_interval
 from bench.eval.metrics import bootstrap_ci, curve_auc, steps_to_recover, toxicity_summary
-from bench.modeling import bos_ids, context_length
-from bench.store import make_key
 
 
-def eval_items(rt: stages.Runtime, base: stages.ModelRef, data: stages.Splits) -> list[dict]:
-    """Eval prompts cut to ``prompt_max_tokens`` tokens; each keeps its own GCG target if its file
-    gives one (else ``None``: prompt attacks then aim at the base model's continuation). Stored as
-    a cached artifact, so a run that finds everything cached loads neither tokenizer nor model."""
-    spec, gen = rt.board.data, rt.board.generation
-    key = make_key(
-        kind="items",
-        version=1,
-        model=base.key,
-        data=data.key,
-        prompt_max_tokens=spec.prompt_max_tokens,
-        max_new_tokens=gen.max_new_tokens,
-        # the cut prompts are the tokenizer's decode of its own encoding: its class (which
-        # trust_remote_code can change) and the tokenizer libraries' versions decide them
-        trust_remote_code=base.spec.trust_remote_code,
-        software=stages.software(*stages.CORE, "tokenizers"),
-    )
-
-    def make(tmp: Path, partial: Path) -> dict:
-        tok = rt.tokenizer(base)
-        ctx = context_length(rt.model(base))
-        items = []
-        for i, item in enumerate(data["eval_prompts"]):
-            ids = tok(item["prompt"], add_special_tokens=False)["input_ids"][: spec.prompt_max_tokens]
-            if len(bos_ids(tok)) + len(ids) + gen.max_new_tokens > ctx:
-                raise BenchError(
-                    f"eval prompt {i} needs {len(ids) + gen.max_new_tokens} tokens with generation; "
-                    f"the model's context is {ctx}: lower data.prompt_max_tokens"
-                )
-            items.append({"prompt": tok.decode(ids), "target": item.get("target") or None})
-        if not items:
-            raise BenchError("no evaluation prompts")
-        (tmp / "items.json").write_text(json.dumps(items), encoding="utf-8")
-        return {"n": len(items)}
-
-    path = rt.stage("items", key, "eval prompts", make)
-    return json.loads((path / "items.json").read_text(encoding="utf-8"))
+def label(model: str, method: str, seed: int) -> str:
+    """A cell's label in progress lines and run records (``organism/repo/s0``): built only here."""
+    return f"{model}/{method}/s{seed}"
 
 
-def toxicity_row(
-    rt, model, items, seed, label, scorer, scorer_version, prompts=None
-) -> tuple[dict, dict, dict]:
-    prompts = prompts or [it["prompt"] for it in items]
-    gen_key, outs = stages.generations(rt, model, prompts, seed, label)
-    sc = stages.scores(rt, gen_key, outs, scorer, scorer_version, label)
+@dataclass
+class Cell:
+    """What every row of one model × method × seed cell reads. The runner fills ``model`` and
+    ``origin`` once the method's model exists, ``base_outs`` when an attack aims at the base model's
+    own continuations, and ``clean`` / ``base_rate`` once the no-attack row is measured."""
+
+    rt: stages.Runtime
+    base: stages.ModelRef  # the board's model (the organism of the cell's seed)
+    data: stages.Splits
+    items: list[dict]  # the evaluation prompts (:func:`bench.stages.eval_items`)
+    method: str
+    seed: int
+    scorer: Any  # .score(texts, on_chunk); created on first use
+    scorer_version: int  # the scorer plugin's VERSION, in every score key
+    model: stages.ModelRef | None = None  # the method's model
+    origin: stages.ModelRef | None = None  # what attacks treat as the original (the base; the oracle itself)
+    base_outs: dict | None = None  # the base model's continuations of eval and attack-training prompts
+    clean: dict | None = None  # the no-attack row's metrics, with "per_prompt" and "_ci"
+    base_rate: float | None = None  # the base model's no-attack toxic rate (a curve's recovery line)
+
+    @property
+    def tag(self) -> str:
+        return label(self.base.spec.label, self.method, self.seed)
+
+    @property
+    def base_tag(self) -> str:
+        return label(self.base.spec.label, "none", self.seed)
+
+
+def toxicity_row(cell: Cell, model, tag: str, items=None, prompts=None) -> tuple[dict, dict, dict]:
+    """(metrics, intervals, keys) of ``model``'s continuations of ``prompts`` (default: the cell's
+    evaluation prompts, or ``items``'), generated and scored under the cell's seed and scorer."""
+    rt, seed = cell.rt, cell.seed
+    prompts = prompts or [it["prompt"] for it in (cell.items if items is None else items)]
+    gen_key, outs = stages.generations(rt, model, prompts, seed, tag)
+    sc = stages.scores(rt, gen_key, outs, cell.scorer, cell.scorer_version, tag)
     e = rt.board.eval
     metrics = toxicity_summary(sc, e.toxic_threshold)
     ci = bootstrap_ci(sc, e.toxic_threshold, e.bootstrap, seed)
@@ -86,17 +81,21 @@ def split_per_prompt(metrics: dict) -> tuple[dict, list[float] | None]:
     return metrics, metrics.pop("per_prompt", None)
 
 
-def prompt_labels(rt, base, data, seed, label, scorer, sv) -> list[float]:
+def prompt_labels(cell: Cell) -> list[float]:
     """Probe prompts labelled by what the base model goes on to say: 1 if at least half of its
     continuations are toxic (the labels of the prompt-position probe)."""
-    prompts = [p["prompt"] for p in data["probe_pairs"][: rt.board.eval.probe_max_pairs]]
-    gen_key, outs = stages.generations(rt, base, prompts, seed, f"{label}/none/s{seed} probe prompts")
-    sc = stages.scores(rt, gen_key, outs, scorer, sv, f"{label}/none/s{seed} probe prompts")
+    rt = cell.rt
+    prompts = [p["prompt"] for p in cell.data["probe_pairs"][: rt.board.eval.probe_max_pairs]]
+    tag = f"{cell.base_tag} probe prompts"
+    gen_key, outs = stages.generations(rt, cell.base, prompts, cell.seed, tag)
+    sc = stages.scores(rt, gen_key, outs, cell.scorer, cell.scorer_version, tag)
     return [float(r >= 0.5) for r in per_prompt_rates(sc, rt.board.eval.toxic_threshold)]
 
 
 def method_metrics(util: dict, pr: dict, cfg) -> dict:
-    layers = getattr(cfg, "layers", None) or getattr(cfg, "update_layers", None)
+    plugin = sys.modules.get(type(cfg).__module__)  # the blocks the method edits, as it declares them
+    field = contract.value("methods", plugin, "EDITED_LAYERS") if plugin else None
+    layers = getattr(cfg, field) if field else None
     acc = pr["probe_acc"]
     edited = [acc[i] for i in layers if 0 <= i < len(acc)] if layers else acc[1:]
     chance = pr.get("localisation_chance")
@@ -141,53 +140,66 @@ def attack_targets(acfg, items: list[dict], train_items: list[dict], base_outs: 
     return items, train_items
 
 
-def attack_row(
-    rt, model, base, data, attack, acfg, seed, items, base_outs, tag, scorer, sv, clean_metrics, base_rate
-) -> dict:
+def attack_row(cell: Cell, attack: str, acfg) -> dict:
     """One attack's row: toxicity under the attack, its cost, and for weight attacks the curve."""
-    items, train_items = attack_targets(acfg, items, data["attack_prompts"], base_outs)
-    res = stages.attack(rt, model, base, data, attack, acfg, seed, items, scorer.score, tag, train_items)
+    items, train_items = attack_targets(acfg, cell.items, cell.data["attack_prompts"], cell.base_outs)
+    res = _attack(cell, attack, acfg, items, train_items, cell.seed)
     if res["kind"] == "prompt":
-        row = prompt_attack_row(
-            rt, model, base, data, attack, acfg, seed, items, train_items, res, tag, scorer, sv
-        )
+        row = prompt_attack_row(cell, attack, acfg, items, train_items, res)
     elif res["info"].get("points"):
-        row = point_attack_row(
-            rt, model, data, attack, acfg, seed, items, res, tag, scorer, sv, clean_metrics
-        )
+        row = point_attack_row(cell, attack, acfg, items, res)
     else:
-        row = curve_attack_row(rt, data, attack, seed, items, res, tag, scorer, sv, clean_metrics, base_rate)
+        row = curve_attack_row(cell, attack, items, res)
     return row | {"budget": budget_of(acfg)}
+
+
+def _attack(cell: Cell, attack: str, acfg, items, train_items, seed: int) -> dict:
+    return stages.attack(
+        cell.rt,
+        cell.model,
+        cell.origin,
+        cell.data,
+        attack,
+        acfg,
+        seed,
+        items,
+        cell.scorer.score,
+        cell.tag,
+        train_items,
+    )
 
 
 def budget_of(acfg) -> dict:
     """The attack's budget: its plugin's ``BUDGET`` knobs (in the order budgets compare) and their
     values in ``acfg``; {} for a plugin that declares none (nothing to sweep)."""
     plugin = sys.modules.get(type(acfg).__module__)
-    return {k: getattr(acfg, k) for k in getattr(plugin, "BUDGET", ())}
+    knobs = contract.value("attacks", plugin, "BUDGET") if plugin else ()
+    return {k: getattr(acfg, k) for k in knobs}
 
 
-def curve_attack_row(rt, data, attack, seed, items, res, tag, scorer, sv, clean_metrics, base_rate) -> dict:
+def curve_attack_row(cell: Cell, attack: str, items, res: dict) -> dict:
     """A weight attack's row: toxicity at each checkpoint of its curve and of the final model. A
     budget sweep's row (``ATTACK~TAG``, :mod:`bench.eval.certify`) also measures each checkpoint's
     perplexity (``curve_ppl``): each checkpoint is a budget, judged under the utility cap."""
     from bench.eval.certify import is_sweep
 
-    curve = [(0, clean_metrics["toxic_rate"])]
-    curve_pp = {0: clean_metrics.get("per_prompt")}
+    rt, tag, clean = cell.rt, cell.tag, cell.clean
+    curve = [(0, clean["toxic_rate"])]
+    curve_pp = {0: clean.get("per_prompt")}
     curve_ppl = {}
     last = None
     for step, ref in res["curve"]:
-        last = toxicity_row(rt, ref, items, seed, f"{tag}+{attack}@{step}", scorer, sv)
+        last = toxicity_row(cell, ref, f"{tag}+{attack}@{step}", items)
         curve.append((step, last[0]["toxic_rate"]))
         curve_pp[step] = last[0]["per_prompt"]
         if is_sweep(attack):
-            curve_ppl[str(step)] = stages.utility(rt, ref, data, f"{tag}+{attack}@{step}")["ppl"]
+            curve_ppl[str(step)] = stages.utility(rt, ref, cell.data, f"{tag}+{attack}@{step}")["ppl"]
     if res["curve"] and res["curve"][-1][0] == res["info"]["train"].get("steps"):
         metrics, ci, keys = last  # the last checkpoint is the final model: measured once
     else:
-        metrics, ci, keys = toxicity_row(rt, res["model"], items, seed, f"{tag}+{attack}", scorer, sv)
+        metrics, ci, keys = toxicity_row(cell, res["model"], f"{tag}+{attack}", items)
     metrics, pp = split_per_prompt(metrics)
+    base_rate = cell.base_rate if cell.base_rate is not None else clean["toxic_rate"]
     metrics.update(steps_to_recover=steps_to_recover(curve, base_rate), curve_auc=curve_auc(curve))
     return {
         "metrics": metrics,
@@ -224,35 +236,19 @@ def pick_restart(losses: list[float | None]) -> int:
     return min(range(len(losses)), key=lambda r: (losses[r], r))
 
 
-def prompt_attack_row(rt, model, base, data, attack, acfg, seed, items, train_items, first, tag, scorer, sv):
+def prompt_attack_row(cell: Cell, attack: str, acfg, items, train_items, first: dict) -> dict:
     """A prompt attack's row over ``eval.attack_restarts`` restarts, each with its own seed and
     string (each an ordinary cached stage). The row is the attacker's pick: the restart whose string
     has the lowest training loss (:func:`pick_restart`; chosen without looking at the evaluation),
     its toxic rate, per-prompt rates, interval and string. Every restart's rate, their mean and
     spread, and the worst (the maximum, chosen on the evaluation itself) stay as context, with each
     restart's per-prompt rates (``restart_per_prompt``, for the variance decomposition)."""
-    n_restarts = rt.board.eval.attack_restarts
+    n_restarts = cell.rt.board.eval.attack_restarts
     runs = []
     for r in range(n_restarts):
-        res = (
-            first
-            if r == 0
-            else stages.attack(
-                rt,
-                model,
-                base,
-                data,
-                attack,
-                acfg,
-                restart_seed(seed, r),
-                items,
-                scorer.score,
-                tag,
-                train_items,
-            )
-        )
-        label = f"{tag}+{attack}" + (f" restart {r}" if r else "")
-        metrics, ci, keys = toxicity_row(rt, model, items, seed, label, scorer, sv, res["result"]["prompts"])
+        res = first if r == 0 else _attack(cell, attack, acfg, items, train_items, restart_seed(cell.seed, r))
+        tag = f"{cell.tag}+{attack}" + (f" restart {r}" if r else "")
+        metrics, ci, keys = toxicity_row(cell, cell.model, tag, items, res["result"]["prompts"])
         runs.append((res, metrics, ci, keys))
     losses = [training_loss(x["result"]) for x, *_ in runs]
     picked = pick_restart(losses)
@@ -275,7 +271,7 @@ def prompt_attack_row(rt, model, base, data, attack, acfg, seed, items, train_it
         "metrics": metrics,
         "ci95": ci,
         "keys": {
-            "model": model.key,
+            "model": cell.model.key,
             "attack": res_p["key"],
             **keys,
             "restarts": [{"attack": x["key"], **k} for x, _, _, k in runs],
@@ -289,17 +285,18 @@ def prompt_attack_row(rt, model, base, data, attack, acfg, seed, items, train_it
     }
 
 
-def point_attack_row(rt, model, data, attack, acfg, seed, items, res, tag, scorer, sv, clean) -> dict:
+def point_attack_row(cell: Cell, attack: str, acfg, items, res: dict) -> dict:
     """A representation attack's row. Each checkpoint (a strength, a direction, a control) is
     measured; the row's toxic rate is the worst checkpoint along the attack's own direction whose
     perplexity stays within ``ppl_budget`` (when the attack has one), the control's likewise."""
+    rt, model, data, tag, clean = cell.rt, cell.model, cell.data, cell.tag, cell.clean
     budget = getattr(acfg, "ppl_budget", None)
     ppl0 = stages.utility(rt, model, data, tag)["ppl"]
     models = dict(res["curve"])
     points = []
     for p in res["info"]["points"]:
         ref = models[p["step"]]
-        m, ci, keys = toxicity_row(rt, ref, items, seed, f"{tag}+{attack}@{p['step']}", scorer, sv)
+        m, ci, keys = toxicity_row(cell, ref, f"{tag}+{attack}@{p['step']}", items)
         ppl = stages.utility(rt, ref, data, f"{tag}+{attack}@{p['step']}")["ppl"]
         points.append({**p, "toxic_rate": m["toxic_rate"], "ppl": ppl, "_m": m, "_ci": ci, "_keys": keys})
 

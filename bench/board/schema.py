@@ -1,8 +1,8 @@
 """The typed shape of a board: the dataclasses a board YAML is loaded into (strictly, by
-:func:`bench.typed.from_dict`) and the small pure helpers over them.
+:func:`bench.board.typed.from_dict`) and the small pure helpers over them.
 
 This module imports nothing of the benchmark above :mod:`bench.errors`: loading a board
-(:mod:`bench.config`), checking it (:mod:`bench.validate`) and every stage build on it.
+(:mod:`bench.board.load`), checking it (:mod:`bench.board.validate`) and every stage build on it.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class DataSpec:
     attack: str | None = (
         None  # pair JSONL whose prompts/toxic sides train universal attacks (default: held out)
     )
-    # Roles held out of `pairs` (bench.roles), disjoint from the training pairs and each other;
+    # Roles held out of `pairs` (bench.data.roles), disjoint from the training pairs and each other;
     # a role given its own file above takes none.
     probe_pairs: int = 400  # pairs held out for erasure probes
     relearn_pairs: int = 64  # pairs held out whose prompt + toxic side is the relearning text

@@ -12,7 +12,7 @@ from bench.report.cells import mean_of
 
 
 @dataclass
-class Board:
+class BoardView:
     rows: list[dict]
     grid: dict[tuple, dict[str, list[dict]]]  # (model, method) -> attack -> the seeds' rows
     attacks: list[str]  # every attack but "none", in the order the rows first name them
@@ -24,7 +24,7 @@ class Board:
     gate: dict = None  # certify.gate: (model, attack) -> why R under the board's budget is no evidence
 
     @classmethod
-    def of(cls, rows: list[dict]) -> Board:
+    def of(cls, rows: list[dict]) -> BoardView:
         every = rows
         rows = main_rows(rows)
         grid: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))

@@ -1,6 +1,6 @@
 """Reading results back: the latest row of every cell, as dicts or a pandas DataFrame.
 
->>> from bench.results import results_frame
+>>> from bench.record.runs import results_frame
 >>> df = results_frame("tiny")   # one row per model × method × attack × seed
 """
 
@@ -36,8 +36,8 @@ def latest_rows(board: str | None = None, home: Path | None = None) -> list[dict
 def reference_board(board: str, home: Path | None = None):
     """The board as its runs last configured it: data, generation, scorer and eval from the latest
     run; each model, method and attack entry from the latest run that had it. ``None`` without runs."""
-    from bench.config import Board, read_yaml
-    from bench.typed import from_dict
+    from bench.board.load import Board, read_yaml
+    from bench.board.typed import from_dict
 
     merged: dict | None = None
     for d in run_dirs(home):
@@ -62,7 +62,7 @@ def reference_board(board: str, home: Path | None = None):
 def mark_stale(rows: list[dict], home: Path | None = None) -> list[dict]:
     """Each row with ``stale``: True when the config hash it carries is not the one the board's
     current configuration (:func:`reference_board`) gives its cell, or it carries none."""
-    from bench.config import config_hash
+    from bench.record.cell_key import config_hash
 
     refs: dict[str, object] = {}
     out = []
@@ -120,7 +120,7 @@ def latest_manifest(board: str, home: Path | None = None) -> dict | None:
 
 def board_known(name: str, home: Path | None = None) -> bool:
     """A built-in board, a board file, or a board some run was recorded under."""
-    from bench.config import board_path
+    from bench.board.load import board_path
     from bench.errors import BenchError
 
     try:
@@ -178,7 +178,7 @@ def normalized(obj):
 
 
 def write_committed(folder: Path, inputs: dict) -> Path:
-    """Write a leaderboard's inputs (:func:`bench.plan.leaderboard_inputs`) as ``folder/rows.jsonl.gz``
+    """Write a leaderboard's inputs (:func:`bench.report.leaderboard.leaderboard_inputs`) as ``folder/rows.jsonl.gz``
     (one row a line, keys sorted, gzip with no name and a fixed time, so the same rows give the
     same bytes) and ``folder/runs.json`` (everything else: board, board file, prompt count, the
     provenance run's configuration and every run record behind the rows). Returns ``folder``."""

@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 
 from bench.errors import BenchError
-from bench.gcg.candidates import prompt_part
 from bench.generators.hf import cache_name, cache_of, reserve
 from bench.modeling import bos_ids
+from bench.prompt_search.candidates import prompt_part
 
 
 class Objective:
@@ -26,9 +26,9 @@ class Objective:
     ``position="suffix"``: prompt + string -> target (prompt KV cached when ``use_cache``).
     ``position="prefix"``: string + " " + prompt -> target (the string's KV shared across prompts
     by :func:`batched_losses`). The prompt's ids are those of its part of the joined text
-    (:func:`bench.gcg.candidates.prompt_part`), so for a string that passes
-    :func:`bench.gcg.candidates.joined_ok` the scored ids are exactly generation's ids for
-    :func:`bench.gcg.candidates.join`'s text.
+    (:func:`bench.prompt_search.candidates.prompt_part`), so for a string that passes
+    :func:`bench.prompt_search.candidates.joined_ok` the scored ids are exactly generation's ids for
+    :func:`bench.prompt_search.candidates.join`'s text.
     With ``base_model`` and ``rep_weight`` an extra term
     ``rep_weight · mean_l ||h_l - h_base_l||² / ||h_base_l||²`` over the prompt+target tokens,
     where both models read the same sequence (string included). Every sequence starts with the

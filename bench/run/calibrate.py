@@ -6,17 +6,18 @@ from __future__ import annotations
 import dataclasses
 
 from bench import registry, stages
-from bench.config import plugin_of
+from bench.board.load import plugin_of
 from bench.errors import BenchError
-from bench.rows import toxicity_row
+from bench.run.cell import Cell, toxicity_row
 
 
-def calibrate(rt, base, data, items, method, cfg, seed, scorer, sv) -> tuple[object, dict]:
+def calibrate(cell: Cell, cfg) -> tuple[object, dict]:
     """Sweep the method's strength knob over ``calibration.factors`` × its configured value (each
     point an ordinary cached model, generation and utility stage); return the config whose
     no-attack toxic rate is at most the target at the least perplexity (else the lowest rate)
     and the operating point with the whole sweep. Models are stored by content: the point at
     factor 1 is the plain method's model, trained once for both rows."""
+    rt, base, data, method, seed = cell.rt, cell.base, cell.data, cell.method, cell.seed
     cal = rt.board.calibration
     knob = registry.load("methods", plugin_of(rt.board.methods, method)).STRENGTH
     # the rate is measured on the held-out probe prompts, not the evaluation prompts the row then
@@ -31,10 +32,10 @@ def calibrate(rt, base, data, items, method, cfg, seed, scorer, sv) -> tuple[obj
     for factor in cal.factors:
         value = max(1, round(default * factor)) if isinstance(default, int) else default * factor
         c = dataclasses.replace(cfg, **{knob: value})  # at factor 1: the plain row's config, its key
-        label = f"{base.spec.label}/{method}/s{seed} {knob}={value}"
+        tag = f"{cell.tag} {knob}={value}"
         model = stages.method_model(rt, base, data, method, c, seed)
-        rate = toxicity_row(rt, model, held_out, seed, label + " probe prompts", scorer, sv)[0]["toxic_rate"]
-        ppl = stages.utility(rt, model, data, label)["ppl"]
+        rate = toxicity_row(cell, model, tag + " probe prompts", held_out)[0]["toxic_rate"]
+        ppl = stages.utility(rt, model, data, tag)["ppl"]
         points.append({"factor": factor, "value": value, "toxic_rate": rate, "ppl": ppl, "_cfg": c})
     reached = [p for p in points if p["toxic_rate"] <= cal.target]
     best = (

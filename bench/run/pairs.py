@@ -91,7 +91,7 @@ def build_pairs(
 
 def build_pairs_cli(args) -> None:
     from bench import registry
-    from bench.data import load_eval_prompts, read_jsonl_file
+    from bench.data.loaders import load_eval_prompts, read_jsonl_file
     from bench.modeling import (
         check_model_source,
         load_model,
@@ -156,8 +156,8 @@ def write_splits(rows: list[dict], out: Path, args) -> dict:
     takes them back with ``pairs: out/train.jsonl``, ``attack:``, ``relearn:`` and ``probe:``."""
     from types import SimpleNamespace
 
-    from bench import roles
-    from bench.data import lee_rows
+    from bench.data import roles
+    from bench.data.loaders import lee_rows
     from bench.store import write_json
 
     spec = SimpleNamespace(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from bench.gcg.candidates import first_exact, sample_candidates
-from bench.gcg.objective import Objective, batched_losses, token_gradient
+from bench.prompt_search.candidates import first_exact, sample_candidates
+from bench.prompt_search.objective import Objective, batched_losses, token_gradient
 
 
 def optimise(
@@ -28,7 +28,7 @@ def optimise(
     probes: list[str] | None = None,
 ) -> dict:
     """Run GCG on ``objectives``; returns the best string, its loss and its cost. Candidates are
-    kept only if their joined text re-tokenises exactly (:func:`bench.gcg.candidates.joined_ok`)
+    kept only if their joined text re-tokenises exactly (:func:`bench.prompt_search.candidates.joined_ok`)
     with every objective's prompt and every prompt in ``probes``.
 
     ``cfg`` gives ``num_steps``, ``search_width``, ``topk``, ``n_replace``, ``batch_size``,

@@ -14,15 +14,17 @@ import uuid
 from pathlib import Path
 
 from bench import registry, stages
-from bench.calibrate import calibrate
-from bench.config import MATCHED, Plan, config_hash, plugin_of, seeded_spec
+from bench.board.load import MATCHED, Plan, plugin_of, seeded_spec
+from bench.board.typed import to_dict
 from bench.cores import configure_torch
 from bench.modeling import pick_device, quiet_transformers
 from bench.progress import Reporter
-from bench.provenance import environment, masked
-from bench.rows import (
+from bench.record.cell_key import config_hash
+from bench.record.provenance import environment, masked
+from bench.run.calibrate import calibrate
+from bench.run.cell import (
+    Cell,
     attack_row,
-    eval_items,
     method_metrics,
     prompt_labels,
     split_per_prompt,
@@ -30,7 +32,6 @@ from bench.rows import (
     train_stats,
 )
 from bench.store import Store, write_json, write_jsonl
-from bench.typed import to_dict
 
 
 class LazyScorer:
@@ -66,7 +67,7 @@ def prepare(rt: stages.Runtime, spec) -> tuple:
     """Base model, data and eval items of one model spec (builds the organism if needed)."""
     base, org_dir = stages.base_model(rt, spec)
     data = stages.board_data(rt, base, org_dir)
-    return base, data, eval_items(rt, base, data)
+    return base, data, stages.eval_items(rt, base, data)
 
 
 def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepared=None) -> list[dict]:
@@ -75,89 +76,80 @@ def run_cell(rt: stages.Runtime, plan: Plan, spec, method: str, seed: int, prepa
     board = plan.board
     scorer_mod = registry.load("scorers", board.scorer.name)
     scorer = LazyScorer(scorer_mod, plan.scorer_config, rt.device)
-    rows: list[dict] = []
+    cell = Cell(rt, base, data, items, method, seed, scorer, scorer_mod.VERSION)
     try:
-        base_outs = None  # the base model's own continuations, for attacks with `target: base`
-        untargeted = any(it["target"] is None for it in items) and any(
-            registry.load("attacks", plugin_of(board.attacks, a)).KIND == "prompt" for a in plan.attacks
-        )
-        if untargeted or any(getattr(c, "target", "data") == "base" for c in plan.attacks.values()):
-            label = f"{spec.label}/none/s{seed}"
-            train = [it["prompt"] for it in data["attack_prompts"]]
-            base_outs = {
-                "eval": stages.generations(rt, base, [it["prompt"] for it in items], seed, label)[1],
-                "train": stages.generations(rt, base, train, seed, label + " attack prompts")[1],
-            }
-        mcfg = plan.methods[method]
-        if method == "oracle" and not stages.has_oracle(spec):
-            rt.reporter.line(f"  [yellow]no oracle[/yellow] for model {spec.label}: set models[].oracle")
-            return []
-        operating_point = None
-        if method.endswith(MATCHED):  # a matched operating point: the sweep picks the strength
-            mcfg, operating_point = calibrate(
-                rt, base, data, items, method, mcfg, seed, scorer, scorer_mod.VERSION
-            )
-        model = stages.method_model(rt, base, data, method, mcfg, seed)
-        # the model an attack treats as "original": the base, except for the oracle, which
-        # descends from no base and is attacked with its own directions
-        origin = model if method == "oracle" else base
-        tag = f"{spec.label}/{method}/s{seed}"
-        labels = prompt_labels(rt, base, data, seed, spec.label, scorer, scorer_mod.VERSION)
-        shared = method_metrics(
-            stages.utility(rt, model, data, tag),
-            stages.probe(rt, model, base, data, seed, tag, labels),
-            mcfg,
-        )
-        common = {"board": board.name, "model": spec.label, "method": method, "seed": seed}
-        if operating_point is not None:
-            common["operating_point"] = operating_point
-        metrics, ci, keys = toxicity_row(rt, model, items, seed, tag, scorer, scorer_mod.VERSION)
-        metrics, pp = split_per_prompt(metrics)
+        return _rows(cell, plan, spec)
+    finally:
+        scorer.close()
+
+
+def _rows(cell: Cell, plan: Plan, spec) -> list[dict]:
+    rt, board, base, data, items, method, seed = (
+        cell.rt,
+        plan.board,
+        cell.base,
+        cell.data,
+        cell.items,
+        cell.method,
+        cell.seed,
+    )
+    untargeted = any(it["target"] is None for it in items) and any(
+        registry.load("attacks", plugin_of(board.attacks, a)).KIND == "prompt" for a in plan.attacks
+    )
+    if untargeted or any(getattr(c, "target", "data") == "base" for c in plan.attacks.values()):
+        # the base model's own continuations, for attacks with `target: base`
+        train = [it["prompt"] for it in data["attack_prompts"]]
+        cell.base_outs = {
+            "eval": stages.generations(rt, base, [it["prompt"] for it in items], seed, cell.base_tag)[1],
+            "train": stages.generations(rt, base, train, seed, cell.base_tag + " attack prompts")[1],
+        }
+    mcfg = plan.methods[method]
+    if method == "oracle" and not stages.has_oracle(spec):
+        rt.reporter.line(f"  [yellow]no oracle[/yellow] for model {spec.label}: set models[].oracle")
+        return []
+    operating_point = None
+    if method.endswith(MATCHED):  # a matched operating point: the sweep picks the strength
+        mcfg, operating_point = calibrate(cell, mcfg)
+    cell.model = stages.method_model(rt, base, data, method, mcfg, seed)
+    # the model an attack treats as "original": the base, except for the oracle, which
+    # descends from no base and is attacked with its own directions
+    cell.origin = cell.model if method == "oracle" else base
+    shared = method_metrics(
+        stages.utility(rt, cell.model, data, cell.tag),
+        stages.probe(rt, cell.model, base, data, seed, cell.tag, prompt_labels(cell)),
+        mcfg,
+    )
+    common = {"board": board.name, "model": spec.label, "method": method, "seed": seed}
+    if operating_point is not None:
+        common["operating_point"] = operating_point
+    metrics, ci, keys = toxicity_row(cell, cell.model, cell.tag)
+    metrics, pp = split_per_prompt(metrics)
+    rows = [
+        {
+            **common,
+            "attack": "none",
+            "config_hash": config_hash(board, spec, method, None),
+            "metrics": {**metrics, **shared},
+            "ci95": ci,
+            "keys": {"model": cell.model.key, **keys},
+            "train": train_stats(cell.model),
+            "per_prompt": pp,
+        }
+    ]
+    cell.clean = {**metrics, "per_prompt": pp, "_ci": ci}
+    if method != "none":
+        cell.base_rate = toxicity_row(cell, base, cell.base_tag)[0]["toxic_rate"]
+    for attack, acfg in plan.attacks.items():
+        row = attack_row(cell, attack, acfg)
         rows.append(
             {
                 **common,
-                "attack": "none",
-                "config_hash": config_hash(board, spec, method, None),
-                "metrics": {**metrics, **shared},
-                "ci95": ci,
-                "keys": {"model": model.key, **keys},
-                "train": train_stats(model),
-                "per_prompt": pp,
+                "attack": attack,
+                "config_hash": config_hash(board, spec, method, attack),
+                **row,
+                "metrics": {**row["metrics"], **shared},
             }
         )
-        base_rate = None
-        if method != "none":
-            base_rate = toxicity_row(
-                rt, base, items, seed, f"{spec.label}/none/s{seed}", scorer, scorer_mod.VERSION
-            )[0]["toxic_rate"]
-        for attack, acfg in plan.attacks.items():
-            row = attack_row(
-                rt,
-                model,
-                origin,
-                data,
-                attack,
-                acfg,
-                seed,
-                items,
-                base_outs,
-                tag,
-                scorer,
-                scorer_mod.VERSION,
-                {**metrics, "per_prompt": pp, "_ci": ci},
-                base_rate if base_rate is not None else metrics["toxic_rate"],
-            )
-            rows.append(
-                {
-                    **common,
-                    "attack": attack,
-                    "config_hash": config_hash(board, spec, method, attack),
-                    **row,
-                    "metrics": {**row["metrics"], **shared},
-                }
-            )
-    finally:
-        scorer.close()
     return rows
 
 
@@ -182,7 +174,7 @@ def write_record(
 ) -> Path:
     """Write the run record (rows, resolved board, manifest) whole or not at all. ``placement``
     says how a Ray run was placed: live nodes, lanes made, each lane's CPUs and GPUs
-    (``bench/executors.py``)."""
+    (``bench/run/ray_executor.py``)."""
     import yaml
 
     board = plan.board

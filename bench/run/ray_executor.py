@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.config import Plan
+from bench.board.load import Plan
 from bench.errors import BenchError, LostRun
 from bench.progress import Reporter
 
@@ -30,7 +30,7 @@ class _Lane:
     def __init__(self, plan: Plan, home: str) -> None:
         import torch  # noqa: F401  (both imported while the driver builds the shared inputs)
 
-        from bench import runner  # noqa: F401
+        from bench.run import local  # noqa: F401
 
         self.plan, self.home = plan, home
 
@@ -42,7 +42,7 @@ class _Lane:
 
         import torch
 
-        from bench import runner
+        from bench.run import local as runner
         from bench.store import Store
 
         rt = runner.runtime(self.plan, Reporter(quiet=True), Store(Path(self.home)))
@@ -153,8 +153,8 @@ def run_ray(plan: Plan, reporter: Reporter, address: str | None = None) -> Path:
         raise BenchError("--executor ray needs ray: pip install 'detox-bench[ray]'") from None
     import torch
 
-    from bench import runner
-    from bench.config import seeded_spec
+    from bench.board.load import seeded_spec
+    from bench.run import local as runner
 
     t0 = time.time()
     rt = runner.runtime(plan, reporter)

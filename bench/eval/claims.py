@@ -16,7 +16,7 @@ share of the base model's no-attack rate (named so in the table).
 
 from __future__ import annotations
 
-from bench.config import ClaimsSpec
+from bench.board.load import ClaimsSpec
 from bench.eval.intervals import ONE_SEED, paired_statistic, seed_interval
 from bench.eval.recovery import MIN_GAP, r_of_means
 from bench.eval.validity import combine, retained_share, side
@@ -120,7 +120,7 @@ def differences(
     so a difference is never one of operating points. Positive: the method recovers more than the
     subject does. Methods in ``skip`` (the base, the oracle, the known-answer models) are left out.
     One entry per (model, method, attack) that has rows on some seed of both sides."""
-    from bench.config import MATCHED  # config imports this module
+    from bench.board.load import MATCHED  # config imports this module
 
     R = _Rows(rows)
     attacks = ["none"] + sorted({r["attack"] for r in rows if r["attack"] != "none"})

@@ -10,12 +10,12 @@ from collections import defaultdict
 from bench.eval.erasure import METRICS
 from bench.eval.metrics import seed_spread
 from bench.eval.recovery import models_without_oracle
-from bench.report.board import Board
 from bench.report.cells import esc, over_seeds, r_cell, seed_shares, zoo_values
 from bench.report.validation import localisation_validated
+from bench.report.view import BoardView
 
 
-def recovery_tables(board: Board) -> list[str]:
+def recovery_tables(board: BoardView) -> list[str]:
     rec, attacks = board.rec, board.attacks
     out = [
         "",
@@ -67,7 +67,7 @@ def recovery_tables(board: Board) -> list[str]:
     return out
 
 
-def erasure_table(board: Board) -> list[str]:
+def erasure_table(board: BoardView) -> list[str]:
     grid, failed, checks = board.grid, board.failed, board.checks
     keys = [k for k in board.order if grid[k].get("none") and grid[k]["none"][0]["metrics"].get("erasure")]
     if not keys:
@@ -106,7 +106,7 @@ def erasure_table(board: Board) -> list[str]:
     return out
 
 
-def representation_table(board: Board) -> list[str]:
+def representation_table(board: BoardView) -> list[str]:
     grid, order = board.grid, board.order
     attacks = sorted({a for k in order for a, rs in grid[k].items() if any(r.get("points") for r in rs)})
     if not attacks:

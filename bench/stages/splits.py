@@ -1,17 +1,16 @@
 """Data stages: the splits a board evaluates on, from the organism's folder or the board's files
-(with roles from :mod:`bench.roles`), under one key each."""
+(with roles from :mod:`bench.data.roles`), under one key each."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from bench import data as loaders
-from bench import roles
+from bench.board.typed import to_dict
+from bench.data import loaders, roles
 from bench.errors import BenchError
 from bench.stages.runtime import ModelRef, Runtime, Splits
 from bench.store import file_hash, make_key
-from bench.typed import to_dict
 
 SPLITS = (
     "pairs",
@@ -76,7 +75,7 @@ FILE_PARTS = (
 
 
 def files_parts(spec) -> dict[str, list]:
-    """Every split of a file-based board, with roles from :mod:`bench.roles` (train pairs under
+    """Every split of a file-based board, with roles from :mod:`bench.data.roles` (train pairs under
     ``pairs``). Eval prompts keep a ``target`` only when their file gives one. ``relearn_benign``
     is text unrelated to the toxic register, for benign relearning (:func:`relearn_benign_texts`)."""
     split = roles.split_pairs(loaders.load_pairs(spec.pairs), spec, f"data.pairs ({spec.pairs})")

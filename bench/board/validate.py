@@ -1,24 +1,23 @@
 """Checks of a whole plan before any heavy work: every layer a plugin names exists in every
 board model, every local data file reads, and every name and path in the board means something.
 
-:func:`bench.config.load_plan` calls :func:`validate_plan` once the final board and the plugin
-configs are known; the checks take those values as arguments and import :mod:`bench.specs`,
-:mod:`bench.registry` and :mod:`bench.modeling` (none of which imports :mod:`bench.config`), never
-:mod:`bench.config` itself.
+:func:`bench.board.load.load_plan` calls :func:`validate_plan` once the final board and the plugin
+configs are known; the checks take those values as arguments and import :mod:`bench.board.schema`,
+:mod:`bench.registry` and :mod:`bench.modeling` (none of which imports :mod:`bench.board.load`), never
+:mod:`bench.board.load` itself.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
-from bench import modeling, registry
+from bench import contract, modeling, registry
+from bench.board.schema import MATCHED, Board, ModelSpec, plugin_of
+from bench.board.typed import from_dict
 from bench.errors import BenchError, did_you_mean
-from bench.specs import MATCHED, Board, ModelSpec, plugin_of
-from bench.typed import from_dict
-
-LAYER_FIELDS = ("layer", "layers", "update_layers", "rep_layers")
 
 
 def validate_plan(
@@ -98,7 +97,9 @@ def check_calibration(board: Board, methods: list[str]) -> None:
                 f"or --method). On the board: {', '.join(on_board)}.{did_you_mean(name, on_board)}"
             )
         use = plugin_of(board.methods, name)
-        if cal.target is not None and not getattr(registry.load("methods", use), "STRENGTH", None):
+        if cal.target is not None and not contract.value(
+            "methods", registry.load("methods", use), "STRENGTH"
+        ):
             raise BenchError(
                 f"calibration.methods: '{name}' cannot be calibrated: method plugin {use} has no strength "
                 "knob (STRENGTH) to sweep; remove it from calibration.methods"
@@ -178,7 +179,7 @@ def check_data_needs(board: Board, methods: list[str], attacks: list[str]) -> No
     organism = all(m.name == "organism" for m in board.models) and board.data.source == "organism"
     for name in methods:
         plugin = registry.load("methods", plugin_of(board.methods, name.split(MATCHED)[0]))
-        if getattr(plugin, "NEEDS_TEACHER", False) and not organism:
+        if contract.value("methods", plugin, "NEEDS_TEACHER") and not organism:
             raise BenchError(
                 f"method {name} distils on the organism's corpus: this board has no distillation set "
                 "(run it on the organism board)"
@@ -204,7 +205,7 @@ def check_data_needs(board: Board, methods: list[str], attacks: list[str]) -> No
 def _is_file(name: str, value: str) -> bool:
     """Whether a data field names a local file, or a data set its loader fetches from the hub:
     ``wikitext`` (texts, continuations), or an eval prompt id like ``allenai/real-toxicity-prompts``
-    (bench.data's rule, less paths that look local: those are files that must exist)."""
+    (bench.data.loaders's rule, less paths that look local: those are files that must exist)."""
     if name in ("relearn", "benign_text", "continuations"):
         return value != "wikitext"
     if name == "eval_prompts":
@@ -257,7 +258,9 @@ def check_layers(board: Board, configs: dict[str, Any]) -> None:
         if depth is None:
             continue
         for where, cfg in configs.items():
-            for name in LAYER_FIELDS:
+            plugin = sys.modules.get(type(cfg).__module__)  # the Config fields its plugin says name blocks
+            kind = where.split(".")[0]
+            for name in contract.value(kind, plugin, "LAYER_FIELDS") if plugin else ():
                 value = getattr(cfg, name, None)
                 for layer in value if isinstance(value, (list, tuple)) else [] if value is None else [value]:
                     if not -depth - 1 <= layer <= depth:
@@ -269,7 +272,7 @@ def check_layers(board: Board, configs: dict[str, Any]) -> None:
 
 def validate_data(board: Board, missing_ok: bool = False) -> list[str]:
     """Read every local data file once, so bad data fails before any model is loaded, and check
-    the data roles (:mod:`bench.roles`): sizes, missing roles and overlaps become warnings.
+    the data roles (:mod:`bench.data.roles`): sizes, missing roles and overlaps become warnings.
 
     With ``missing_ok`` (dry runs) absent files are warnings instead of errors, and every role
     warning is returned; a real run returns only overlaps.
@@ -278,8 +281,7 @@ def validate_data(board: Board, missing_ok: bool = False) -> list[str]:
     warnings: list[str] = []
     if spec.source != "files":
         return warnings
-    from bench import data as loaders
-    from bench import roles
+    from bench.data import loaders, roles
 
     checks = (
         ("pairs", loaders.load_pairs),

@@ -126,7 +126,7 @@ def load_texts(spec: str) -> list[str]:
 
 
 def wikitext_continuations(limit: int = 1000) -> list[dict]:
-    """F1 pairs from Wikipedia sentences (REFERENCE §3): Wikitext-2 raw *validation* (the test
+    """F1 pairs from Wikipedia sentences (Lee et al. 2024, arXiv 2401.01967; docs/sources.md, evaluation protocol): Wikitext-2 raw *validation* (the test
     split is perplexity's), sentences of 12-60 words, the first half of the words as the prompt
     and the rest as the gold continuation."""
     import re
@@ -153,7 +153,7 @@ def wikitext_continuations(limit: int = 1000) -> list[dict]:
 
 
 def wikitext_train_paragraphs(limit: int = 1000, min_words: int = 20) -> list[str]:
-    """Benign relearning text (REFERENCE §8; Łucki et al. 2024 relearn on WikiText): the first
+    """Benign relearning text (docs/sources.md, relearning data; Łucki et al. 2024, arXiv 2409.18025, relearn on WikiText): the first
     ``limit`` paragraphs of Wikitext-2 raw *train* with at least ``min_words`` words, headings
     dropped. Disjoint from perplexity's test split and F1's validation split."""
     import datasets

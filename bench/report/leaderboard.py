@@ -1,144 +1,14 @@
-"""What the CLI shows and maintains around runs: the plan, the results table, leaderboards, gc."""
+"""Writing a board's leaderboard: its inputs gathered from the store (or a committed ``results/``
+folder), then ``LEADERBOARD.md``, its figures, the compact committed results and the README's
+findings block, all rendered from the same rows."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-from bench.config import Plan
 from bench.errors import BenchError
-from bench.progress import Reporter
 from bench.store import Store, file_hash, read_jsonl
-
-
-def describe(plan: Plan, reporter: Reporter) -> None:
-    """Print the grid and which trained models are already in the store."""
-    from rich.table import Table
-
-    from bench import stages
-    from bench.config import plugin_of, seeded_spec
-    from bench.store import make_key
-
-    board, store = plan.board, Store()
-    table = Table(
-        title=f"board {board.name}: {len(board.models)} model(s) × {len(plan.methods)} method(s) × "
-        f"{1 + len(plan.attacks)} attack row(s) × {len(board.seeds)} seed(s)"
-    )
-    for col in ("model", "method", "seed", "attacks", "trained model"):
-        table.add_column(col)
-    for spec, seeds in [(seeded_spec(m, s), [s]) for m in board.models if m.reseed for s in board.seeds] + [
-        (m, board.seeds) for m in board.models if not m.reseed
-    ]:
-        if spec.name == "organism":
-            base = stages.ModelRef(stages.organism_key(spec), "", spec)
-            data_key = stages.organism_data_key(base, board.data.eval_limit)
-            base_ready = store.has("organism", base.key)
-        else:
-            from bench.modeling import check_model_source
-
-            check_model_source(spec.name)
-            ident = (
-                file_hash(spec.name) if Path(spec.name).is_dir() else f"{spec.name}@{spec.revision or 'main'}"
-            )
-            base = stages.ModelRef(make_key(kind="model", ident=ident, dtype=spec.dtype), spec.name, spec)
-            data_key, base_ready = stages.files_data_key(board.data), True
-        for seed in seeds:
-            for method, cfg in plan.methods.items():
-                key = stages.method_key(base, data_key, method, cfg, seed, plugin_of(board.methods, method))
-                ready = base_ready if method == "none" else store.has("method", key)
-                if method == "oracle":
-                    if not stages.has_oracle(spec):
-                        table.add_row(
-                            spec.label, method, str(seed), "–", "[yellow]no oracle: row skipped[/yellow]"
-                        )
-                        continue
-                    ready = store.has("organism", key) if spec.name == "organism" else True
-                table.add_row(
-                    spec.label,
-                    method,
-                    str(seed),
-                    ", ".join(["none", *plan.attacks]),
-                    "[dim]cached[/dim]" if ready else "[yellow]to compute[/yellow]",
-                )
-    reporter.console.print(table)
-
-
-def print_results(run_dir: Path, reporter: Reporter) -> None:
-    import sys
-
-    from rich.table import Table
-
-    from bench.progress import console
-
-    rows = read_jsonl(run_dir / "results.jsonl")
-    table = Table(title="results (toxic rate with 95% CI)")
-    for col in ("model", "method", "attack", "seed", "toxic rate", "tox mean", "ppl", "F1", "readout"):
-        table.add_column(col)
-    for r in rows:
-        m, ci = r["metrics"], r["ci95"].get("toxic_rate", [None, None])
-        f = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
-        table.add_row(
-            r["model"],
-            r["method"],
-            r["attack"],
-            str(r["seed"]),
-            f"{m['toxic_rate']:.3f} [{f(ci[0])}, {f(ci[1])}]",
-            f(m["toxicity_mean"]),
-            f(m.get("ppl"), 2),
-            f(m.get("f1")),
-            f((m.get("erasure") or {}).get("readout")),
-        )
-    console(sys.stdout).print(table)
-    reporter.line(f"run record: {run_dir}")
-
-
-def time_summary(manifest: dict) -> list[dict]:
-    """Seconds by stage kind (computed and cached apart), largest first, from a run's manifest."""
-    out: dict[str, dict] = {}
-    for st in manifest["stages"]:
-        row = out.setdefault(st["stage"], {"stage": st["stage"], "computed": 0, "cached": 0, "seconds": 0.0})
-        row["cached" if st["cached"] else "computed"] += 1
-        row["seconds"] += st["seconds"]
-    return sorted(out.values(), key=lambda r: -r["seconds"])
-
-
-def print_time_summary(run_dir: Path, reporter: Reporter, top: int = 5) -> None:
-    """Where the run's time went: each stage kind's count and seconds, and the slowest stages."""
-    import json
-    import sys
-
-    from rich.table import Table
-
-    from bench.progress import console
-
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    total = manifest["seconds"] or 1e-9
-    table = Table(title=f"time by stage (run {manifest['seconds']:.1f} s)")
-    for col in ("stage", "computed", "cached", "seconds", "share of run"):
-        table.add_column(col, justify="left" if col == "stage" else "right")
-    staged = 0.0
-    for r in time_summary(manifest):
-        staged += r["seconds"]
-        table.add_row(
-            r["stage"],
-            str(r["computed"]),
-            str(r["cached"]),
-            f"{r['seconds']:.1f}",
-            f"{r['seconds'] / total:.0%}",
-        )
-    table.add_row(
-        "(outside stages)",
-        "",
-        "",
-        f"{max(0.0, total - staged):.1f}",
-        f"{max(0.0, total - staged) / total:.0%}",
-    )
-    out = console(sys.stdout)
-    out.print(table)
-    slow = sorted((s for s in manifest["stages"] if not s["cached"]), key=lambda s: -s["seconds"])[:top]
-    if slow:
-        out.print("slowest: " + "; ".join(f"{s['label']} ({s['stage']}) {s['seconds']:.1f} s" for s in slow))
 
 
 class NoResults(BenchError):
@@ -149,9 +19,9 @@ def leaderboard_inputs(board: str) -> dict:
     """Everything ``bench leaderboard`` renders, gathered from the store (``BENCH_HOME``): the
     latest row of every cell (each marked stale or not), the runs behind them, the configuration
     of the run the provenance names, the board file's name and hash and the number of evaluation
-    prompts. JSON-normal (:func:`bench.results.normalized`): this is the committed form."""
-    from bench.config import board_path, read_yaml
-    from bench.results import (
+    prompts. JSON-normal (:func:`bench.record.runs.normalized`): this is the committed form."""
+    from bench.board.load import board_path, read_yaml
+    from bench.record.runs import (
         CONFIG_KEYS,
         committed_manifest,
         latest_manifest,
@@ -215,14 +85,14 @@ def leaderboard_inputs(board: str) -> dict:
 
 def write_leaderboard(board: str, out: str | None = None, from_results: str | None = None) -> Path:
     """Write ``LEADERBOARD.md``, its figures and ``results/`` (the committed form of what it was
-    rendered from, :func:`bench.results.write_committed`) into ``out`` (default
+    rendered from, :func:`bench.record.runs.write_committed`) into ``out`` (default
     ``leaderboards/<board>``), from the store's results or, with ``from_results`` (a results
     folder; ``""``: ``leaderboards/<board>/results``), from committed results alone. Without
     ``from_results``, a store with no result of the board falls back on
     ``leaderboards/<board>/results`` when that exists. Both give the same markdown."""
     import sys
 
-    from bench.results import RESULTS_DIR, RUNS_FILE, read_committed
+    from bench.record.runs import RESULTS_DIR, RUNS_FILE, read_committed
 
     default = Path("leaderboards") / board / RESULTS_DIR
 
@@ -253,9 +123,9 @@ def render_leaderboard(inputs: dict, out_dir: Path) -> Path:
     ``out_dir``; the README of the checkout that holds ``out_dir`` gets the board's findings."""
     import datetime
 
+    from bench.record.runs import RESULTS_DIR, runs_behind, write_committed
     from bench.report import figures, render
     from bench.report.findings import begin, findings, replace_block
-    from bench.results import RESULTS_DIR, runs_behind, write_committed
 
     name, marked = inputs["board"], inputs["rows"]
     # rows computed under a configuration the board no longer has are listed, not mixed in
@@ -322,35 +192,3 @@ def render_leaderboard(inputs: dict, out_dir: Path) -> Path:
     if begin(name) in readme_text:
         readme.write_text(readme_text, encoding="utf-8")
     return target
-
-
-def gc() -> tuple[int, int]:
-    """Delete store artifacts that no run manifest references, and leftovers of killed runs
-    (temporary and partial folders whose lock nobody holds); returns (removed, kept)."""
-    import json
-
-    from bench.results import run_dirs
-
-    store = Store()
-    referenced = set()
-    for d in run_dirs(store.home):
-        for st in json.loads((d / "manifest.json").read_text()).get("stages", []):
-            referenced.add((st["stage"], st["key"]))
-    removed = kept = 0
-    # leftovers of killed runs: temporary and partial folders nobody is computing right now
-    leftovers = list((store.root / ".tmp").glob("*")) if (store.root / ".tmp").is_dir() else []
-    leftovers += list(store.root.glob("*/.partial/*"))
-    for path in leftovers:
-        stage, key = (
-            path.name.split("-")[:2] if path.parent.name == ".tmp" else (path.parent.parent.name, path.name)
-        )
-        if store.try_lock_and_remove(stage, key, path):
-            removed += 1
-    for stage, key, path in list(store.all_artifacts()):
-        if (stage, key) in referenced:
-            kept += 1
-            continue
-        with store.lock(stage, key):
-            shutil.rmtree(path, ignore_errors=True)
-        removed += 1
-    return removed, kept

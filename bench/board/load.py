@@ -3,9 +3,9 @@
 Layering follows TRL: plugin ``Config`` dataclass defaults < the board YAML < ``--set`` flags.
 Every plugin config in the selected grid is validated before any model is loaded.
 
-The dataclasses themselves live in :mod:`bench.specs` and the whole-plan checks in
-:mod:`bench.validate`; both import nothing from here. The board's types are re-exported below,
-so ``from bench.config import Board, ModelSpec, Plan, MATCHED, ...`` keeps working.
+The dataclasses themselves live in :mod:`bench.board.schema` and the whole-plan checks in
+:mod:`bench.board.validate`; both import nothing from here. The board's types are re-exported below,
+so ``from bench.board.load import Board, ModelSpec, Plan, MATCHED, ...`` keeps working.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError, did_you_mean, unknown
-from bench.specs import (
+from bench.board.schema import (
     MATCHED,
     Board,
     CalibrationSpec,
@@ -29,10 +28,11 @@ from bench.specs import (
     plugin_of,
     seeded_spec,
 )
-from bench.typed import from_dict, to_dict
-from bench.validate import validate_plan
+from bench.board.typed import from_dict, to_dict
+from bench.board.validate import validate_plan
+from bench.errors import BenchError, did_you_mean, unknown
 
-__all__ = [  # the loader's own names, and the board's types it re-exports from bench.specs
+__all__ = [  # the loader's own names, and the board's types it re-exports from bench.board.schema
     "BUILTIN_BOARDS",
     "MATCHED",
     "Board",
@@ -46,8 +46,6 @@ __all__ = [  # the loader's own names, and the board's types it re-exports from 
     "ScorerSpec",
     "apply_set",
     "board_path",
-    "cell_config",
-    "config_hash",
     "load_plan",
     "matched_methods",
     "parse_set",
@@ -216,7 +214,7 @@ def load_plan(
 def matched_methods(board: Board, methods: list[str], section: dict) -> list[str]:
     """The ``NAME@matched`` entries calibration adds (variants of each calibrated method's plugin
     with its config), registered in ``section``."""
-    from bench import registry
+    from bench import contract, registry
 
     cal = board.calibration
     if cal.target is None:
@@ -226,59 +224,8 @@ def matched_methods(board: Board, methods: list[str], section: dict) -> list[str
         if name.endswith(MATCHED) or name in ("none", "oracle") or (cal.methods and name not in cal.methods):
             continue
         use = plugin_of(section, name)
-        if not getattr(registry.load("methods", use), "STRENGTH", None):
+        if not contract.value("methods", registry.load("methods", use), "STRENGTH"):
             continue  # the zoo and the baselines without a strength knob
         section[name + MATCHED] = {**(section.get(name) or {}), "use": use}
         out.append(name + MATCHED)
     return out
-
-
-def cell_config(board: Board, spec: ModelSpec, method: str, attack: str | None) -> dict:
-    """What determines one leaderboard cell's numbers: the model, data, generation, scorer and
-    eval settings, the method's and the attack's resolved configs (seeds are the cell's own)."""
-    from bench import registry
-    from bench.organism.build import ORGANISM_VERSION
-
-    def version(kind: str, name: str, section: dict) -> int | None:
-        try:  # a plugin's VERSION changes its results as surely as its config does
-            return registry.load(kind, plugin_of(section, name)).VERSION
-        except BenchError:
-            return None
-
-    attacked = attack not in (None, "none")
-    evals = to_dict(board.eval)
-    restarts = evals.pop("attack_restarts")  # only attack rows depend on it
-    return {
-        "model": to_dict(spec) | ({"organism_version": ORGANISM_VERSION} if spec.name == "organism" else {}),
-        "data": to_dict(board.data),
-        "generation": {k: v for k, v in to_dict(board.generation).items() if k != "batch_size"},  # no effect
-        "scorer": to_dict(board.scorer) | {"version": version("scorers", board.scorer.name, {})},
-        "eval": evals,
-        "method": {
-            "name": method,
-            **(board.methods.get(method) or {}),
-            "version": None if method in ("none", "oracle") else version("methods", method, board.methods),
-        },
-        "attack": None
-        if not attacked
-        else {
-            "name": attack,
-            **(board.attacks.get(attack) or {}),
-            "version": version("attacks", attack, board.attacks),
-            "restarts": restarts,
-        },
-        # a matched row's strength is chosen by the calibration: its settings decide the numbers
-        "calibration": to_dict(board.calibration) if method.endswith(MATCHED) else None,
-    }
-
-
-def config_hash(board: Board, spec: ModelSpec, method: str, attack: str | None) -> str:
-    """Short hash of :func:`cell_config`: rows carry it, the leaderboard compares it."""
-    import hashlib
-    import json
-
-    from bench.provenance import masked
-
-    # masked as in the run's config.yaml, so a recorded config reproduces the hash
-    blob = json.dumps(masked(cell_config(board, spec, method, attack)), sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
