@@ -79,6 +79,12 @@ def parser() -> argparse.ArgumentParser:
         help="render from committed results alone, not the store (default DIR: leaderboards/BOARD/results; "
         "a store with no result of the board falls back on it by itself)",
     )
+    lb.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite the committed board even if the store's runs do not cover all its cells "
+        "(otherwise such a board is written to $BENCH_HOME/leaderboards/BOARD)",
+    )
 
     sub.add_parser("gc", help="remove store artifacts that no run record references")
 
@@ -210,7 +216,7 @@ def cmd_results(args) -> int:
 def cmd_leaderboard(args) -> int:
     from bench.report.leaderboard import write_leaderboard
 
-    path = write_leaderboard(args.board, args.out, args.from_results)
+    path = write_leaderboard(args.board, args.out, args.from_results, args.replace)
     print(path)
     return 0
 

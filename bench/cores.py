@@ -100,9 +100,10 @@ def configure_torch() -> None:
 
 
 @contextlib.contextmanager
-def core_slot(poll: float = 0.05):
+def core_slot(poll: float = 0.05, on_wait=None):
     """Hold one of the machine's core slots while computing, or one seat of one with
-    ``BENCH_SLOT_SHARE=2`` (waits for a free one)."""
+    ``BENCH_SLOT_SHARE=2`` (waits for a free one). ``on_wait(holders)`` is called once if this
+    process has to wait, with who holds the slots (:func:`holders`)."""
     if getattr(_held, "depth", 0):
         _held.depth += 1
         try:
@@ -111,11 +112,19 @@ def core_slot(poll: float = 0.05):
             _held.depth -= 1
         return
     d, n, whole = folder(), slots(), share() == 1
-    handles = None
+    handles, told = None, False
     while handles is None:
         handles = _take(d, n, whole)
         if handles is None:
+            if on_wait is not None and not told:
+                on_wait(holders(d, n))
+                told = True
             time.sleep(poll)
+    for h in handles:  # who holds the seat, for whoever waits for it
+        h.seek(0)
+        h.truncate()
+        h.write(f"{os.getpid()} {time.strftime('%H:%M:%S')}\n")
+        h.flush()
     _held.depth = 1
     try:
         yield
@@ -124,9 +133,24 @@ def core_slot(poll: float = 0.05):
         _release(handles)
 
 
+def holders(d: Path | None = None, n: int | None = None) -> str:
+    """``pid 123 (since 10:04:05)`` for each process holding a seat now (what a waiter prints)."""
+    d, n = d or folder(), n or slots()
+    seen = []
+    for i in range(n):
+        for seat in [d / f"slot-{i}", *(d / f"slot-{i}.{k}" for k in range(1, SEATS))]:
+            try:
+                pid, since = seat.read_text().split()[:2]
+            except (OSError, ValueError):
+                continue
+            if f"pid {pid} (since {since})" not in seen:
+                seen.append(f"pid {pid} (since {since})")
+    return ", ".join(seen) or "another process"
+
+
 def _seat(path: Path):
     """The seat's file, locked, or None if another process holds it."""
-    f = open(path, "a")  # noqa: SIM115 (kept open while the seat is held)
+    f = open(path, "a+")  # noqa: SIM115 (kept open while the seat is held; a+ keeps the holder's line)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -137,6 +161,9 @@ def _seat(path: Path):
 
 def _release(handles: list) -> None:
     for h in handles:
+        h.seek(0)
+        h.truncate()
+        h.flush()
         fcntl.flock(h, fcntl.LOCK_UN)
         h.close()
 

@@ -114,10 +114,30 @@ def _entry_points(kind: str) -> tuple[tuple[str, str, str], ...]:
     )
 
 
+def _unregistered(kind: str, name: str) -> None:
+    """A plugin file that exists in-tree but is not in its table: say so, and the line to add."""
+    from importlib import resources
+
+    if kind not in ("methods", "attacks") or not name.isidentifier():
+        return
+    try:
+        found = resources.files(f"bench.{kind}").joinpath(f"{name}.py").is_file()
+    except (ModuleNotFoundError, TypeError):
+        return
+    if found:
+        table = kind.upper()
+        raise BenchError(
+            f"{kind[:-1]} '{name}' has a file ({kind}/{name}.py) but is not registered: add "
+            f'"{name}": ("bench.{kind}.{name}", "what it does"), to {table} in bench/registry.py '
+            f"(or expose it under the entry-point group bench.{kind})"
+        )
+
+
 def load(kind: str, name: str) -> ModuleType:
     """Import plugin ``name`` of ``kind``; failures become one-line errors naming the plugin."""
     table = available(kind)
     if name not in table:
+        _unregistered(kind, name)
         raise unknown(kind[:-1], name, table)
     module_path = table[name][0].split(":")[0]
     try:

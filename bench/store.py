@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,21 +68,47 @@ class Store:
         return p
 
     @contextlib.contextmanager
-    def lock(self, stage: str, key: str) -> Iterator[None]:
+    def lock(self, stage: str, key: str, on_wait=None) -> Iterator[None]:
+        """Hold the artifact's lock; ``on_wait(holder)`` is called once if another process holds it.
+        The holder's pid and start time are in the lock file; the holder removes the file on release
+        (so an interrupted run leaves none behind)."""
         locks = self.root / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{stage}-{key}.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        path = locks / f"{stage}-{key}.lock"
+        while True:
+            fh = open(path, "a+")  # noqa: SIM115 (closed below)
             try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    fh.seek(0)
+                    on_wait(fh.read().strip() or "another process")
+                    on_wait = None
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break  # the lock file still in place: ours
+            fh.close()  # its holder removed it while we waited: lock the new one
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()} (since {time.strftime('%H:%M:%S')})\n")
+            fh.flush()
+            yield
+        finally:
+            os.unlink(path)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
 
     def try_lock_and_remove(self, stage: str, key: str, path: Path) -> bool:
         """Remove ``path`` if no process holds the lock of (stage, key); True if removed."""
         locks = self.root / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{stage}-{key}.lock", "w") as fh:
+        lock = locks / f"{stage}-{key}.lock"
+        with open(lock, "a+") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -89,26 +116,43 @@ class Store:
             try:
                 shutil.rmtree(path, ignore_errors=True)
             finally:
+                lock.unlink(missing_ok=True)
                 fcntl.flock(fh, fcntl.LOCK_UN)
         return True
 
     def get_or_make(
-        self, stage: str, key: str, make: Callable[[Path, Path], dict | None], meta: dict | None = None
+        self,
+        stage: str,
+        key: str,
+        make: Callable[[Path, Path], dict | None],
+        meta: dict | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> tuple[Path, bool]:
         """Return ``(folder, cached)``; ``make(tmp_dir, partial_dir)`` fills a new artifact.
 
-        ``partial_dir`` survives a crash so ``make`` can append per-item records and resume.
+        ``partial_dir`` survives a crash so ``make`` can append per-item records and resume; an
+        interrupt that leaves it empty removes it. ``on_wait(holder)`` is told when another process
+        is computing the same artifact; the seconds spent waiting for it are ``self.waited``.
         """
+        self.waited = 0.0
         final = self.path(stage, key)
         if final.is_dir():
             return final, True
-        with self.lock(stage, key):
+        t0 = time.time()
+
+        def told(holder: str) -> None:
+            if on_wait is not None:
+                on_wait(holder)
+
+        with self.lock(stage, key, told):
+            waited = time.time() - t0
             if final.is_dir():  # another process published it while we waited
+                self.waited = time.time() - t0
                 return final, True
             tmp = self.root / ".tmp" / f"{stage}-{key}-{uuid.uuid4().hex[:8]}"
             tmp.mkdir(parents=True)
+            partial = self.partial(stage, key)
             try:
-                partial = self.partial(stage, key)
                 info = make(tmp, partial) or {}
                 write_json(tmp / "_artifact.json", {"stage": stage, "key": key, **(meta or {}), **info})
                 final.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +160,10 @@ class Store:
             finally:
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(self.root / stage / ".partial" / key, ignore_errors=True)
+                _remove_if_empty(partial)
+            shutil.rmtree(partial, ignore_errors=True)
+            _remove_if_empty(partial)  # the stage's .partial folder, once no stage resumes there
+        self.waited = waited  # set last: a stage computed inside ``make`` set it for itself
         return final, False
 
     def all_artifacts(self) -> Iterator[tuple[str, str, Path]]:
@@ -128,6 +175,18 @@ class Store:
             for art in sorted(stage_dir.iterdir()):
                 if not art.name.startswith("."):
                     yield stage_dir.name, art.name, art
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """An empty partial folder (a stage interrupted before it recorded anything) and its parent
+    ``.partial`` when that is empty too: a Ctrl-C leaves nothing a rerun could not recreate."""
+    for d in (folder, folder.parent):
+        try:
+            d.rmdir()  # only an empty folder is removed
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -201,12 +260,15 @@ def append_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def fault(point: str) -> None:
-    """Crash-test hook: SIGKILL this process when ``BENCH_FAULT`` names ``point``.
+    """Crash-test hook: SIGKILL this process when ``BENCH_FAULT`` names ``point`` (SIGINT, what
+    Ctrl-C sends, with ``BENCH_FAULT_SIGNAL=INT``).
 
     The reliability tests use it to kill a run at an exact place inside a long stage (a real
-    SIGKILL, no cleanup runs) and check that the rerun resumes and ends with the same results.
+    SIGKILL, no cleanup runs; or an interrupt, whose cleanup must leave no empty partial folder or
+    lock) and check that the rerun resumes and ends with the same results.
     """
     if os.environ.get("BENCH_FAULT") == point:
         import signal
 
-        os.kill(os.getpid(), signal.SIGKILL)
+        sig = signal.SIGINT if os.environ.get("BENCH_FAULT_SIGNAL") == "INT" else signal.SIGKILL
+        os.kill(os.getpid(), sig)

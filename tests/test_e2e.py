@@ -391,3 +391,77 @@ def test_matched_operating_points_follow_the_calibration_rule(small_home, tmp_pa
     out = run_cli("leaderboard", "tiny", "--out", str(tmp_path / "lb"), home=home)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "## Matched operating points" in (tmp_path / "lb" / "LEADERBOARD.md").read_text()
+
+
+def test_a_run_queued_behind_another_process_says_whom_it_waits_for(small_home, tmp_path):
+    """Two processes, one core slot: a run that must compute while another process holds the slot
+    prints one waiting line naming the holder's pid, and the wait is recorded apart, not counted as
+    the stage's time."""
+    import os
+    import subprocess
+    import sys
+
+    home, _ = small_home
+    fresh = tmp_path / "queued"
+    shutil.copytree(home / "store", fresh / "store", ignore=shutil.ignore_patterns("score"))
+    env = {"BENCH_CORES_DIR": str(tmp_path / "cores"), "BENCH_THREADS": str(os.cpu_count() or 1)}
+    hold = 6.0
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from bench.cores import core_slot\nimport time\nwith core_slot():\n"
+         f"    print('held', flush=True)\n    time.sleep({hold})"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        out = run_cli(*GRID, home=fresh, env=env)
+    finally:
+        holder.wait(timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    said = [line for line in (out.stdout + out.stderr).splitlines() if "waiting for a core slot" in line]
+    assert len(said) == 1 and f"pid {holder.pid} (since " in said[0], said
+    run, _ = results(fresh)
+    stages = json.loads((run / "manifest.json").read_text())["stages"]
+    waited = [s for s in stages if s.get("waited")]
+    assert waited and waited[0]["waited"] > 1.0
+    assert waited[0]["seconds"] < waited[0]["waited"] + hold  # the wait is not in the stage's time
+    assert not list((fresh / "store").glob("*/.partial/*")) and not list((fresh / "store" / ".locks").glob("*"))
+
+
+def test_leaderboard_after_a_one_seed_run_leaves_the_committed_board_alone(small_home, tmp_path):
+    """`bench leaderboard tiny` in a checkout whose committed board holds cells the store does not
+    (five seeds against a one-seed run) changes no byte under leaderboards/tiny/ or in the README,
+    writes the store's board to a named folder and says where; --replace overwrites."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    home, _ = small_home
+    repo = tmp_path / "checkout"
+    root = Path(__file__).parents[1]
+    shutil.copytree(root / "leaderboards" / "tiny", repo / "leaderboards" / "tiny")
+    shutil.copy(root / "README.md", repo / "README.md")
+
+    def snapshot():
+        files = sorted(p for p in [repo / "README.md", *(repo / "leaderboards").rglob("*")] if p.is_file())
+        return {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+    before = snapshot()
+    env = {**os.environ, "BENCH_HOME": str(home)}
+    cmd = [sys.executable, "-m", "bench.cli", "leaderboard", "tiny"]
+    out = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert snapshot() == before
+    written = home / "leaderboards" / "tiny"
+    assert str(written) in out.stderr and (written / "LEADERBOARD.md").is_file()
+    assert "--replace" in out.stderr
+    out = subprocess.run([*cmd, "--replace"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    after = snapshot()
+    assert after["leaderboards/tiny/LEADERBOARD.md"] != before["leaderboards/tiny/LEADERBOARD.md"]
+    # figures the one-seed board does not draw are not left beside it
+    drawn = {p.name for p in (repo / "leaderboards" / "tiny").glob("*.png")}
+    text = (repo / "leaderboards" / "tiny" / "LEADERBOARD.md").read_text()
+    assert all(name in text for name in drawn)

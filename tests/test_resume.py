@@ -240,3 +240,22 @@ def test_ray_cluster_of_two_nodes_gives_the_local_results(small_home, tmp_path):
     cells = _cells("dpo,repo", "relearn")
     assert {(r["method"], r["attack"]) for r in rows} == cells
     assert comparable(rows) == comparable(_first_rows_of(home, cells))
+
+
+def test_ctrl_c_leaves_no_empty_partial_folder_or_lock_and_the_rerun_resumes(small_home, tmp_path):
+    """An interrupt (SIGINT, as Ctrl-C sends) inside the method stage exits 130 with one line; the
+    store keeps no empty ``.partial`` folder and no lock file, and the rerun computes the cell."""
+    home, _ = small_home
+    grid = _grid("dpo", "")
+    fresh = tmp_path / "interrupted"
+    shutil.copytree(home / "store" / "organism", fresh / "store" / "organism")
+    out = run_cli(*grid, home=fresh, env={"BENCH_FAULT": "method", "BENCH_FAULT_SIGNAL": "INT"})
+    assert out.returncode == 130, out.stderr[-1500:]
+    assert "interrupted" in out.stderr.strip().splitlines()[-1]
+    store = fresh / "store"
+    assert not [p for p in store.glob("*/.partial/*") if not any(p.iterdir())]
+    assert not list(store.glob("*/.partial")) or all(any(p.iterdir()) for p in store.glob("*/.partial"))
+    assert not list((store / ".locks").glob("*.lock"))
+    out = run_cli(*grid, home=fresh)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert {(r["method"], r["attack"]) for r in results(fresh)[1]} == _cells("dpo", "")

@@ -142,6 +142,35 @@ def apply_set(full: dict, path: list[str], value: Any, item: str) -> None:
             node = node[part]
 
 
+def _check_set(before: dict, after: dict, item: str, source: str) -> None:
+    """A ``--set`` value the board's schema or a plugin's Config refuses is the flag's error, not the
+    board file's: validate the board before and after this one override, and name ``--set`` when
+    only the override breaks it."""
+    from bench import registry
+
+    def problem(full: dict) -> str | None:
+        try:
+            board = from_dict(Board, copy.deepcopy(full), "", source)
+            for kind, section in (("methods", board.methods), ("attacks", board.attacks)):
+                for name, given in section.items():
+                    if item.startswith(f"{kind}.{name}."):
+                        plugin = registry.load(kind, plugin_of(section, name, kind[:-1], source))
+                        from_dict(
+                            plugin.Config,
+                            {k: v for k, v in (given or {}).items() if k != "use"},
+                            f"{kind}.{name}",
+                            source,
+                        )
+        except BenchError as e:
+            return str(e)
+        return None
+
+    after_problem = problem(after)
+    if after_problem and problem(before) is None:
+        reason = after_problem.removeprefix(f"{source}: ")
+        raise BenchError(f"--set {item}: {reason}")
+
+
 def load_plan(
     board: str,
     methods: list[str] | None = None,
@@ -182,6 +211,13 @@ def load_plan(
         from_dict(scorer.Config, parsed.scorer.config, "scorer.config", source)
     )
     if models:
+        from bench.modeling import check_model_source
+
+        for m in models:  # a missing folder is said as such, before the board's data is judged against it
+            try:
+                check_model_source(m)
+            except BenchError as e:
+                raise BenchError(f"--model {m}: {e}") from None
         full["models"] = [to_dict(ModelSpec(name=m)) for m in models]
     if seeds is not None:
         if seeds <= 0:
@@ -189,7 +225,9 @@ def load_plan(
         full["seeds"] = list(range(seeds))
     for item in sets:
         key, value = parse_set(item)
+        before = copy.deepcopy(full)
         apply_set(full, key, value, item)
+        _check_set(before, full, item, source)
     final = from_dict(Board, copy.deepcopy(full), "", source)
     methods = methods + matched_methods(final, methods, final.methods)
     registry.load("generators", final.generation.backend)

@@ -32,7 +32,25 @@ def validate_plan(
     check_data_needs(board, methods, attacks)
     warnings = validate_data(board, missing_ok=dry_run)
     check_model_folders(board)
-    return warnings + (notes if dry_run else [])
+    return decoding_notes(board) + warnings + (notes if dry_run else [])
+
+
+def decoding_notes(board: Board) -> list[str]:
+    """What one setting silently does to others, said before the run (and recorded with it): one
+    continuation per prompt is decoded greedily, so temperature and top-p are not used."""
+    g = board.generation
+    if g.num_samples == 1:
+        return [
+            f"generation.num_samples is 1: decoding is greedy; generation.temperature ({g.temperature}) "
+            f"and generation.top_p ({g.top_p}) are not used (the run record says decoding: greedy)"
+        ]
+    return []
+
+
+def decoding(board: Board) -> str:
+    """How a board's continuations are decoded, as the run record states it."""
+    g = board.generation
+    return "greedy" if g.num_samples == 1 else f"sampled (temperature {g.temperature}, top-p {g.top_p})"
 
 
 def check_names(board: Board, methods: list[str], attacks: list[str], source: str) -> list[str]:

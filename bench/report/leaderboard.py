@@ -83,13 +83,36 @@ def leaderboard_inputs(board: str) -> dict:
     )
 
 
-def write_leaderboard(board: str, out: str | None = None, from_results: str | None = None) -> Path:
+def cells_of(rows: list[dict]) -> set[tuple]:
+    """The (model, method, attack, seed) cells of the current (not stale) rows."""
+    return {(r["model"], r["method"], r["attack"], r["seed"]) for r in rows if not r.get("stale")}
+
+
+def uncovered(store_rows: list[dict], folder: Path) -> list[tuple]:
+    """The cells of the committed results in ``folder`` that the store's rows do not hold: a
+    leaderboard rendered from the store would silently drop them (a one-seed smoke run rendered
+    over a five-seed board)."""
+    from bench.record.runs import RUNS_FILE, committed_rows
+
+    if not (folder / RUNS_FILE).is_file():
+        return []
+    return sorted(cells_of(committed_rows(folder)) - cells_of(store_rows), key=str)
+
+
+def write_leaderboard(
+    board: str, out: str | None = None, from_results: str | None = None, replace: bool = False
+) -> Path:
     """Write ``LEADERBOARD.md``, its figures and ``results/`` (the committed form of what it was
     rendered from, :func:`bench.record.runs.write_committed`) into ``out`` (default
     ``leaderboards/<board>``), from the store's results or, with ``from_results`` (a results
     folder; ``""``: ``leaderboards/<board>/results``), from committed results alone. Without
     ``from_results``, a store with no result of the board falls back on
-    ``leaderboards/<board>/results`` when that exists. Both give the same markdown."""
+    ``leaderboards/<board>/results`` when that exists. Both give the same markdown.
+
+    The committed board is never overwritten by accident: rendered from the store into the default
+    folder, a board whose committed results hold cells the store's runs do not cover (its seeds,
+    its rows) is written to ``$BENCH_HOME/leaderboards/<board>`` instead, and the message says
+    where; ``replace`` overwrites the committed board all the same."""
     import sys
 
     from bench.record.runs import RESULTS_DIR, RUNS_FILE, read_committed
@@ -115,7 +138,18 @@ def write_leaderboard(board: str, out: str | None = None, from_results: str | No
             inputs = committed(default)
     else:
         inputs = committed(Path(from_results) if from_results else default)
-    return render_leaderboard(inputs, Path(out) if out else Path("leaderboards") / inputs["board"])
+    target = Path(out) if out else Path("leaderboards") / inputs["board"]
+    if from_results is None and out is None and not replace:
+        missing = uncovered([r for r in inputs["rows"] if not r["stale"]], default)
+        if missing:
+            target = Store().home / "leaderboards" / inputs["board"]
+            print(
+                f"the store's runs do not cover {len(missing)} cell(s) of the committed board in "
+                f"{default.parent} (e.g. {'/'.join(map(str, missing[0]))}): left it as it is and wrote "
+                f"this store's leaderboard to {target} (--replace overwrites the committed board)",
+                file=sys.stderr,
+            )
+    return render_leaderboard(inputs, target)
 
 
 def render_leaderboard(inputs: dict, out_dir: Path) -> Path:
@@ -186,6 +220,9 @@ def render_leaderboard(inputs: dict, out_dir: Path) -> Path:
         readme_text = replace_block(readme_text, name, lines, str(readme))
     out_dir.mkdir(parents=True, exist_ok=True)
     figs = figures(rows, out_dir)
+    for old in out_dir.glob("*.png"):  # a figure this rendering no longer draws is not left behind
+        if old.name not in figs:
+            old.unlink()
     target = out_dir / "LEADERBOARD.md"
     target.write_text(render(rows, prov, figs, stale, claims, lines), encoding="utf-8")
     write_committed(out_dir / RESULTS_DIR, inputs)

@@ -16,6 +16,7 @@ from pathlib import Path
 from bench import registry, stages
 from bench.board.load import MATCHED, Plan, plugin_of, seeded_spec
 from bench.board.typed import to_dict
+from bench.board.validate import decoding
 from bench.cores import configure_torch
 from bench.modeling import pick_device, quiet_transformers
 from bench.progress import Reporter
@@ -203,6 +204,7 @@ def write_record(
             "seconds": round(seconds, 2),
             "device": device,
             "executor": executor,
+            "decoding": decoding(board),  # greedy when num_samples is 1, whatever temperature says
             **({"placement": placement} if placement else {}),
             "stages": manifest,
             **environment(),

@@ -47,17 +47,30 @@ class Runtime:
         self._tokenizers: dict = {}
 
     def stage(self, stage: str, key: str, label: str, make, meta: dict | None = None) -> Path:
+        def waiting(what: str):  # said once, when this process queues behind another
+            return lambda who: self.reporter.line(
+                f"  [yellow]waiting[/yellow] for {what} held by {who}: {stage} {label}"
+            )
+
+        queued = 0.0
         if self.store.has(stage, key):  # published: a lookup takes no core slot
             t0 = time.time()
             path, cached = self.store.get_or_make(stage, key, make, meta)
         else:  # computing takes one of the machine's core slots (always before the artifact's lock)
-            with core_slot():
+            t_queue = time.time()
+            with core_slot(on_wait=waiting("a core slot")):
                 t0 = time.time()
-                path, cached = self.store.get_or_make(stage, key, make, meta)
-        seconds = round(time.time() - t0, 3)
-        self.manifest.append(
-            {"stage": stage, "key": key, "label": label, "cached": cached, "seconds": seconds}
-        )
+                queued = t0 - t_queue
+                path, cached = self.store.get_or_make(
+                    stage, key, make, meta, waiting("this artifact, computed")
+                )
+        waited = queued + self.store.waited
+        # time spent waiting for another process is not this stage's time (it is recorded apart)
+        seconds = round(time.time() - t0 - self.store.waited, 3)
+        entry = {"stage": stage, "key": key, "label": label, "cached": cached, "seconds": seconds}
+        if waited >= 0.05:
+            entry["waited"] = round(waited, 3)
+        self.manifest.append(entry)
         self.reporter.line(
             f"  {'[dim]cached[/dim]  ' if cached else '[green]computed[/green]'} "
             f"{stage:<9} {label}" + ("" if cached else f"  ({seconds:.1f}s)")
