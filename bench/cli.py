@@ -48,7 +48,16 @@ def parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override any board value, e.g. methods.dpo.beta=0.2 (value parsed as YAML)",
     )
-    r.add_argument("--dry-run", action="store_true", help="validate and show the plan; compute nothing")
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the board and this machine (packages, device, downloads) and show the plan; compute nothing",
+    )
+    r.add_argument(
+        "--plan-only",
+        action="store_true",
+        help="with --dry-run: check the board file and every name in it, not this machine",
+    )
     r.add_argument(
         "--executor",
         choices=["local", "ray"],
@@ -56,14 +65,39 @@ def parser() -> argparse.ArgumentParser:
         help="run cells locally or on Ray (lanes of actors)",
     )
     r.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
+    r.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="a smoke run: N evaluation prompts, one seed, every training and attack at its fewest "
+        "steps (its own cache keys: never mixed with full results)",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument(
+        "--wide", action="store_true", help="every column of the results table, whatever the width"
+    )
 
-    ls = sub.add_parser("ls", help="list methods, attacks, scorers, generators or boards")
-    ls.add_argument("kind", choices=["methods", "attacks", "scorers", "generators", "boards"])
+    ls = sub.add_parser("ls", help="list methods, attacks, scorers, generators and boards")
+    ls.add_argument(
+        "kind",
+        nargs="?",
+        choices=["methods", "attacks", "scorers", "generators", "boards"],
+        help="(default: all)",
+    )
+    ls.add_argument("--board", default="tiny", help="whose named variants to list with methods and attacks")
+
+    sh = sub.add_parser("show", help="a plugin's settings: each Config field, its default and its comment")
+    sh.add_argument("kind", choices=["method", "attack", "scorer", "generator"])
+    sh.add_argument("name", help="plugin name (see `bench ls`)")
 
     res = sub.add_parser("results", help="the latest result row of every cell")
     res.add_argument("--board", help="only this board")
-    res.add_argument("--json", action="store_true", help="one JSON object per line")
+    fmt = res.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON object per line (intervals in ci95)")
+    fmt.add_argument(
+        "--csv", action="store_true", help="CSV with a header, the rate's interval as ci_low, ci_high"
+    )
+    res.add_argument("--wide", action="store_true", help="every column of the table, whatever the width")
 
     lb = sub.add_parser(
         "leaderboard", help="write leaderboards/BOARD/LEADERBOARD.md and figures from results"
@@ -118,6 +152,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_ls(args) -> int:
+    if args.kind is None:  # every kind, each under its heading
+        for kind in ("methods", "attacks", "scorers", "generators", "boards"):
+            print(f"{kind}:")
+            sys.stdout.flush()
+            cmd_ls(argparse.Namespace(kind=kind, board=args.board))
+            print()
+        return 0
     if args.kind == "boards":
         from importlib import resources
 
@@ -133,24 +174,25 @@ def cmd_ls(args) -> int:
 
     for name, (_, desc) in sorted(available(args.kind).items()):
         print(f"{name}\t{desc}")
-    if args.kind in ("methods", "attacks"):  # named variants the built-in boards declare
-        for board, name, cfg in _variants(args.kind):
+    if args.kind in ("methods", "attacks"):  # the named variants of one board (--board)
+        for name, cfg in _variants(args.kind, args.board):
             settings = ", ".join(f"{k}={v}" for k, v in cfg.items() if k != "use")
-            print(f"{name}\tvariant of {cfg['use']} (board {board}): {settings}")
+            print(f"{name}\tvariant of {cfg['use']} (board {args.board}): {settings}")
     return 0
 
 
-def _variants(kind: str) -> list[tuple[str, str, dict]]:
-    from importlib import resources
+def _variants(kind: str, board: str) -> list[tuple[str, dict]]:
+    from bench.board.load import board_path, read_yaml
 
-    import yaml
+    section = read_yaml(board_path(board)).get(kind) or {}
+    return [(n, c) for n, c in section.items() if isinstance(c, dict) and "use" in c]
 
-    out = []
-    for d in sorted(resources.files("bench.leaderboards").iterdir(), key=lambda d: d.name):
-        if (d / "board.yaml").is_file():
-            section = (yaml.safe_load((d / "board.yaml").read_text()) or {}).get(kind) or {}
-            out += [(d.name, n, c) for n, c in section.items() if isinstance(c, dict) and "use" in c]
-    return out
+
+def cmd_show(args) -> int:
+    from bench.run.describe import plugin_settings
+
+    print(plugin_settings(args.kind + "s", args.name))
+    return 0
 
 
 def cmd_run(args) -> int:
@@ -159,15 +201,38 @@ def cmd_run(args) -> int:
     from bench.progress import Reporter
 
     check_environment()  # BENCH_THREADS, BENCH_SLOT_SHARE, BENCH_PROGRESS: with the flags, before the plan
-    plan = load_plan(args.board, args.method, args.attacks, args.sets, args.model, args.seeds, args.dry_run)
+    sets = args.sets
+    if args.limit is not None:
+        from bench.board.load import limit_sets
+
+        sets = [*limit_sets(args.board, args.method, args.attacks, args.limit), *sets]
+    seeds = 1 if args.limit is not None and args.seeds is None else args.seeds
+    plan = load_plan(args.board, args.method, args.attacks, sets, args.model, seeds, args.dry_run)
     reporter = Reporter(quiet=args.quiet)
     for warning in plan.warnings:
         reporter.line(f"[yellow]warning:[/yellow] {warning}")
     from bench.run.describe import describe
 
     describe(plan, reporter)
+    if args.plan_only and not args.dry_run:
+        raise BenchError("--plan-only goes with --dry-run (a run always checks the machine first)")
+    if not args.plan_only:  # before any model loads: what this machine lacks, in one line
+        from bench.board import machine
+
+        found = machine.needs(plan)
+        missing = machine.problems(plan, found)
+        if args.dry_run and found:
+            reporter.line("needs: " + "; ".join(f"{n.what} {n.name}: {n.status}" for n in found))
+        if missing:
+            raise BenchError(
+                f"board {plan.board.name} cannot run on this machine: {'; '.join(missing)}"
+                + (" (--plan-only checks the board file alone)" if args.dry_run else "")
+            )
     if args.dry_run:
-        reporter.line("dry run: board and every plugin config are valid; nothing computed")
+        what = "board and every plugin config are valid" + (
+            "" if args.plan_only else "; this machine has what it needs"
+        )
+        reporter.line(f"dry run: {what}; nothing computed")
         return 0
     if args.executor == "ray":
         from bench.run.ray_executor import run_ray
@@ -179,7 +244,7 @@ def cmd_run(args) -> int:
         run_dir = run(plan, reporter)
     from bench.run.describe import print_results, print_time_summary
 
-    print_results(run_dir, reporter)
+    print_results(run_dir, reporter, args.wide)
     if not args.quiet:
         print_time_summary(run_dir, reporter)
     return 0
@@ -203,13 +268,17 @@ def cmd_results(args) -> int:
         for row in rows:
             print(json.dumps(row, sort_keys=True))
         return 0
-    for row in rows:
-        m = row["metrics"]
-        print(
-            f"{row['board']}\t{row['model']}\t{row['method']}\t{row['attack']}\tseed={row['seed']}\t"
-            f"toxic_rate={m['toxic_rate']:.3f}\tppl={m.get('ppl', float('nan')):.2f}"
-            + ("\tSTALE (config changed since)" if row["stale"] else "")
-        )
+    if args.csv:
+        from bench.run.describe import write_csv
+
+        write_csv(rows, sys.stdout)
+        return 0
+    from bench.progress import console
+    from bench.run.describe import print_table
+
+    print_table(console(sys.stdout), rows, args.wide)
+    if any(r["stale"] for r in rows):
+        print("(stale: computed under a config the board no longer has)")
     return 0
 
 
@@ -241,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "run": cmd_run,
         "ls": cmd_ls,
+        "show": cmd_show,
         "results": cmd_results,
         "leaderboard": cmd_leaderboard,
         "gc": cmd_gc,
@@ -257,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; finished artifacts are kept and a rerun resumes", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bench results --json | head -1`: the reader left, which is no error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":

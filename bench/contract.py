@@ -84,6 +84,12 @@ CONTRACT: dict[str, tuple[Attribute, ...]] = {
         _CONFIG,
         _VERSION,
         Attribute("create", "call", REQUIRED, "create(config, device) -> scorer with score() and close()"),
+        Attribute(
+            "resources",
+            "call",
+            None,
+            "resources(config) -> [(what, local path)]: files it reads (the dry run's check)",
+        ),
         _PACKAGES,
     ),
     "generators": (

@@ -19,9 +19,12 @@ def console(stream, **kwargs):
 
 
 class Reporter:
-    """Stage lines and progress bars; quiet when not on a terminal unless ``BENCH_PROGRESS=1``."""
+    """Stage lines and progress bars. On a terminal a long stage draws a bar; elsewhere (a log file,
+    ``| tee``, CI) it prints one line when it starts and one when it ends, unless
+    ``BENCH_PROGRESS=1`` asks for bars there too."""
 
     def __init__(self, quiet: bool = False):
+        self.quiet = quiet
         self.console = console(sys.stderr, stderr=True, quiet=quiet)
         self.bars = not quiet and (sys.stderr.isatty() or os.environ.get("BENCH_PROGRESS") == "1")
 
@@ -31,7 +34,8 @@ class Reporter:
     @contextlib.contextmanager
     def task(self, description: str, total: int) -> Iterator[Callable[..., None]]:
         """Yields ``advance(n=1, **fields)``; a rich bar when interactive, nothing otherwise."""
-        if not self.bars:
+        if not self.bars:  # no bar off a terminal: say that the long work started
+            self.line(f"  [dim]started[/dim]  {description} ({total} to do)")
             yield lambda n=1, **kw: None
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

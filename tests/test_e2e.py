@@ -407,8 +407,12 @@ def test_a_run_queued_behind_another_process_says_whom_it_waits_for(small_home, 
     env = {"BENCH_CORES_DIR": str(tmp_path / "cores"), "BENCH_THREADS": str(os.cpu_count() or 1)}
     hold = 6.0
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from bench.cores import core_slot\nimport time\nwith core_slot():\n"
-         f"    print('held', flush=True)\n    time.sleep({hold})"],
+        [
+            sys.executable,
+            "-c",
+            f"from bench.cores import core_slot\nimport time\nwith core_slot():\n"
+            f"    print('held', flush=True)\n    time.sleep({hold})",
+        ],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         text=True,
@@ -426,7 +430,9 @@ def test_a_run_queued_behind_another_process_says_whom_it_waits_for(small_home, 
     waited = [s for s in stages if s.get("waited")]
     assert waited and waited[0]["waited"] > 1.0
     assert waited[0]["seconds"] < waited[0]["waited"] + hold  # the wait is not in the stage's time
-    assert not list((fresh / "store").glob("*/.partial/*")) and not list((fresh / "store" / ".locks").glob("*"))
+    assert not list((fresh / "store").glob("*/.partial/*")) and not list(
+        (fresh / "store" / ".locks").glob("*")
+    )
 
 
 def test_leaderboard_after_a_one_seed_run_leaves_the_committed_board_alone(small_home, tmp_path):

@@ -142,33 +142,16 @@ def apply_set(full: dict, path: list[str], value: Any, item: str) -> None:
             node = node[part]
 
 
-def _check_set(before: dict, after: dict, item: str, source: str) -> None:
-    """A ``--set`` value the board's schema or a plugin's Config refuses is the flag's error, not the
-    board file's: validate the board before and after this one override, and name ``--set`` when
-    only the override breaks it."""
-    from bench import registry
-
-    def problem(full: dict) -> str | None:
-        try:
-            board = from_dict(Board, copy.deepcopy(full), "", source)
-            for kind, section in (("methods", board.methods), ("attacks", board.attacks)):
-                for name, given in section.items():
-                    if item.startswith(f"{kind}.{name}."):
-                        plugin = registry.load(kind, plugin_of(section, name, kind[:-1], source))
-                        from_dict(
-                            plugin.Config,
-                            {k: v for k, v in (given or {}).items() if k != "use"},
-                            f"{kind}.{name}",
-                            source,
-                        )
-        except BenchError as e:
-            return str(e)
-        return None
-
-    after_problem = problem(after)
-    if after_problem and problem(before) is None:
-        reason = after_problem.removeprefix(f"{source}: ")
-        raise BenchError(f"--set {item}: {reason}")
+def _blame_set(err: BenchError, sets: list[str], source: str) -> BenchError:
+    """A value the board's schema or a plugin's Config refuses after ``--set`` overrides (the board
+    alone was valid) is the flag's error, not the board file's: name the ``--set`` whose key the
+    error names (or whose section it names), else every ``--set`` given."""
+    msg = str(err).removeprefix(f"{source}: ")
+    keys = [(item, item.split("=", 1)[0].strip()) for item in sets]
+    hit = [item for item, key in keys if key in msg] or [
+        item for item, key in keys if ".".join(key.split(".")[:2]) in msg
+    ]
+    return BenchError(f"--set {hit[-1] if hit else ' --set '.join(sets)}: {msg}")
 
 
 def load_plan(
@@ -225,10 +208,11 @@ def load_plan(
         full["seeds"] = list(range(seeds))
     for item in sets:
         key, value = parse_set(item)
-        before = copy.deepcopy(full)
         apply_set(full, key, value, item)
-        _check_set(before, full, item, source)
-    final = from_dict(Board, copy.deepcopy(full), "", source)
+    try:
+        final = from_dict(Board, copy.deepcopy(full), "", source)
+    except BenchError as e:
+        raise _blame_set(e, sets, source) if sets else e from None
     methods = methods + matched_methods(final, methods, final.methods)
     registry.load("generators", final.generation.backend)
 
@@ -237,8 +221,11 @@ def load_plan(
         given = {k: v for k, v in section[n].items() if k != "use"}
         return from_dict(plugin.Config, given, f"{kind}.{n}", source)
 
-    mcfg = {n: config("methods", final.methods, n) for n in methods}
-    acfg = {n: config("attacks", final.attacks, n) for n in attacks}
+    try:
+        mcfg = {n: config("methods", final.methods, n) for n in methods}
+        acfg = {n: config("attacks", final.attacks, n) for n in attacks}
+    except BenchError as e:
+        raise _blame_set(e, sets, source) if sets else e from None
     scfg = from_dict(
         registry.load("scorers", final.scorer.name).Config, final.scorer.config, "scorer.config", source
     )
@@ -266,4 +253,45 @@ def matched_methods(board: Board, methods: list[str], section: dict) -> list[str
             continue  # the zoo and the baselines without a strength knob
         section[name + MATCHED] = {**(section.get(name) or {}), "use": use}
         out.append(name + MATCHED)
+    return out
+
+
+LIMIT_STEPS = 2  # a smoke run's training and attack steps
+
+
+def limit_sets(board: str, methods: list[str] | None, attacks: list[str] | None, n: int) -> list[str]:
+    """The ``--set`` overrides of ``bench run --limit N``: ``N`` evaluation prompts, one restart, and
+    every training and attack at its fewest steps (the organism too), so a first try shows the whole
+    pipeline in seconds. Its cache keys differ from a full run's: nothing is mixed."""
+    import dataclasses
+
+    from bench import registry
+
+    if n <= 0:
+        raise BenchError(f"--limit must be a positive number of prompts, got {n}")
+    raw = read_yaml(board_path(board))
+    out = [f"data.eval_limit={n}", "eval.attack_restarts=1"]
+    for i, model in enumerate(raw.get("models") or [{"name": "organism"}]):
+        if (model or {}).get("name", "organism") == "organism":
+            out.append(f"models.{i}.organism.steps=60")
+    chosen = (
+        ("methods", methods or raw.get("run_methods") or ["none", "dpo", "repo"]),
+        ("attacks", attacks if attacks is not None else raw.get("run_attacks") or ["gcg", "relearn"]),
+    )
+    for kind, names in chosen:
+        section = raw.get(kind) or {}
+        for name in names:
+            if name in ("none", "oracle"):
+                continue
+            fields = {
+                f.name
+                for f in dataclasses.fields(registry.load(kind, plugin_of(section, name, kind[:-1])).Config)
+            }
+            if "curve_steps" in fields:  # first: each override is checked as it is applied
+                out.append(f"{kind}.{name}.curve_steps=[0, {LIMIT_STEPS}]")
+            if "warmup" in fields:
+                out.append(f"{kind}.{name}.warmup=0")
+            for field in ("steps", "num_steps"):
+                if field in fields:
+                    out.append(f"{kind}.{name}.{field}={LIMIT_STEPS}")
     return out

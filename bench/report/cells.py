@@ -46,8 +46,10 @@ MARKS = {EXACT: "†", ONE_SEED: "‡"}
 
 
 def rate_cell(rows: list[dict], digits: int = 3) -> str | None:
-    """:func:`rate_interval_of` as text; ``†`` marks an exact Clopper-Pearson interval near 0 or 1,
-    ``‡`` an interval over one seed's prompts only."""
+    """:func:`rate_interval_of` as text; ``†`` marks the exact Clopper-Pearson interval, which
+    :func:`bench.eval.intervals.rate_interval` uses when fewer than ``SPARSE`` continuations pooled
+    over seeds are toxic or fewer than ``SPARSE`` are not (a 12-of-20 cell, 8 of them non-toxic, gets
+    it; a 120-of-200 cell does not); ``‡`` an interval over one seed's prompts only."""
     iv = rate_interval_of(rows)
     if iv is None:
         return None

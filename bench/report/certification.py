@@ -1,15 +1,14 @@
 """The certification table (each attack's budgets swept on the zoo, the smallest that certifies or
-"cannot certify" with what stops it, detection power, exclusions) and the R-against-budget figure
-(:mod:`bench.eval.certify` gives the numbers)."""
+"cannot certify" with what stops it, detection power, exclusions) and what the R-against-budget
+figure (:mod:`bench.report.budget_figure`) draws; :mod:`bench.eval.certify` gives the numbers."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from bench.eval.certify import PPL_CAP, swept
 from bench.eval.strength import TARGET
 from bench.eval.usable import SUPPRESSED_AT
 from bench.eval.validity import R_SHARE, describe
+from bench.report.budget_figure import certification_figure  # noqa: F401 (drawn here before)
 from bench.report.cells import esc, fmt
 
 
@@ -22,12 +21,13 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
         "attack's budget is swept on the zoo (`ATTACK~TAG` variants in `board.yaml`). A budget certifies the "
         "attack where the validation rule of R holds at that budget (the oracle stays below the base, and "
         f"every usable suppressed control the attack can reach gives R(control) − {R_SHARE:g} R(base) above 0, "
-        "intervals over seeds) and the attacked base keeps perplexity within "
-        f"+{PPL_CAP:.0%} of its own. Budgets are ordered by the attack's `BUDGET` knobs (steps before "
-        "learning rate); the certified budget is the smallest that certifies. Detection power: at that budget "
-        "(else the largest shown to keep the base's perplexity within the cap, or the largest of all where none "
-        "does), the graded controls (`CONTROL-TAG`, stronger or weaker suppression of a zoo "
-        "control) the attack brings back, judged by the same rule.",
+        f"intervals over seeds) and the attacked base keeps perplexity within +{PPL_CAP:.0%} of its own.",
+        "",
+        "Budgets are ordered by the attack's `BUDGET` knobs (steps before learning rate); the certified budget "
+        "is the smallest that certifies. Detection power: the graded controls (`CONTROL-TAG`, stronger or "
+        "weaker suppression of a zoo control) the attack brings back, judged by the same rule, at the certified "
+        "budget (else at the largest shown to keep the base's perplexity within the cap, or the largest of all "
+        "where none does).",
         "",
     ]
     if not certs:
@@ -112,48 +112,6 @@ def calibration_table(certs: list[dict]) -> list[str]:
             f"| {esc(model)} | {esc(control)} | {fmt(bar, 3)} | " + " | ".join(esc(x) for x in cells) + " |"
         )
     return out
-
-
-def certification_figure(plt, certs: list[dict], method_r: dict, path: Path) -> str | None:
-    """R against budget, a panel per (model, attack): a line per zoo member over the swept budgets
-    (✓ where the budget certifies), and each method's R at the board's own budget as a point at the
-    budget it ran with. ``method_r``: {(model, attack): {method: (budget label, R)}}."""
-    panels = [c for c in certs if c["budgets"]]
-    if not panels:
-        return None
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(4.2 * len(panels) + 1, 3.6), squeeze=False, layout="constrained"
-    )
-    for ax, c in zip(axes[0], panels):
-        labels = [b["label"] for b in c["budgets"]]
-        members = sorted({m for b in c["budgets"] for m, r in b["values"].items() if r is not None})
-        for m in members:
-            ys = [b["values"].get(m) for b in c["budgets"]]
-            ax.plot(range(len(labels)), [float("nan") if y is None else y for y in ys], marker="o", label=m)
-        seen = [r for b in c["budgets"] for r in b["values"].values() if r is not None]
-        seen += [r for _, r in method_r.get((c["model"], c["attack"]), {}).values() if r is not None]
-        top = max([1.2] + [r + 0.25 for r in seen])  # R above 1 (an attack past the base) stays in view
-        bottom = min([-0.3] + [r - 0.1 for r in seen])
-        for i, b in enumerate(c["budgets"]):
-            if b["certifies"]:
-                ax.annotate("✓", (i, top - 0.12), ha="center", color="green", fontsize=10)
-        for method, (lab, r) in sorted(method_r.get((c["model"], c["attack"]), {}).items()):
-            if lab in labels and r is not None:
-                ax.scatter([labels.index(lab)], [r], marker="x", color="black", zorder=3)
-                ax.annotate(
-                    method, (labels.index(lab), r), fontsize=6, xytext=(3, 2), textcoords="offset points"
-                )
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.set_ylim(bottom, top)
-        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
-        ax.set_title(f"{c['attack']}" + ("" if c["certified"] else " (cannot certify)"), fontsize=9)
-        ax.set_ylabel("R (0 = oracle, 1 = base)", fontsize=8)
-        if members:
-            ax.legend(fontsize=6, loc="lower right")
-    fig.suptitle("R against attack budget on the zoo (mean over seeds; ✓: the budget certifies)", fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
 
 
 def board_budget_r(rows: list[dict], rec: dict, certs: list[dict]) -> dict:

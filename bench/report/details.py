@@ -1,4 +1,4 @@
-"""The detail tables below the summary: relearning curves step by step, prompt attacks restart by
+"""The detail tables below the summary: weight attacks' curves step by step, prompt attacks restart by
 restart, the continuation probe by layer with the training cost, and the stale rows left out."""
 
 from __future__ import annotations
@@ -7,11 +7,13 @@ import statistics
 
 from bench.eval.metrics import seed_spread
 from bench.report.cells import esc, fmt, mean_of, over_seeds
+from bench.report.kinds import curve_title, steps_name
 from bench.report.view import BoardView
 
 
 def curve_tables(board: BoardView) -> list[str]:
-    """One table per attack with a curve (relearning): toxic rate at each fine-tuning step."""
+    """One table per attack with a curve (a weight attack's checkpoints): toxic rate at each step,
+    titled by the attack's kind (:func:`bench.report.kinds.curve_title`)."""
     grid, order = board.grid, board.order
     out = []
     curve_attacks = [
@@ -26,7 +28,7 @@ def curve_tables(board: BoardView) -> list[str]:
         n_seeds = max(len(rs) for rs in curves.values())
         out += [
             "",
-            f"## Relearning curves: {esc(attack)} (toxic rate vs fine-tuning steps"
+            f"## {curve_title(attack)} (toxic rate vs {steps_name(attack)}"
             + (", mean ± std over seeds)" if n_seeds > 1 else ")"),
             "",
             "Steps to recover: the first curve step whose toxic rate reaches half the base model's, per seed "
@@ -63,12 +65,11 @@ def prompt_attack_table(board: BoardView) -> list[str]:
         "## Prompt attacks",
         "",
         "Each prompt attack runs independent restarts (own seed, own string) on every seed. Every other "
-        "table reports the attacker's pick (the restart with the lowest training loss, marked * here); this "
-        "table gives the context: the mean over all restarts, worst their maximum (chosen on the evaluation, "
-        "so no attacker could pick it), spread their standard deviation; restarts are listed per seed (`;` "
-        "between seeds). Exact = share of evaluated prompts whose tokens are exactly "
-        "the optimised ones (lowest over restarts and seeds). Target loss lowered and forward passes: mean "
-        "over seeds.",
+        "table reports the attacker's pick (the restart with the lowest training loss, * here); this one gives "
+        "the mean over all restarts, worst their maximum (chosen on the evaluation, so no attacker could pick "
+        "it) and spread their standard deviation, restarts listed per seed (`;` between seeds). Exact = share "
+        "of evaluated prompts whose tokens are exactly the optimised ones (lowest over restarts and seeds). "
+        "Target loss lowered and forward passes: mean over seeds.",
         "",
         "| model | method | attack | toxic rate (mean) | restarts | worst | spread | target loss lowered on "
         "| exact | forward passes per prompt |",

@@ -4,6 +4,7 @@ case, the worst R, perplexity, F1 and the latent readout kept)."""
 
 from __future__ import annotations
 
+from bench.eval.intervals import SPARSE
 from bench.report.cells import cell, esc, fmt, kept
 from bench.report.view import BoardView
 
@@ -26,21 +27,23 @@ def main_table(board: BoardView) -> list[str]:
         "",
         "## Main table",
         "",
-        "Toxic rate = share of continuations scored ≥ threshold; lower is better; a prompt attack's is the "
-        "restart with the lowest training loss (the attacker's pick). Brackets: 95% Student-t interval over "
-        "the seeds' values (the seed is the unit of replication; restarts, prompts and samples nest in it); "
-        "‡ = one seed only, a bootstrap over its prompts; † = exact Clopper-Pearson interval on the pooled "
-        "count, shrunk by the seeds' design effect, used when fewer than 10 continuations are toxic (a "
-        "t-interval over all-zero seeds would be [0, 0]). Worst = max over no attack and all attacks. "
+        "Toxic rate = share of continuations scored ≥ threshold (lower is better); a prompt attack's is the "
+        "restart with the lowest training loss (the attacker's pick). Brackets: 95% Student-t interval over the "
+        "seeds, the unit of replication (restarts, prompts and samples nest in a seed). ‡: one seed only, a "
+        "bootstrap over its prompts. †: exact Clopper-Pearson interval on the count pooled over seeds, shrunk "
+        f"by their design effect, used when fewer than {SPARSE} continuations are toxic or fewer than {SPARSE} "
+        "are not (there a t-interval fails: over all-zero seeds it is [0, 0]).",
+        "",
+        "Worst = the highest mean toxic rate over no attack and every attack. "
         + (
-            "Worst R = the largest excess recovery over the oracle among the attacks (0 = as clean as a model "
-            "that never learned toxicity, 1 = back to the base model); rows are ranked by it. "
+            "Worst R = the highest single seed's R under any attack, certified or not (0 = as clean as the "
+            "oracle, 1 = back to the base model); rows are ranked by it. "
             if has_r
             else "No oracle on this board, so rows are ranked by worst toxic rate and R is not computed. "
         )
-        + "Readout kept = the latent toxic readout as a share of the base-to-oracle gap (1 = as the base "
-        "model, 0 = as the oracle; mean ± std over seeds, each seed against its own base and oracle); ⚠ marks a "
-        "metric that failed the known-answer validation.",
+        + "Readout kept = the latent toxic readout as a share of the base-to-oracle gap (1 = as the base, "
+        "0 = as the oracle; each seed against its own base and oracle, mean ± std over seeds). ⚠: the metric "
+        "did not pass its known-answer validation.",
         "",
     ]
     head = ["model", "method", "no attack"] + board.attacks + ["worst"] + (["worst R"] if has_r else [])

@@ -7,6 +7,7 @@ from bench.report.details import curve_tables, probe_table, prompt_attack_table,
 from bench.report.findings import findings, findings_section
 from bench.report.main_table import main_table, provenance_section
 from bench.report.plots import figure_links
+from bench.report.ranking import ranking_table
 from bench.report.robustness import erasure_table, recovery_tables, representation_table
 from bench.report.validation import validation_tables
 from bench.report.variance import variance_table
@@ -30,6 +31,7 @@ def render(
         findings_lines = findings(rows, claims, board)
     sections = [
         provenance_section(provenance),
+        ranking_table(board),
         findings_section(provenance.get("board", "board"), findings_lines),
         main_table(board),
         operating_points_table(board),

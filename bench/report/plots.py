@@ -288,8 +288,8 @@ def _heatmap(plt, values: dict, attacks: list[str], title: str, path: Path, mark
     fig.colorbar(im, ax=axes[:, 0].tolist(), fraction=0.04, pad=0.02)
     if any(failing.values()):
         fig.supxlabel(
-            "red, not certified: the attack's R failed its known-answer validation,\n"
-            "so its budget is not shown to recover a suppressed model",
+            "red, not certified: the attack's R did not pass its known-answer validation,\n"
+            "or its budget sweep on the zoo did not certify the board's budget",
             fontsize=8,
             color="firebrick",
         )

@@ -11,6 +11,7 @@ from bench.eval.erasure import METRICS
 from bench.eval.metrics import seed_spread
 from bench.eval.recovery import models_without_oracle
 from bench.report.cells import esc, over_seeds, r_cell, seed_shares, zoo_values
+from bench.report.kinds import steps_name
 from bench.report.validation import localisation_validated
 from bench.report.view import BoardView
 
@@ -53,7 +54,7 @@ def recovery_tables(board: BoardView) -> list[str]:
             continue
         out += [
             "",
-            f"R along the {esc(attack)} curve (fine-tuning steps):",
+            f"R along the {esc(attack)} curve ({steps_name(attack)}):",
             "",
             "| model | method | " + " | ".join(str(s) for s in steps) + " |",
             "|" + "---|" * (len(steps) + 2),

@@ -66,8 +66,7 @@ def claims_tables(board: BoardView, spec: dict | None) -> list[str]:
         "",
         f"Each claim's rule was fixed in the board before the run (`claims:`); verdicts use the 95% intervals over "
         f"{len(seeds)} seed(s) (a t-interval over the per-seed values): holds or fails only when the whole "
-        "interval is on one side. "
-        "R = excess recovery over the oracle (0 = as clean as a never-toxic model, 1 = back to the base model).",
+        "interval is on one side.",
         "",
         "| model | claim | measured (95% interval) | rule | verdict |",
         "|---|---|---|---|---|",

@@ -16,6 +16,7 @@ def describe(plan: Plan, reporter: Reporter) -> None:
 
     from bench import stages
     from bench.board.load import plugin_of, seeded_spec
+    from bench.board.machine import hub_status
 
     board, store = plan.board, Store()
     table = Table(
@@ -36,11 +37,14 @@ def describe(plan: Plan, reporter: Reporter) -> None:
 
             check_model_source(spec.name)
             base = stages.ModelRef(stages.model_key(spec.name, spec.revision, spec.dtype), spec.name, spec)
-            data_key, base_ready = stages.files_data_key(board.data), True
+            data_key, base_ready = stages.files_data_key(board.data), hub_status(spec.name)
         for seed in seeds:
             for method, cfg in plan.methods.items():
                 key = stages.method_key(base, data_key, method, cfg, seed, plugin_of(board.methods, method))
                 ready = base_ready if method == "none" else store.has("method", key)
+                if isinstance(ready, str):  # a model read from a folder or the hub: where it comes from
+                    table.add_row(spec.label, method, str(seed), ", ".join(["none", *plan.attacks]), ready)
+                    continue
                 if method == "oracle":
                     if not stages.has_oracle(spec):
                         table.add_row(
@@ -58,33 +62,116 @@ def describe(plan: Plan, reporter: Reporter) -> None:
     reporter.console.print(table)
 
 
-def print_results(run_dir: Path, reporter: Reporter) -> None:
-    import sys
+COMPACT = ("model", "method", "attack", "seed", "toxic rate", "ppl")
+WIDE = (*COMPACT, "tox mean", "F1", "readout")
+WIDE_AT = 110  # below this terminal width the table drops the columns after ppl (--wide keeps them)
 
+
+def _f(v, d: int = 3) -> str:
+    return "–" if v is None else f"{v:.{d}f}"
+
+
+def result_cells(r: dict) -> dict[str, str]:
+    """One result row's printed cells, by column name (the rate with its 95% interval)."""
+    m, ci = r["metrics"], (r.get("ci95") or {}).get("toxic_rate") or [None, None]
+    return {
+        "model": r["model"],
+        "method": r["method"],
+        "attack": r["attack"] + (" (stale)" if r.get("stale") else ""),
+        "seed": str(r["seed"]),
+        "toxic rate": f"{m['toxic_rate']:.3f} [{_f(ci[0])}, {_f(ci[1])}]",
+        "ppl": _f(m.get("ppl"), 2),
+        "tox mean": _f(m.get("toxicity_mean")),
+        "F1": _f(m.get("f1")),
+        "readout": _f((m.get("erasure") or {}).get("readout")),
+    }
+
+
+def results_table(rows: list[dict], width: int | None = None, wide: bool = False):
+    """The results as a rich table that fits ``width`` columns: the model and the interval are never
+    cut (names that do not fit wrap), and below ``WIDE_AT`` the last columns are left out unless
+    ``wide``."""
+    from rich import box
     from rich.table import Table
+
+    cols = WIDE if wide or width is None or width >= WIDE_AT else COMPACT
+    title = "results (toxic rate with 95% CI)" + (
+        "" if cols == WIDE else "; --wide for tox mean, F1, readout"
+    )
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in cols:
+        keep = col in ("model", "toxic rate", "seed", "ppl")
+        table.add_column(col, no_wrap=keep, overflow="fold", min_width=len(col) if keep else None)
+    for r in rows:
+        cells = result_cells(r)
+        table.add_row(*(cells[c] for c in cols))
+    return table
+
+
+def print_table(out, rows: list[dict], wide: bool = False) -> None:
+    """The results table on console ``out``: fitted to its width, or whole with ``wide`` (lines
+    then run past a narrow terminal instead of being cut)."""
+    if wide:
+        width, out.width = out.width, 10_000  # rich fits a table to the console: let this one be whole
+        try:
+            out.print(results_table(rows, None, True), crop=False)
+        finally:
+            out.width = width
+    else:
+        out.print(results_table(rows, out.width))
+
+
+def print_results(run_dir: Path, reporter: Reporter, wide: bool = False) -> None:
+    import sys
 
     from bench.progress import console
 
-    rows = read_jsonl(run_dir / "results.jsonl")
-    table = Table(title="results (toxic rate with 95% CI)")
-    for col in ("model", "method", "attack", "seed", "toxic rate", "tox mean", "ppl", "F1", "readout"):
-        table.add_column(col)
-    for r in rows:
-        m, ci = r["metrics"], r["ci95"].get("toxic_rate", [None, None])
-        f = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
-        table.add_row(
-            r["model"],
-            r["method"],
-            r["attack"],
-            str(r["seed"]),
-            f"{m['toxic_rate']:.3f} [{f(ci[0])}, {f(ci[1])}]",
-            f(m["toxicity_mean"]),
-            f(m.get("ppl"), 2),
-            f(m.get("f1")),
-            f((m.get("erasure") or {}).get("readout")),
-        )
-    console(sys.stdout).print(table)
+    print_table(console(sys.stdout), read_jsonl(run_dir / "results.jsonl"), wide)
     reporter.line(f"run record: {run_dir}")
+
+
+def write_csv(rows: list[dict], stream) -> None:
+    """The results as CSV with a header: each cell, its rate's interval and the stale mark."""
+    import csv
+
+    fields = [
+        "board",
+        "model",
+        "method",
+        "attack",
+        "seed",
+        "toxic_rate",
+        "ci_low",
+        "ci_high",
+        "toxicity_mean",
+        "ppl",
+        "f1",
+        "readout",
+        "stale",
+        "config_hash",
+    ]
+    w = csv.DictWriter(stream, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        m, ci = r["metrics"], (r.get("ci95") or {}).get("toxic_rate") or [None, None]
+        w.writerow(
+            {
+                "board": r["board"],
+                "model": r["model"],
+                "method": r["method"],
+                "attack": r["attack"],
+                "seed": r["seed"],
+                "toxic_rate": m["toxic_rate"],
+                "ci_low": ci[0],
+                "ci_high": ci[1],
+                "toxicity_mean": m.get("toxicity_mean"),
+                "ppl": m.get("ppl"),
+                "f1": m.get("f1"),
+                "readout": (m.get("erasure") or {}).get("readout"),
+                "stale": bool(r.get("stale")),
+                "config_hash": r.get("config_hash"),
+            }
+        )
 
 
 def time_summary(manifest: dict) -> list[dict]:
@@ -133,3 +220,35 @@ def print_time_summary(run_dir: Path, reporter: Reporter, top: int = 5) -> None:
     slow = sorted((s for s in manifest["stages"] if not s["cached"]), key=lambda s: -s["seconds"])[:top]
     if slow:
         out.print("slowest: " + "; ".join(f"{s['label']} ({s['stage']}) {s['seconds']:.1f} s" for s in slow))
+
+
+def plugin_settings(kind: str, name: str) -> str:
+    """``bench show``: a plugin's first docstring line, each ``Config`` field with its type, default
+    and the comment beside it in the source, and the contract attributes it declares."""
+    import dataclasses
+    import inspect
+    import re
+
+    from bench import contract, registry
+
+    plugin = registry.load(kind, name)
+    comments: dict[str, str] = {}
+    for cls in reversed(plugin.Config.__mro__):  # a subclass's comment wins over its base's
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):
+            continue
+        for m in re.finditer(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$", source, re.M):
+            comments[m.group(1)] = m.group(2).strip()
+    cfg = plugin.Config()
+    doc = (plugin.__doc__ or "").strip().splitlines()
+    lines = [f"{kind[:-1]} {name} ({plugin.__name__}): {doc[0] if doc else ''}", "", "settings (Config):"]
+    for f in dataclasses.fields(cfg):
+        kind_name = getattr(f.type, "__name__", None) or str(f.type)
+        note = comments.get(f.name, "")
+        lines.append(f"  {f.name}: {kind_name} = {getattr(cfg, f.name)!r}" + (f"  # {note}" if note else ""))
+    declared = [a for a in contract.CONTRACT[kind] if a.name[0].isupper() and a.name not in ("Config",)]
+    lines += ["", "declared (bench/contract.py):"]
+    for a in declared:
+        lines.append(f"  {a.name} = {contract.value(kind, plugin, a.name)!r}")
+    return "\n".join(lines)

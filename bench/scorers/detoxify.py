@@ -50,6 +50,21 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def checkpoint_path(config: Config) -> Path:
+    """Where the checkpoint is read from: the board's file, or the official release in torch's hub
+    cache (downloaded there on first use)."""
+    if config.checkpoint:
+        return Path(config.checkpoint)
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / _OFFICIAL[config.model_type].rsplit("/", 1)[-1]
+
+
+def resources(config: Config) -> list[tuple[str, str]]:
+    """The files this scorer reads (the dry run marks each local or to download)."""
+    return [("scorer checkpoint", str(checkpoint_path(config)))]
+
+
 def verified_checkpoint(config: Config) -> str:
     """Path of a checkpoint whose sha256 matches the pinned value; raises otherwise."""
     if config.checkpoint:
