@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.board.schema import (
     MATCHED,
+    REFERENCES,
     Board,
     CalibrationSpec,
     ClaimsSpec,
@@ -246,7 +247,7 @@ def matched_methods(board: Board, methods: list[str], section: dict) -> list[str
         return []
     out = []
     for name in methods:
-        if name.endswith(MATCHED) or name in ("none", "oracle") or (cal.methods and name not in cal.methods):
+        if name.endswith(MATCHED) or name in REFERENCES or (cal.methods and name not in cal.methods):
             continue
         use = plugin_of(section, name)
         if not contract.value("methods", registry.load("methods", use), "STRENGTH"):
@@ -281,7 +282,7 @@ def limit_sets(board: str, methods: list[str] | None, attacks: list[str] | None,
     for kind, names in chosen:
         section = raw.get(kind) or {}
         for name in names:
-            if name in ("none", "oracle"):
+            if name in REFERENCES:
                 continue
             fields = {
                 f.name

@@ -157,6 +157,11 @@ class CalibrationSpec:
 
 
 MATCHED = "@matched"
+# The two rows every board has whatever its methods: the base model itself and its never-toxic
+# reference. Their names are special here, once; a method named otherwise is a detox method.
+BASE = "none"  # the board's model, unedited (its no-attack row is attack "none" too)
+ORACLE = "oracle"  # the never-toxic reference (the organism retrained clean, or models[].oracle)
+REFERENCES = (BASE, ORACLE)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import contract, stages
+from bench.board.schema import BASE
 from bench.eval.intervals import rate_interval
 from bench.eval.metrics import bootstrap_ci, curve_auc, steps_to_recover, toxicity_summary
 
@@ -48,7 +49,7 @@ class Cell:
 
     @property
     def base_tag(self) -> str:
-        return label(self.base.spec.label, "none", self.seed)
+        return label(self.base.spec.label, BASE, self.seed)
 
 
 def toxicity_row(cell: Cell, model, tag: str, items=None, prompts=None) -> tuple[dict, dict, dict]:

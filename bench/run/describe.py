@@ -17,6 +17,7 @@ def describe(plan: Plan, reporter: Reporter) -> None:
     from bench import stages
     from bench.board.load import plugin_of, seeded_spec
     from bench.board.machine import hub_status
+    from bench.board.schema import BASE, ORACLE
 
     board, store = plan.board, Store()
     table = Table(
@@ -41,11 +42,11 @@ def describe(plan: Plan, reporter: Reporter) -> None:
         for seed in seeds:
             for method, cfg in plan.methods.items():
                 key = stages.method_key(base, data_key, method, cfg, seed, plugin_of(board.methods, method))
-                ready = base_ready if method == "none" else store.has("method", key)
+                ready = base_ready if method == BASE else store.has("method", key)
                 if isinstance(ready, str):  # a model read from a folder or the hub: where it comes from
                     table.add_row(spec.label, method, str(seed), ", ".join(["none", *plan.attacks]), ready)
                     continue
-                if method == "oracle":
+                if method == ORACLE:
                     if not stages.has_oracle(spec):
                         table.add_row(
                             spec.label, method, str(seed), "–", "[yellow]no oracle: row skipped[/yellow]"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench import registry, stages
 from bench.board.load import MATCHED, Plan, plugin_of, seeded_spec
+from bench.board.schema import BASE, ORACLE
 from bench.board.typed import to_dict
 from bench.board.validate import decoding
 from bench.cores import configure_torch
@@ -105,7 +106,7 @@ def _rows(cell: Cell, plan: Plan, spec) -> list[dict]:
             "train": stages.generations(rt, base, train, seed, cell.base_tag + " attack prompts")[1],
         }
     mcfg = plan.methods[method]
-    if method == "oracle" and not stages.has_oracle(spec):
+    if method == ORACLE and not stages.has_oracle(spec):
         rt.reporter.line(f"  [yellow]no oracle[/yellow] for model {spec.label}: set models[].oracle")
         return []
     operating_point = None
@@ -114,7 +115,7 @@ def _rows(cell: Cell, plan: Plan, spec) -> list[dict]:
     cell.model = stages.method_model(rt, base, data, method, mcfg, seed)
     # the model an attack treats as "original": the base, except for the oracle, which
     # descends from no base and is attacked with its own directions
-    cell.origin = cell.model if method == "oracle" else base
+    cell.origin = cell.model if method == ORACLE else base
     shared = method_metrics(
         stages.utility(rt, cell.model, data, cell.tag),
         stages.probe(rt, cell.model, base, data, seed, cell.tag, prompt_labels(cell)),
@@ -138,7 +139,7 @@ def _rows(cell: Cell, plan: Plan, spec) -> list[dict]:
         }
     ]
     cell.clean = {**metrics, "per_prompt": pp, "_ci": ci}
-    if method != "none":
+    if method != BASE:
         cell.base_rate = toxicity_row(cell, base, cell.base_tag)[0]["toxic_rate"]
     for attack, acfg in plan.attacks.items():
         row = attack_row(cell, attack, acfg)

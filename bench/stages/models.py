@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench import contract, registry
 from bench.board.load import ModelSpec, plugin_of
+from bench.board.schema import BASE, ORACLE
 from bench.board.typed import from_dict, to_dict
 from bench.errors import BenchError
 from bench.methods import MethodData
@@ -120,9 +121,9 @@ def method_key(base: ModelRef, data_key: str, name: str, cfg, seed: int, use: st
     its plugin's exact config (``npo@matched`` at factor 1, ``repo-same``) is the same model and
     shares its key and stored artifact; a row name can change without orphaning the store."""
     plugin_name = use or name
-    if plugin_name == "none":
+    if plugin_name == BASE:
         return base.key
-    if plugin_name == "oracle":
+    if plugin_name == ORACLE:
         return oracle_organism_key(base)
     plugin = registry.load("methods", plugin_name)
     teacher = {}
@@ -152,9 +153,9 @@ def method_model(
     A method with ``NEEDS_TEACHER`` (``undo``) first gets its teacher's model, trained or loaded
     here under the teacher's own key, and distils it on :func:`distill_texts`."""
     use = use or plugin_of(rt.board.methods, name)
-    if use == "none":
+    if use == BASE:
         return base
-    if use == "oracle":
+    if use == ORACLE:
         oracle = oracle_model(rt, base)
         if oracle is None:
             raise BenchError(f"model '{base.spec.label}' has no oracle: set models[].oracle in the board")
