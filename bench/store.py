@@ -85,11 +85,7 @@ class Store:
                     on_wait(fh.read().strip() or "another process")
                     on_wait = None
                 fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
+            if _still_the_lock(path, fh):
                 break  # the lock file still in place: ours
             fh.close()  # its holder removed it while we waited: lock the new one
         try:
@@ -99,7 +95,8 @@ class Store:
             fh.flush()
             yield
         finally:
-            os.unlink(path)
+            if _still_the_lock(path, fh):  # never another holder's file
+                path.unlink(missing_ok=True)
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
 
@@ -114,9 +111,13 @@ class Store:
             except BlockingIOError:
                 return False
             try:
+                if not _still_the_lock(
+                    lock, fh
+                ):  # its holder replaced it meanwhile: someone may hold the new one
+                    return False
                 shutil.rmtree(path, ignore_errors=True)
-            finally:
                 lock.unlink(missing_ok=True)
+            finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
         return True
 
@@ -136,6 +137,7 @@ class Store:
         """
         self.waited = 0.0
         final = self.path(stage, key)
+        self.total_waited = getattr(self, "total_waited", 0.0)
         if final.is_dir():
             return final, True
         t0 = time.time()
@@ -146,8 +148,10 @@ class Store:
 
         with self.lock(stage, key, told):
             waited = time.time() - t0
+            self.total_waited += waited
             if final.is_dir():  # another process published it while we waited
                 self.waited = time.time() - t0
+                self.total_waited += self.waited
                 return final, True
             tmp = self.root / ".tmp" / f"{stage}-{key}-{uuid.uuid4().hex[:8]}"
             tmp.mkdir(parents=True)
@@ -175,6 +179,15 @@ class Store:
             for art in sorted(stage_dir.iterdir()):
                 if not art.name.startswith("."):
                     yield stage_dir.name, art.name, art
+
+
+def _still_the_lock(path: Path, fh) -> bool:
+    """Whether the file ``fh`` locked is still the lock file at ``path`` (a holder removes its lock
+    file when it releases it; a process that locked the removed file holds nothing)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _remove_if_empty(folder: Path) -> None:

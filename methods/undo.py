@@ -48,7 +48,7 @@ from typing import Any
 
 import torch
 
-from bench import registry
+from bench import contract, registry
 from bench.board.typed import from_dict
 from bench.errors import BenchError
 from bench.trainer import TrainConfig, collate, train
@@ -90,7 +90,7 @@ class Config(TrainConfig):
 def teacher_of(config: Config) -> tuple[str, Any]:
     """The teacher's method name and typed config (its plugin's defaults under ``teacher_config``)."""
     plugin = registry.load("methods", config.teacher)
-    if getattr(plugin, "NEEDS_TEACHER", False):
+    if contract.value("methods", plugin, "NEEDS_TEACHER"):
         raise BenchError(
             f"undo: teacher '{config.teacher}' itself needs a teacher; name a method that trains"
         )

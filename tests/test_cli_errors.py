@@ -386,12 +386,12 @@ def test_a_real_board_that_this_machine_cannot_run_is_one_line_naming_what_is_mi
     monkeypatch.setattr(machine, "_hub_cache", lambda: tmp_path / "empty-hub-cache")
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
-    sets = ["--set", "generation.backend=vllm", "--set", "device=cuda:1"]
+    sets = ["--set", "generation.backend=vllm", "--set", "device=cuda:99"]
     out = _in_process(["run", "--board", board, *sets, "--dry-run"], tmp_path / "h", monkeypatch, capsys)
     assert out.returncode == 2, out.stderr
     errors = [ln for ln in out.stderr.splitlines() if ln.startswith("bench: error:")]
     assert len(errors) == 1 and "vllm is not installed (generation.backend: vllm)" in errors[0]
-    assert "device cuda:1" in errors[0]
+    assert "device cuda:99" in errors[0]
     rows = [ln for ln in out.stderr.splitlines() if "│ none " in ln]
     assert rows and all("to download" in ln for ln in rows) and not any("cached" in ln for ln in rows)
     # offline, the same model is unreachable, said before anything loads
@@ -432,7 +432,10 @@ def test_the_dry_run_checks_every_name_and_path_too(case, tmp_path, monkeypatch,
 def test_the_dry_run_warns_about_a_missing_data_file_even_without_a_suffix(tmp_path, monkeypatch, capsys):
     """As for every data file a dry run finds missing: a warning (it may be made before the run)."""
     out = _in_process(
-        [*NAMES[MISSING_DATA][0](tmp_path), "--dry-run", "--plan-only"], tmp_path / "home", monkeypatch, capsys
+        [*NAMES[MISSING_DATA][0](tmp_path), "--dry-run", "--plan-only"],
+        tmp_path / "home",
+        monkeypatch,
+        capsys,
     )
     assert out.returncode == 0, out.stderr
     assert f"warning: data.pairs: {tmp_path / 'my-pairs'} does not exist yet" in out.stderr

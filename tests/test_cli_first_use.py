@@ -146,10 +146,16 @@ def test_limit_is_a_smoke_run_of_n_prompts_and_fewest_steps(tmp_path):
     assert plan.board.data.eval_limit == 4 and plan.board.seeds == [0]
     assert plan.methods["repo"].steps == 2 and plan.attacks["gcg"].num_steps == 2
     assert plan.attacks["relearn"].steps == 2 and plan.attacks["relearn"].curve_steps == [0, 2]
+    teacher = load_plan("tiny", ["undo-a50"], [], limit_sets("tiny", ["undo-a50"], [], 4), seeds=1)
+    assert teacher.methods["undo-a50"].teacher_config["steps"] == 2  # undo's teacher is trained too
     out = run_cli(
         "run", "--method", "repo", "--attacks", "gcg", "--limit", "0", "--dry-run", home=tmp_path / "h"
     )
     assert out.returncode == 2 and "--limit" in out.stderr
+    out = run_cli(
+        "run", "--method", "repo", "--attacks", "gcg", "--limit", "3", "--dry-run", home=tmp_path / "h"
+    )
+    assert out.returncode == 0 and " 1 seed(s)" in out.stderr, out.stderr[-1500:]  # one seed from the CLI
 
 
 def test_a_long_stage_says_when_it_starts_when_output_is_not_a_terminal(capsys):

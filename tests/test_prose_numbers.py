@@ -31,7 +31,7 @@ CODE = re.compile(r"`[^`]*`")
 LINK = re.compile(r"\]\([^)]*\)")
 ARXIV = re.compile(r"^\d{4}\.\d{4,5}$")
 RULES = {
-    "decimal": re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?![\w.])"),
+    "decimal": re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?!\w|\.\d)"),
     "percentage": re.compile(r"(?<![\w.])[-+−]?\d+(?:\.\d+)?\s?%"),
     "timing": re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?\s?(?:s|ms|min|minutes?|hours?|seconds?)\b"),
     "share": re.compile(r"\b\d+ of \d+\b"),
@@ -98,7 +98,7 @@ def test_no_measured_number_is_typed_into_prose():
 def test_the_rule_sees_what_it_forbids_and_spares_what_it_allows():
     page = "\n".join(
         [
-            "REPO relearns to R 0.59 [-0.02, 1.20] at +21% perplexity in 80 s; 3 of 12 pass.",
+            "REPO relearns to R 0.59 [-0.02, 1.20] at +21% perplexity in 80 s; 3 of 12 pass; R was 0.4.",
             "Settings are code: `lr: 3e-4`, `0.05`; arXiv 2602.23391; torch 2.13.0; a 95% interval.",
             "| a table | 0.42 |",
             "```",
@@ -121,6 +121,7 @@ def test_the_rule_sees_what_it_forbids_and_spares_what_it_allows():
         "decimal '0.59'",
         "decimal '-0.02'",
         "decimal '1.20'",
+        "decimal '0.4'",
         "percentage '+21%'",
         "timing '80 s'",
         "share '3 of 12'",

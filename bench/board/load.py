@@ -212,6 +212,9 @@ def load_plan(
         apply_set(full, key, value, item)
     try:
         final = from_dict(Board, copy.deepcopy(full), "", source)
+        for i, spec in enumerate(final.models):  # the organism's settings, as --set left them
+            if spec.name == "organism":
+                from_dict(OrganismConfig, spec.organism, f"models.{i}.organism", source)
     except BenchError as e:
         raise _blame_set(e, sets, source) if sets else e from None
     methods = methods + matched_methods(final, methods, final.methods)
@@ -260,19 +263,23 @@ def matched_methods(board: Board, methods: list[str], section: dict) -> list[str
 LIMIT_STEPS = 2  # a smoke run's training and attack steps
 
 
-def limit_sets(board: str, methods: list[str] | None, attacks: list[str] | None, n: int) -> list[str]:
+def limit_sets(
+    board: str, methods: list[str] | None, attacks: list[str] | None, n: int, models: list[str] | None = None
+) -> list[str]:
     """The ``--set`` overrides of ``bench run --limit N``: ``N`` evaluation prompts, one restart, and
     every training and attack at its fewest steps (the organism too), so a first try shows the whole
     pipeline in seconds. Its cache keys differ from a full run's: nothing is mixed."""
     import dataclasses
 
-    from bench import registry
+    from bench import contract, registry
 
     if n <= 0:
         raise BenchError(f"--limit must be a positive number of prompts, got {n}")
     raw = read_yaml(board_path(board))
     out = [f"data.eval_limit={n}", "eval.attack_restarts=1"]
-    for i, model in enumerate(raw.get("models") or [{"name": "organism"}]):
+    for i, model in enumerate(
+        [{"name": m} for m in models] if models else raw.get("models") or [{"name": "organism"}]
+    ):
         if (model or {}).get("name", "organism") == "organism":
             out.append(f"models.{i}.organism.steps=60")
     chosen = (
@@ -284,10 +291,19 @@ def limit_sets(board: str, methods: list[str] | None, attacks: list[str] | None,
         for name in names:
             if name in REFERENCES:
                 continue
-            fields = {
-                f.name
-                for f in dataclasses.fields(registry.load(kind, plugin_of(section, name, kind[:-1])).Config)
-            }
+            plugin = registry.load(kind, plugin_of(section, name, kind[:-1]))
+            fields = {f.name for f in dataclasses.fields(plugin.Config)}
+            if kind == "methods" and contract.value(kind, plugin, "NEEDS_TEACHER"):  # its teacher trains too
+                import yaml
+
+                given = section.get(name) or {}
+                teacher = registry.load(kind, given.get("teacher") or plugin.Config().teacher)
+                tfields = {f.name for f in dataclasses.fields(teacher.Config)}
+                tc = {**(given.get("teacher_config") or {}), "steps": LIMIT_STEPS}
+                tc.update({"warmup": 0} if "warmup" in tfields else {})
+                out.append(
+                    f"{kind}.{name}.teacher_config={yaml.safe_dump(tc, default_flow_style=True).strip()}"
+                )
             if "curve_steps" in fields:  # first: each override is checked as it is applied
                 out.append(f"{kind}.{name}.curve_steps=[0, {LIMIT_STEPS}]")
             if "warmup" in fields:

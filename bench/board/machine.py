@@ -109,7 +109,7 @@ def needs(plan: Plan) -> list[Need]:
         if contract.value("scorers", scorer, "resources")
         else []
     ):
-        status = LOCAL if Path(where).is_file() else (OFFLINE if _offline("model") else DOWNLOAD)
+        status = LOCAL if Path(where).is_file() else DOWNLOAD  # not from the HF hub: its switch says nothing
         out.append(Need(what, where, status))
     return list(dict.fromkeys(out))
 

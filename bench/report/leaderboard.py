@@ -5,6 +5,7 @@ findings block, all rendered from the same rows."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -139,6 +140,7 @@ def write_leaderboard(
     else:
         inputs = committed(Path(from_results) if from_results else default)
     target = Path(out) if out else Path("leaderboards") / inputs["board"]
+    default = target / RESULTS_DIR  # the committed folder of the board by its own name (a path argument too)
     if from_results is None and out is None and not replace:
         missing = uncovered([r for r in inputs["rows"] if not r["stale"]], default)
         if missing:
@@ -220,9 +222,14 @@ def render_leaderboard(inputs: dict, out_dir: Path) -> Path:
         readme_text = replace_block(readme_text, name, lines, str(readme))
     out_dir.mkdir(parents=True, exist_ok=True)
     figs = figures(rows, out_dir)
-    for old in out_dir.glob("*.png"):  # a figure this rendering no longer draws is not left behind
-        if old.name not in figs:
-            old.unlink()
+    page = out_dir / "LEADERBOARD.md"
+    drawn_before = (
+        set(re.findall(r"!\[[^\]]*\]\(([^)/]+\.png)\)", page.read_text(encoding="utf-8")))
+        if page.is_file()
+        else set()
+    )
+    for old in drawn_before - set(figs):  # a figure the page drew before and no longer draws goes
+        (out_dir / old).unlink(missing_ok=True)
     target = out_dir / "LEADERBOARD.md"
     target.write_text(render(rows, prov, figs, stale, claims, lines), encoding="utf-8")
     write_committed(out_dir / RESULTS_DIR, inputs)

@@ -53,6 +53,7 @@ class Runtime:
             )
 
         queued = 0.0
+        before = getattr(self.store, "total_waited", 0.0)  # waits of stages nested in this one count too
         if self.store.has(stage, key):  # published: a lookup takes no core slot
             t0 = time.time()
             path, cached = self.store.get_or_make(stage, key, make, meta)
@@ -64,9 +65,10 @@ class Runtime:
                 path, cached = self.store.get_or_make(
                     stage, key, make, meta, waiting("this artifact, computed")
                 )
-        waited = queued + self.store.waited
+        inside = getattr(self.store, "total_waited", 0.0) - before
+        waited = queued + inside
         # time spent waiting for another process is not this stage's time (it is recorded apart)
-        seconds = round(time.time() - t0 - self.store.waited, 3)
+        seconds = round(time.time() - t0 - inside, 3)
         entry = {"stage": stage, "key": key, "label": label, "cached": cached, "seconds": seconds}
         if waited >= 0.05:
             entry["waited"] = round(waited, 3)
