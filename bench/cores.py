@@ -139,6 +139,10 @@ def holders(d: Path | None = None, n: int | None = None) -> str:
     seen = []
     for i in range(n):
         for seat in [d / f"slot-{i}", *(d / f"slot-{i}.{k}" for k in range(1, SEATS))]:
+            free = _seat(seat)  # a seat nobody holds may still carry a killed holder's line
+            if free is not None:
+                _release([free])
+                continue
             try:
                 pid, since = seat.read_text().split()[:2]
             except (OSError, ValueError):
