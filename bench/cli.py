@@ -120,6 +120,20 @@ def parser() -> argparse.ArgumentParser:
         "(otherwise such a board is written to $BENCH_HOME/leaderboards/BOARD)",
     )
 
+    # --- bench export (bench/report/export/) ---
+    ex = sub.add_parser(
+        "export",
+        help="write Every Eval Ever records, per-sample Parquet and a dataset card from the store",
+    )
+    ex.add_argument("board", nargs="?", default="tiny", help="board name (default: tiny)")
+    ex.add_argument("--out", help="output folder (default: $BENCH_HOME/exports/BOARD)")
+    ex.add_argument(
+        "--push-to-hub",
+        metavar="REPO",
+        help="upload the folder to this Hugging Face dataset repo (needs a token and the hub online)",
+    )
+    # --- end bench export ---
+
     sub.add_parser("gc", help="remove store artifacts that no run record references")
 
     pr = sub.add_parser("pairs", help="build (prompt, benign, toxic) preference pairs for any model")
@@ -201,11 +215,13 @@ def cmd_run(args) -> int:
     from bench.progress import Reporter
 
     check_environment()  # BENCH_THREADS, BENCH_SLOT_SHARE, BENCH_PROGRESS: with the flags, before the plan
+    if args.plan_only and not args.dry_run:
+        raise BenchError("--plan-only goes with --dry-run (a run always checks the machine first)")
     sets = args.sets
     if args.limit is not None:
         from bench.board.load import limit_sets
 
-        sets = [*limit_sets(args.board, args.method, args.attacks, args.limit), *sets]
+        sets = [*limit_sets(args.board, args.method, args.attacks, args.limit, args.model), *sets]
     seeds = 1 if args.limit is not None and args.seeds is None else args.seeds
     plan = load_plan(args.board, args.method, args.attacks, sets, args.model, seeds, args.dry_run)
     reporter = Reporter(quiet=args.quiet)
@@ -214,8 +230,6 @@ def cmd_run(args) -> int:
     from bench.run.describe import describe
 
     describe(plan, reporter)
-    if args.plan_only and not args.dry_run:
-        raise BenchError("--plan-only goes with --dry-run (a run always checks the machine first)")
     if not args.plan_only:  # before any model loads: what this machine lacks, in one line
         from bench.board import machine
 
@@ -290,6 +304,16 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from bench.report.export import export
+
+    folder, summary = export(args.board, args.out, args.push_to_hub)
+    print(folder)
+    if summary.get("pushed"):
+        print(summary["pushed"])
+    return 0
+
+
 def cmd_gc(args) -> int:
     from bench.record.gc import gc
 
@@ -313,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         "show": cmd_show,
         "results": cmd_results,
         "leaderboard": cmd_leaderboard,
+        "export": cmd_export,
         "gc": cmd_gc,
         "pairs": cmd_pairs,
     }

@@ -83,7 +83,10 @@ ATTACKS = {
 SCORERS = {
     "profanity": ("bench.scorers.profanity", "alt-profanity-check linear classifier (ships its weights)"),
     "detoxify": ("bench.scorers.detoxify", "Detoxify transformer classifiers (original, unbiased, ...)"),
-    "lexicon": ("bench.scorers.lexicon", "the organism's construction lexicon: exact known-answer judge of tiny"),
+    "lexicon": (
+        "bench.scorers.lexicon",
+        "the organism's construction lexicon: exact known-answer judge of tiny",
+    ),
 }
 GENERATORS = {
     "hf": ("bench.generators.hf", "transformers generate(): batched, left-padded, length-sorted"),
