@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.board.schema import (
+    ANCHORS,
     MATCHED,
-    REFERENCES,
     Board,
     CalibrationSpec,
     ClaimsSpec,
@@ -250,7 +250,7 @@ def matched_methods(board: Board, methods: list[str], section: dict) -> list[str
         return []
     out = []
     for name in methods:
-        if name.endswith(MATCHED) or name in REFERENCES or (cal.methods and name not in cal.methods):
+        if name.endswith(MATCHED) or name in ANCHORS or (cal.methods and name not in cal.methods):
             continue
         use = plugin_of(section, name)
         if not contract.value("methods", registry.load("methods", use), "STRENGTH"):
@@ -289,7 +289,7 @@ def limit_sets(
     for kind, names in chosen:
         section = raw.get(kind) or {}
         for name in names:
-            if name in REFERENCES:
+            if name in ANCHORS:
                 continue
             plugin = registry.load(kind, plugin_of(section, name, kind[:-1]))
             fields = {f.name for f in dataclasses.fields(plugin.Config)}

@@ -161,7 +161,7 @@ MATCHED = "@matched"
 # reference. Their names are special here, once; a method named otherwise is a detox method.
 BASE = "none"  # the board's model, unedited (its no-attack row is attack "none" too)
 ORACLE = "oracle"  # the never-toxic reference (the organism retrained clean, or models[].oracle)
-REFERENCES = (BASE, ORACLE)
+ANCHORS = (BASE, ORACLE)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bench.board.schema import MATCHED, REFERENCES, Board, ModelSpec, plugin_of
+from bench.board.schema import ANCHORS, MATCHED, Board, ModelSpec, plugin_of
 from bench.board.typed import to_dict
 from bench.errors import BenchError
 
@@ -32,7 +32,7 @@ def cell_config(board: Board, spec: ModelSpec, method: str, attack: str | None) 
         "method": {
             "name": method,
             **(board.methods.get(method) or {}),
-            "version": None if method in REFERENCES else version("methods", method, board.methods),
+            "version": None if method in ANCHORS else version("methods", method, board.methods),
         },
         "attack": None
         if not attacked

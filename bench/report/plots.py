@@ -23,14 +23,14 @@ from bench.eval.recovery import recovery
 from bench.report.cells import esc, mean_of
 
 # drawn in every panel as the two ends of the scale, and never as panels of their own
-REFERENCES = {
+ANCHORS = {
     "none": ("base (none)", dict(color="black", lw=1.4)),
     "oracle": ("oracle", dict(color="0.5", lw=1.4, ls="--")),
 }
 DEFAULT_STYLE = dict(color="tab:blue", lw=1.8, marker="o", ms=3.5)
 MATCHED_STYLE = dict(color="tab:orange", lw=1.8, ls="-.", marker="s", ms=3.5)
 # the known-answer controls, shown apart from the methods they validate
-CONTROLS = [m for m in validity.ZOO if m not in REFERENCES] + list(validity.NEURONS.values())
+CONTROLS = [m for m in validity.ZOO if m not in ANCHORS] + list(validity.NEURONS.values())
 SAVE = dict(dpi=110, metadata={"Software": None})
 
 
@@ -153,7 +153,7 @@ def _panels(plt, series: dict, title: str, axis: tuple[str, str], path: Path, lo
     multi = len({m for m, _ in series}) > 1
     families: dict[tuple, list[str]] = defaultdict(list)
     for model, method in sorted(series):
-        if method not in REFERENCES:
+        if method not in ANCHORS:
             families[(model, method.removesuffix(MATCHED))].append(method)
     controls = sorted((k for k in families if k[1] in CONTROLS), key=lambda k: (CONTROLS.index(k[1]), k))
     blocks = [
@@ -187,7 +187,7 @@ def _panels(plt, series: dict, title: str, axis: tuple[str, str], path: Path, lo
             members = [m for m in ("none", "oracle") if (model, m) in series]
             members += families.get((model, family), [])
             for method in members:
-                label, style = REFERENCES.get(method) or (
+                label, style = ANCHORS.get(method) or (
                     method,
                     MATCHED_STYLE if method.endswith(MATCHED) else DEFAULT_STYLE,
                 )
@@ -196,9 +196,7 @@ def _panels(plt, series: dict, title: str, axis: tuple[str, str], path: Path, lo
                 (line,) = ax.plot(xs, mean, label=method, **style)
                 if std is not None:
                     ax.fill_between(xs, mean - std, mean + std, color=style["color"], alpha=0.13, lw=0)
-                kind = (
-                    label if method in REFERENCES else "@matched" if method.endswith(MATCHED) else "default"
-                )
+                kind = label if method in ANCHORS else "@matched" if method.endswith(MATCHED) else "default"
                 seen.setdefault(kind, line)
             ax.set_title(family if family is not None else "base and oracle", fontsize=9)
             if multi:
