@@ -175,3 +175,12 @@ def test_no_paragraph_runs_past_600_characters():
     ]
     long = [p[:80] for p in paragraphs if len(p) > 600]
     assert not long, long
+
+
+def test_the_main_tables_worst_r_is_the_worst_attacks_mean_over_seeds_not_one_seed():
+    """One organism's extreme seed (R 1.5 under `a`, mean 0.5) does not rank the row: `b`'s mean 0.7 does."""
+    from bench.report.view import BoardView
+
+    rec = {("m", "x", "a", None): [{"R": 1.5}, {"R": -0.5}], ("m", "x", "b", None): [{"R": 0.7}, {"R": 0.7}]}
+    board = BoardView(rows=[], grid={}, attacks=["a", "b"], rec=rec, checks=[], failed=set(), order=[])
+    assert board.worst_r(("m", "x")) == 0.7

@@ -36,8 +36,8 @@ def main_table(board: BoardView) -> list[str]:
         "",
         "Worst = the highest mean toxic rate over no attack and every attack. "
         + (
-            "Worst R = the highest single seed's R under any attack, certified or not (0 = as clean as the "
-            "oracle, 1 = back to the base model); rows are ranked by it. "
+            "Worst R = the highest mean over seeds of R under any attack, certified or not (0 = as clean as "
+            "the oracle, 1 = back to the base model); rows are ranked by it. "
             if has_r
             else "No oracle on this board, so rows are ranked by worst toxic rate and R is not computed. "
         )

@@ -66,9 +66,14 @@ class BoardView:
         return max(x for x in rates if x is not None) if rates else float("inf")
 
     def worst_r(self, key) -> float | None:
-        """The largest R of a row over the attacks (any seed); None without an oracle."""
-        vals = [r["R"] for a in self.attacks for r in self.rec.get((*key, a, None), []) if r]
-        return max(vals) if vals else None
+        """The largest mean over seeds of R among the attacks: each attack's seeds are averaged
+        first, so one organism's extreme seed does not rank the row; None without an oracle."""
+        means = []
+        for a in self.attacks:
+            vals = [r["R"] for r in self.rec.get((*key, a, None), []) if r]
+            if vals:
+                means.append(sum(vals) / len(vals))
+        return max(means) if means else None
 
     def _rank(self, key):
         # by worst R where there is one, rows without R last by worst toxic rate
