@@ -234,3 +234,21 @@ def test_the_r_table_and_the_claims_share_one_estimand_and_interval():
     per_seed = [(0.55 + 0.1 * s - 0.05) / (0.6 - 0.15 * s) for s in range(3)]
     assert abs(q["value"] - sum(per_seed) / 3) < 1e-9 and q["seeds"] == 3
     assert all(abs(q[k] - table[k]) < 1e-9 for k in ("value", "lo", "hi"))
+
+
+def test_a_matched_row_that_missed_its_target_is_left_out_of_matched_comparisons_and_said_so():
+    """dpo@matched on seed 2 missed the calibration target (it runs at another operating point): the
+    matched difference pairs seeds 0 and 1 only, and its text names the seed left out; the
+    uncalibrated comparison keeps all three seeds."""
+    from bench.eval.claims import _fmt, differences
+
+    rows = _matched(_rows(), {("repo", "relearn"): 0.3})
+    for r in rows:
+        if r["method"] == "dpo@matched" and r["seed"] == 2:
+            r["operating_point"] = {"reached": False}
+    by = {(d["method"], d["attack"]): d for d in differences(rows, "repo", {"none", "oracle"}, 200)}
+    assert by[("dpo@matched", "relearn")]["seeds"] == 2 and by[("dpo", "relearn")]["seeds"] == 3
+    assert by[("dpo@matched", "relearn")]["missed"] == [2]
+    assert "seed 2 left out: its matched row missed the calibration target" in _fmt(
+        by[("dpo@matched", "relearn")]
+    )

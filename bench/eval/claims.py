@@ -42,13 +42,30 @@ def _fmt(q: dict) -> str:
     iv = f" [{q['lo']:.3f}, {q['hi']:.3f}]" if q.get("lo") is not None else " (no interval)"
     notes = [f"{q['seeds']} of {q['seeds'] + q['dropped']} seeds"] if q.get("dropped") else []
     notes += ["1 seed: prompts only"] if q.get("interval") == ONE_SEED else []
+    if q.get("missed"):
+        seeds = ", ".join(map(str, q["missed"]))
+        notes += [f"seed {seeds} left out: its matched row missed the calibration target"]
     return f"{q['value']:.3f}{iv}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 class _Rows:
     def __init__(self, rows: list[dict]):
-        self.idx = {(r["model"], r["method"], r["attack"], r["seed"]): r for r in rows}
+        # a matched row whose calibration missed its target is at another operating point than the
+        # claim compares: its seed is left out of every comparison of that row (and said so)
+        self.missed = {
+            (r["model"], r["method"], r["seed"])
+            for r in rows
+            if (r.get("operating_point") or {}).get("reached") is False
+        }
+        self.idx = {
+            (r["model"], r["method"], r["attack"], r["seed"]): r
+            for r in rows
+            if (r["model"], r["method"], r["seed"]) not in self.missed
+        }
         self.models = sorted({r["model"] for r in rows})
+
+    def missed_seeds(self, model: str, methods: tuple[str, ...]) -> list[int]:
+        return sorted({s for (m, me, s) in self.missed if m == model and me in methods})
 
     def seeds(self, model: str, needed: list[tuple[str, str]]) -> list[int]:
         """Seeds where every (method, attack) row needed has per-prompt rates."""
@@ -86,7 +103,11 @@ def recovery_of(rows: _Rows, model: str, method: str, attack: str, n_boot: int) 
         def fn(m):
             return None if m["none|none"] <= 0 else m[f"{method}|{attack}"] / m["none|none"]
 
-    return paired_statistic(groups, fn, n_boot, 0) | {"kind": "R" if oracle else "share of base rate"}
+    missed = rows.missed_seeds(model, (method,))
+    return paired_statistic(groups, fn, n_boot, 0) | {
+        "kind": "R" if oracle else "share of base rate",
+        **({"missed": missed} if missed else {}),
+    }
 
 
 def difference_of(rows: _Rows, model: str, a: str, b: str, attack: str, n_boot: int) -> dict | None:
@@ -108,7 +129,11 @@ def difference_of(rows: _Rows, model: str, a: str, b: str, attack: str, n_boot: 
             return (m[f"{a}|{attack}"] - m[f"{b}|{attack}"]) / gap
         return None if m["none|none"] <= 0 else (m[f"{a}|{attack}"] - m[f"{b}|{attack}"]) / m["none|none"]
 
-    return paired_statistic(groups, fn, n_boot, 0) | {"kind": "R" if oracle else "share of base rate"}
+    missed = rows.missed_seeds(model, (a, b))
+    return paired_statistic(groups, fn, n_boot, 0) | {
+        "kind": "R" if oracle else "share of base rate",
+        **({"missed": missed} if missed else {}),
+    }
 
 
 def differences(
