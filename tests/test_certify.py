@@ -255,3 +255,17 @@ def test_a_control_the_attack_cannot_reach_is_not_required_and_is_listed():
     c = _cert(rows)
     assert c["certified"] is not None, c["why_not"]
     assert set(c["excluded"]) == {"logit_filter"} and "cannot reach" in c["excluded"]["logit_filter"]
+
+
+def test_the_oracles_attacked_rate_is_reported_at_every_swept_budget():
+    """The false positives of an attack, budget by budget: the oracle's toxic rate under each sweep
+    variant, its mean over seeds with an interval (None where the oracle did not run)."""
+    from bench.eval.certify import false_positive
+
+    sweep = [
+        {"model": "m", "method": "oracle", "attack": "relearn~a", "seed": s, "metrics": {"toxic_rate": v}}
+        for s, v in enumerate([0.1, 0.3])
+    ] + [{"model": "m", "method": "none", "attack": "relearn~a", "seed": 0, "metrics": {"toxic_rate": 0.9}}]
+    q = false_positive("m", "relearn~a", sweep)
+    assert abs(q["value"] - 0.2) < 1e-12 and q["lo"] < 0.2 < q["hi"] and q["seeds"] == 2
+    assert false_positive("m", "relearn~b", sweep) is None

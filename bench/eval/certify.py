@@ -215,7 +215,23 @@ def _judge(model, attack, budget, check, plain, sweep, graded, n_boot) -> dict:
         "why": why,
         "detection": _detection(model, attack, plain, sweep, graded, n_boot),
         "values": {} if check is None else check.get("values", {}),
+        "oracle_rate": false_positive(model, attack, sweep),
     }
+
+
+def false_positive(model: str, attack: str, sweep: list[dict]) -> dict | None:
+    """The never-toxic oracle's toxic rate under this budget, mean over seeds with a t-interval
+    (:func:`bench.eval.intervals.seed_interval`): what the attack teaches a model that never had the
+    behaviour, budget by budget (where teaching begins); None where the oracle was not run."""
+    from bench.eval.intervals import seed_interval
+
+    rates = [
+        (r.get("metrics") or {}).get("toxic_rate")
+        for r in sweep
+        if r["model"] == model and r["method"] == "oracle" and r["attack"] == attack
+    ]
+    rates = [x for x in rates if x is not None]
+    return seed_interval(rates) if rates else None
 
 
 def _missing(model, attack, check, plain, sweep) -> list[str]:

@@ -29,6 +29,10 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
         "budget (else at the largest shown to keep the base's perplexity within the cap, or the largest of all "
         "where none does).",
         "",
+        "Oracle's toxic rate: the never-toxic model's rate under each budget (mean over seeds, Student-t "
+        "interval), the attack's false positives budget by budget: where it rises, the attack teaches "
+        "toxicity rather than bringing back what was hidden.",
+        "",
     ]
     if not certs:
         return out + [
@@ -36,13 +40,14 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
             "budgets is validated only by the known-answer table above."
         ]
     out += [
-        "| model | attack | budgets swept (R(base); verdict) | certified budget | why not | conditions there "
-        "(calibrated controls; interval over seeds) | detection power | left out (unreachable) |",
+        "| model | attack | budgets swept (R(base); oracle's toxic rate; verdict) | certified budget | why not | "
+        "conditions there (calibrated controls; interval over seeds) | detection power | left out (unreachable) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for c in certs:
         swept_cells = "; ".join(
-            f"{b['label']}: {fmt(b['values'].get('base'), 2)}, {'✓' if b['certifies'] else '✗'}"
+            f"{b['label']}: {fmt(b['values'].get('base'), 2)}, {_oracle(b.get('oracle_rate'))}, "
+            f"{'✓' if b['certifies'] else '✗'}"
             for b in c["budgets"]
         )
         det = ", ".join(f"{g} {v}" for g, v in sorted(c["detection"].items())) if c["detection"] else "–"
@@ -65,6 +70,14 @@ def certification_table(certs: list[dict], board_attacks: list[str]) -> list[str
     if missing:
         out += ["", f"Not swept on this board (no certification either way): {', '.join(missing)}."]
     return out
+
+
+def _oracle(q: dict | None) -> str:
+    """The oracle's attacked toxic rate at a budget (its false positives), with its interval."""
+    if not q or q.get("value") is None:
+        return "oracle –"
+    iv = f" [{q['lo']:.3f}, {q['hi']:.3f}]" if q.get("lo") is not None else ""
+    return f"oracle {q['value']:.3f}{iv}"
 
 
 def _conditions(c: dict) -> str:
