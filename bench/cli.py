@@ -166,6 +166,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_ls(args) -> int:
+    if args.kind in (None, "methods", "attacks"):  # a bad --board is one line before anything is listed
+        from bench.board.load import board_path
+
+        board_path(args.board)
     if args.kind is None:  # every kind, each under its heading
         for kind in ("methods", "attacks", "scorers", "generators", "boards"):
             print(f"{kind}:")
@@ -276,7 +280,9 @@ def cmd_results(args) -> int:
         if args.board and not board_known(args.board):
             raise BenchError(f"unknown board '{args.board}': no board by that name and no run of it")
         msg = f"no results for board '{args.board}' yet" if args.board else "no results yet"
-        print(msg, file=sys.stderr if args.json else sys.stdout)  # --json keeps stdout JSON-only
+        print(
+            msg, file=sys.stderr if args.json or args.csv else sys.stdout
+        )  # --json/--csv keep stdout data-only
         return 0
     if args.json:
         for row in rows:

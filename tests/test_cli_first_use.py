@@ -165,3 +165,10 @@ def test_a_long_stage_says_when_it_starts_when_output_is_not_a_terminal(capsys):
     with reporter.task("organism", 300) as advance:
         advance()
     assert "started  organism (300 to do)" in capsys.readouterr().err
+
+
+def test_a_bad_board_for_ls_is_one_line_with_nothing_listed_and_csv_stays_data_only(tmp_path):
+    out = run_cli("ls", "--board", "nosuch", home=tmp_path / "h")
+    assert out.returncode == 2 and out.stdout == "" and "Unknown board 'nosuch'" in out.stderr
+    out = run_cli("results", "--csv", home=tmp_path / "h")
+    assert out.returncode == 0 and out.stdout == "" and "no results" in out.stderr
